@@ -1,0 +1,5 @@
+import sys
+
+from minitorrent.cli import main
+
+sys.exit(main())

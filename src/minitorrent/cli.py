@@ -1,0 +1,120 @@
+"""Entry points: ``minitorrent tracker FILE N`` and ``minitorrent client IP:PORT FILE``.
+
+Only the chosen side is imported, so the client never loads server code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from minitorrent import __version__
+from minitorrent.errors import MinitorrentError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="minitorrent",
+        description="Group-based, private peer-to-peer file sharing that speaks BitTorrent.",
+    )
+    parser.add_argument("--version", action="version", version=f"minitorrent {__version__}")
+    sub = parser.add_subparsers(dest="role", required=True, metavar="{tracker,client}")
+
+    tracker = sub.add_parser("tracker", help="run tracker number N of those in the file")
+    tracker.add_argument("tracker_info", help="tracker_info.txt")
+    tracker.add_argument("number", help="which tracker of the file this is (1, 2, ...)")
+    tracker.add_argument(
+        "--db",
+        metavar="URL",
+        help="SQLAlchemy database URL (default: an SQLite file per tracker number "
+        "in the user's data directory)",
+    )
+
+    client = sub.add_parser("client", help="run a client that serves peers on IP:PORT")
+    client.add_argument("address", metavar="IP:PORT", help="where this client listens for peers")
+    client.add_argument("tracker_info", help="tracker_info.txt")
+    client.add_argument(
+        "--advertise",
+        metavar="IP:PORT",
+        help="address to give the tracker instead (behind NAT or a port forward)",
+    )
+    client.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="where per-user state lives (default: the user's state directory)",
+    )
+    client.add_argument(
+        "--announce-interval",
+        type=int,
+        default=30,
+        metavar="SECONDS",
+        help="how often to re-announce to the tracker (default 30)",
+    )
+    client.add_argument(
+        "--no-peer-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="fail a download after this long without progress or usable peers (default 60)",
+    )
+    client.add_argument(
+        "--tracker-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="timeout of each request to a tracker (default 10)",
+    )
+    return parser
+
+
+def _run_tracker(args: argparse.Namespace) -> int:
+    from minitorrent.tracker.server import run_tracker
+    from minitorrent.trackers import load_trackers, pick_tracker
+
+    entry = pick_tracker(load_trackers(args.tracker_info), args.number)
+    return run_tracker(entry.host, entry.port, db_url=args.db, tracker_number=int(args.number))
+
+
+def _run_client(args: argparse.Namespace) -> int:
+    from minitorrent.client.shell import ClientOptions, main
+    from minitorrent.trackers import load_trackers, parse_endpoint
+
+    host, port = parse_endpoint(args.address)
+    advertise = parse_endpoint(args.advertise) if args.advertise else None
+    if not 1 <= args.announce_interval <= 3600:
+        raise MinitorrentError("--announce-interval must be between 1 and 3600 seconds")
+    if args.state_dir:
+        state_dir = Path(args.state_dir)
+    else:
+        import platformdirs
+
+        state_dir = Path(platformdirs.user_state_dir("minitorrent"))
+    options = ClientOptions(
+        host=host,
+        port=port,
+        trackers=load_trackers(args.tracker_info),
+        advertise=advertise,
+        state_dir=state_dir,
+        announce_interval=args.announce_interval,
+        no_peer_timeout=args.no_peer_timeout,
+        tracker_timeout=args.tracker_timeout,
+    )
+    return main(options)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.role == "tracker":
+            return _run_tracker(args)
+        return _run_client(args)
+    except MinitorrentError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
