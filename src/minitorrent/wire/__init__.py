@@ -1,0 +1,72 @@
+"""Sans-IO BitTorrent peer wire protocol (BEP 3, BEP 6 fast extension, BEP 10 framing).
+
+``messages`` holds the message dataclasses and their encoding; ``protocol`` holds
+``PeerProtocol``, one connection's parser and state.  Read the warning in
+``protocol``: received ``Piece.block`` views are only valid until the next call.
+"""
+
+from minitorrent.wire.messages import (
+    BLOCK_SIZE,
+    DEFAULT_RESERVED,
+    MAX_BLOCK,
+    MAX_MESSAGE_LENGTH,
+    AllowedFast,
+    Bitfield,
+    Cancel,
+    Choke,
+    Extended,
+    Handshake,
+    Have,
+    HaveAll,
+    HaveNone,
+    Interested,
+    KeepAlive,
+    Message,
+    NotInterested,
+    Piece,
+    Port,
+    Reject,
+    Request,
+    Suggest,
+    Unchoke,
+    bitfield_from_pieces,
+    encode,
+    encode_requests,
+    piece_header,
+    pieces_from_bitfield,
+)
+from minitorrent.wire.protocol import Event, PeerProtocol, State
+
+__all__ = [
+    "BLOCK_SIZE",
+    "DEFAULT_RESERVED",
+    "MAX_BLOCK",
+    "MAX_MESSAGE_LENGTH",
+    "AllowedFast",
+    "Bitfield",
+    "Cancel",
+    "Choke",
+    "Event",
+    "Extended",
+    "Handshake",
+    "Have",
+    "HaveAll",
+    "HaveNone",
+    "Interested",
+    "KeepAlive",
+    "Message",
+    "NotInterested",
+    "PeerProtocol",
+    "Piece",
+    "Port",
+    "Reject",
+    "Request",
+    "State",
+    "Suggest",
+    "Unchoke",
+    "bitfield_from_pieces",
+    "encode",
+    "encode_requests",
+    "piece_header",
+    "pieces_from_bitfield",
+]
