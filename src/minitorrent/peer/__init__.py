@@ -1,0 +1,1 @@
+"""Peer side: piece picker, choker, storage, swarm."""

@@ -1,0 +1,829 @@
+"""Unit and property tests for the pure piece picker."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Hashable
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from minitorrent.peer.picker import Block, BlockState, PiecePicker
+
+BS = 16384
+
+
+def make(
+    num_pieces: int,
+    blocks_per_piece: int = 1,
+    *,
+    last_piece: int | None = None,
+    seed: int = 0,
+    have: tuple[int, ...] = (),
+) -> PiecePicker:
+    """A picker of ``num_pieces`` full pieces (the last one ``last_piece`` bytes)."""
+    plen = blocks_per_piece * BS
+    total = (num_pieces - 1) * plen + (plen if last_piece is None else last_piece)
+    pk = PiecePicker(
+        num_pieces, plen, max(total, 0), block_size=BS, rng=random.Random(seed), have=have
+    )
+    pk.check_invariants()
+    return pk
+
+
+def drain(pk: PiecePicker, peer: Hashable, blocks: list[Block]) -> None:
+    """Receive ``blocks`` from ``peer`` and verify every piece that completes."""
+    for block in blocks:
+        pk.on_block_received(peer, block)
+        if pk.piece_complete(block.index):
+            pk.on_piece_verified(block.index)
+        pk.check_invariants()
+
+
+# ---------------------------------------------------------------- geometry
+
+
+def test_last_piece_and_last_block_sizes() -> None:
+    pk = PiecePicker(3, 40000, 2 * 40000 + 20000, block_size=BS, rng=random.Random(1))
+    assert [pk.piece_size(i) for i in range(3)] == [40000, 40000, 20000]
+    assert [pk.blocks_in_piece(i) for i in range(3)] == [3, 3, 2]
+    assert pk.blocks_of(0) == [Block(0, 0, BS), Block(0, BS, BS), Block(0, 2 * BS, 40000 - 2 * BS)]
+    assert pk.blocks_of(2) == [Block(2, 0, BS), Block(2, BS, 20000 - BS)]
+    pk.add_peer_have_all("s")
+    got = pk.pick("s", 100)
+    pk.check_invariants()
+    assert sorted(got) == sorted(b for i in range(3) for b in pk.blocks_of(i))
+    assert sum(b.length for b in got) == pk.total_length
+
+
+@pytest.mark.parametrize("delta", [-1, 0, 1])
+@pytest.mark.parametrize("block_size", [BS - 1, BS, BS + 1])
+def test_boundary_sizes(delta: int, block_size: int) -> None:
+    plen = 2 * BS
+    total = 3 * plen + delta
+    n = -(-total // plen)
+    pk = PiecePicker(n, plen, total, block_size=block_size, rng=random.Random(0))
+    blocks = [b for i in range(n) for b in pk.blocks_of(i)]
+    assert sum(b.length for b in blocks) == total
+    assert all(0 < b.length <= block_size for b in blocks)
+    for i in range(n):
+        assert sum(b.length for b in pk.blocks_of(i)) == pk.piece_size(i)
+    pk.add_peer_have_all("s")
+    assert sorted(pk.pick("s", 10_000)) == sorted(blocks)
+    drain(pk, "s", blocks)
+    assert pk.is_complete
+
+
+def test_block_accessor_and_bad_blocks() -> None:
+    pk = make(2, 2, last_piece=BS + 5)
+    assert pk.block(1, 1) == Block(1, BS, 5)
+    with pytest.raises(ValueError):
+        pk.block(1, 2)
+    pk.add_peer_have_all("a")
+    for bad in [
+        Block(2, 0, BS),
+        Block(-1, 0, BS),
+        Block(0, 1, BS),
+        Block(0, 2 * BS, BS),
+        Block(1, BS, BS),
+        Block(0, 0, BS - 1),
+    ]:
+        with pytest.raises(ValueError):
+            pk.on_block_received("a", bad)
+        with pytest.raises(ValueError):
+            pk.block_state(bad)
+    pk.check_invariants()
+
+
+def test_zero_length_torrent_is_complete_at_once() -> None:
+    pk = PiecePicker(0, BS, 0, rng=random.Random(0))
+    assert pk.is_complete
+    assert pk.num_have == 0
+    assert pk.missing_pieces() == []
+    assert pk.have_list() == []
+    pk.add_peer("a", [])
+    pk.add_peer_have_all("s")
+    assert pk.pick("a", 10) == []
+    assert pk.pick("s", 10) == []
+    assert not pk.interesting("s")
+    assert not pk.in_end_game
+    pk.check_invariants()
+    pk.remove_peer("s")
+    pk.check_invariants()
+
+
+@pytest.mark.parametrize(
+    ("num_pieces", "piece_length", "total", "block_size"),
+    [(1, BS, 0, BS), (0, BS, 1, BS), (2, BS, BS, BS), (1, 0, 0, BS), (1, BS, BS, 0), (1, 1, -1, 1)],
+)
+def test_constructor_rejects_inconsistent_geometry(
+    num_pieces: int, piece_length: int, total: int, block_size: int
+) -> None:
+    with pytest.raises(ValueError):
+        PiecePicker(num_pieces, piece_length, total, block_size=block_size)
+
+
+def test_constructor_rejects_bad_have() -> None:
+    with pytest.raises(ValueError):
+        make(4, have=(4,))
+
+
+# ---------------------------------------------------------------- resume
+
+
+def test_resume_with_have() -> None:
+    pk = make(4, 2, have=(0, 2))
+    assert pk.num_have == 2
+    assert pk.missing_pieces() == [1, 3]
+    assert pk.have_list() == [True, False, True, False]
+    assert pk.block_state(Block(0, 0, BS)) is BlockState.VERIFIED
+    pk.add_peer("a", [0, 2])
+    pk.add_peer_have_all("s")
+    assert not pk.interesting("a")
+    assert pk.interesting("s")
+    assert pk.pick("a", 10) == []
+    got = pk.pick("s", 10)
+    assert {b.index for b in got} == {1, 3}
+    assert len(got) == 4
+    pk.check_invariants()
+    drain(pk, "s", got)
+    assert pk.is_complete
+    assert not pk.interesting("s")
+
+
+def test_resume_complete() -> None:
+    pk = make(3, have=(0, 1, 2))
+    assert pk.is_complete
+    pk.add_peer_have_all("s")
+    assert pk.pick("s", 5) == []
+    assert not pk.in_end_game
+    pk.check_invariants()
+
+
+# ---------------------------------------------------------------- policy
+
+
+def test_rarest_first() -> None:
+    pk = make(10)
+    pk.add_peer("a", range(10))
+    pk.add_peer("b", range(8))
+    pk.add_peer("c", range(4))
+    pk.check_invariants()
+    assert [pk.availability(i) for i in range(10)] == [3] * 4 + [2] * 4 + [1] * 2
+    order = []
+    for _ in range(10):
+        (block,) = pk.pick("a", 1)
+        order.append(block.index)
+        pk.check_invariants()
+    assert set(order[:2]) == {8, 9}
+    assert set(order[2:6]) == {4, 5, 6, 7}
+    assert set(order[6:]) == {0, 1, 2, 3}
+    assert pk.pick("a", 1) == []  # all requested: end-game, but nothing new for "a"
+
+
+def test_rarest_first_only_among_the_peers_pieces() -> None:
+    pk = make(10)
+    pk.add_peer("a", range(10))
+    pk.add_peer("c", [1, 5])
+    got = pk.pick("c", 10)
+    assert {b.index for b in got} == {1, 5}
+    assert len(got) == 2
+    pk.check_invariants()
+
+
+def test_have_message_changes_rarity() -> None:
+    pk = make(3)
+    pk.add_peer("a", [0, 1, 2])
+    pk.add_peer("b", [0, 1, 2])
+    pk.add_peer("c", [])
+    assert not pk.interesting("c")
+    pk.peer_has("c", 0)
+    pk.peer_has("c", 0)  # repeat is harmless
+    pk.peer_has("c", 1)
+    assert pk.interesting("c")
+    pk.check_invariants()
+    assert [pk.availability(i) for i in range(3)] == [3, 3, 2]
+    assert pk.pick("a", 1)[0].index == 2
+    pk.remove_peer("c")
+    pk.check_invariants()
+    assert [pk.availability(i) for i in range(3)] == [2, 2, 2]
+
+
+def test_seeds_do_not_change_rarity_order() -> None:
+    pk = make(6)
+    pk.add_peer_have_all("s1")
+    pk.add_peer_have_all("s2")
+    pk.add_peer("a", [0, 1, 2, 3])
+    assert pk.availability(0) == 3
+    assert pk.availability(5) == 2
+    first = {pk.pick("s1", 1)[0].index, pk.pick("s1", 1)[0].index}
+    assert first == {4, 5}
+    pk.check_invariants()
+
+
+def _order_for_seed(seed: int, n: int = 16) -> list[int]:
+    pk = make(n, seed=seed)
+    pk.add_peer("a", range(n))
+    pk.add_peer("b", range(n))
+    order = [pk.pick("a", 1)[0].index for _ in range(n)]
+    pk.check_invariants()
+    return order
+
+
+def test_random_among_equally_rare() -> None:
+    orders = [tuple(_order_for_seed(seed)) for seed in range(8)]
+    assert all(sorted(o) == list(range(16)) for o in orders)
+    assert len(set(orders)) > 1
+    assert len({o[0] for o in orders}) > 1
+    # Same seed, same order: deterministic.
+    assert _order_for_seed(3) == _order_for_seed(3)
+
+
+def test_random_among_equal_for_seed_peers() -> None:
+    firsts = set()
+    for seed in range(20):
+        pk = make(16, seed=seed)
+        pk.add_peer_have_all("s")
+        firsts.add(pk.pick("s", 1)[0].index)
+    assert len(firsts) > 3
+
+
+def test_partial_pieces_are_finished_first() -> None:
+    pk = make(8, 4)
+    pk.add_peer_have_all("a")
+    pk.add_peer_have_all("b")
+    (first,) = pk.pick("a", 1)
+    got = pk.pick("b", 3)
+    assert [b.index for b in got] == [first.index] * 3
+    assert first not in got
+    pk.check_invariants()
+    # The next pick for b starts a new piece.
+    (nxt,) = pk.pick("b", 1)
+    assert nxt.index != first.index
+
+
+def test_partially_received_piece_is_continued_after_its_peer_leaves() -> None:
+    pk = make(8, 4)
+    pk.add_peer_have_all("a")
+    got = pk.pick("a", 2)
+    pk.on_block_received("a", got[0])
+    assert pk.remove_peer("a") == [got[1]]
+    pk.check_invariants()
+    assert pk.block_state(got[1]) is BlockState.FREE
+    assert pk.block_state(got[0]) is BlockState.RECEIVED
+    pk.add_peer_have_all("b")
+    nxt = pk.pick("b", 3)
+    assert {b.index for b in nxt} == {got[0].index}
+    assert got[0] not in nxt
+    pk.check_invariants()
+
+
+def test_pick_limits_and_unknown_peer() -> None:
+    pk = make(4, 2)
+    pk.add_peer_have_all("a")
+    assert pk.pick("a", 0) == []
+    assert pk.pick("a", -3) == []
+    assert len(pk.pick("a", 3)) == 3
+    with pytest.raises(KeyError):
+        pk.pick("nobody", 1)
+    with pytest.raises(KeyError):
+        pk.peer_has("nobody", 0)
+    with pytest.raises(ValueError):
+        pk.add_peer("a", [])
+    with pytest.raises(ValueError):
+        pk.add_peer_have_all("a")
+    pk.check_invariants()
+
+
+def test_bad_indices_from_a_peer_are_rejected_without_side_effects() -> None:
+    pk = make(4)
+    with pytest.raises(ValueError):
+        pk.add_peer("a", [0, 1, 4])
+    pk.check_invariants()
+    assert pk.peers() == []
+    pk.add_peer("a", [0])
+    with pytest.raises(ValueError):
+        pk.peer_has("a", -1)
+    with pytest.raises(ValueError):
+        pk.peer_has("a", 4)
+    pk.check_invariants()
+
+
+# ---------------------------------------------------------------- block lifecycle
+
+
+def test_block_states_through_a_piece_lifecycle() -> None:
+    pk = make(2, 2)
+    pk.add_peer_have_all("a")
+    blocks = pk.pick("a", 2)
+    (index,) = {b.index for b in blocks}
+    assert all(pk.block_state(b) is BlockState.REQUESTED for b in blocks)
+    assert pk.wants(blocks[0])
+    assert pk.on_block_received("a", blocks[0]) == []
+    assert pk.block_state(blocks[0]) is BlockState.RECEIVED
+    assert not pk.wants(blocks[0])
+    assert not pk.piece_complete(index)
+    with pytest.raises(ValueError):
+        pk.on_piece_verified(index)
+    pk.on_block_received("a", blocks[1])
+    assert pk.piece_complete(index)
+    pk.on_piece_verified(index)
+    assert not pk.piece_complete(index)
+    assert pk.has_piece(index)
+    assert all(pk.block_state(b) is BlockState.VERIFIED for b in blocks)
+    assert pk.requests_of("a") == frozenset()
+    with pytest.raises(ValueError):
+        pk.on_piece_verified(index)
+    pk.check_invariants()
+
+
+def test_failed_piece_is_fetched_again() -> None:
+    pk = make(1, 3)
+    pk.add_peer_have_all("a")
+    pk.add_peer_have_all("b")
+    first = pk.pick("a", 2)
+    rest = pk.pick("b", 1)
+    assert rest == [pk.blocks_of(0)[2]]
+    pk.on_block_received("a", first[0])
+    pk.on_block_received("a", first[1])
+    pk.on_block_received("b", rest[0])
+    assert pk.piece_complete(0)
+    assert pk.contributors(0) == {"a", "b"}
+    pk.on_piece_failed(0)
+    pk.check_invariants()
+    assert pk.contributors(0) == set()
+    assert not pk.piece_complete(0)
+    assert all(pk.block_state(b) is BlockState.FREE for b in pk.blocks_of(0))
+    assert pk.num_free_blocks == 3
+    again = pk.pick("b", 5)
+    assert sorted(again) == pk.blocks_of(0)
+    drain(pk, "b", again)
+    assert pk.is_complete
+    with pytest.raises(ValueError):
+        pk.on_piece_failed(0)
+
+
+def test_duplicates_and_unrequested_blocks_are_ignored() -> None:
+    pk = make(2, 2)
+    pk.add_peer_have_all("a")
+    stray = pk.blocks_of(0)[0]
+    assert pk.on_block_received("a", stray) == []  # nobody asked for it
+    assert pk.num_duplicates == 1
+    assert pk.block_state(stray) is BlockState.FREE
+    got = pk.pick("a", 4)
+    assert pk.on_block_received("a", got[0]) == []
+    assert pk.on_block_received("a", got[0]) == []  # received twice
+    assert pk.num_duplicates == 2
+    drain(pk, "a", got[1:])
+    assert pk.on_block_received("a", got[0]) == []  # already verified
+    assert pk.num_duplicates == 3
+    pk.check_invariants()
+
+
+def test_block_from_a_peer_it_was_not_requested_from_is_accepted() -> None:
+    pk = make(1, 2)
+    pk.add_peer_have_all("a")
+    pk.add_peer_have_all("b")
+    got = pk.pick("a", 1)
+    assert pk.on_block_received("b", got[0]) == ["a"]
+    assert pk.requests_of("a") == frozenset()
+    assert pk.contributors(0) == {"b"}
+    pk.check_invariants()
+
+
+def test_reject_and_cancel_release_blocks() -> None:
+    pk = make(4, 2)
+    pk.add_peer_have_all("a")
+    got = pk.pick("a", 3)
+    assert pk.on_request_rejected("a", got[0])
+    assert not pk.on_request_rejected("a", got[0])  # not outstanding any more
+    pk.check_invariants()
+    assert pk.block_state(got[0]) is BlockState.FREE
+    assert pk.on_request_cancelled("a", got[1])
+    pk.check_invariants()
+    # Both blocks of the first piece are free again: it went back among the free pieces.
+    assert got[0].index == got[1].index
+    assert pk.num_free_blocks == 7
+    assert pk.requests_of("a") == frozenset({got[2]})
+    assert not pk.on_request_cancelled("a", Block(99, 0, 1))  # never outstanding: ignored
+    # The half-started piece is continued before anything else.
+    assert pk.pick("a", 1)[0].index == got[2].index
+
+
+def test_cancel_all_on_choke() -> None:
+    pk = make(4, 2)
+    pk.add_peer_have_all("a")
+    got = pk.pick("a", 5)
+    assert pk.cancel_all("a") == sorted(got)
+    assert pk.requests_of("a") == frozenset()
+    assert pk.num_free_blocks == 8
+    pk.check_invariants()
+
+
+def test_remove_peer_releases_requests_and_availability() -> None:
+    pk = make(4, 2)
+    pk.add_peer("a", [0, 1, 2])
+    pk.add_peer("b", [1, 2, 3])
+    got = pk.pick("a", 3)
+    assert sorted(pk.remove_peer("a")) == sorted(got)
+    pk.check_invariants()
+    assert [pk.availability(i) for i in range(4)] == [0, 1, 1, 1]
+    assert pk.num_free_blocks == 8
+    with pytest.raises(KeyError):
+        pk.requests_of("a")
+    with pytest.raises(KeyError):
+        pk.remove_peer("a")
+
+
+def test_interesting_follows_verification() -> None:
+    pk = make(2)
+    pk.add_peer("a", [0])
+    pk.add_peer_have_all("s")
+    assert pk.interesting("a")
+    got = pk.pick("a", 5)
+    assert [b.index for b in got] == [0]
+    drain(pk, "a", got)
+    assert not pk.interesting("a")
+    assert pk.interesting("s")
+    pk.peer_has("a", 1)
+    assert pk.interesting("a")
+    pk.check_invariants()
+
+
+# ---------------------------------------------------------------- end-game
+
+
+def test_end_game_duplicates_go_to_other_peers_and_cancels_are_reported() -> None:
+    pk = make(2, 2)
+    for p in "abc":
+        pk.add_peer_have_all(p)
+    first = pk.pick("a", 3)
+    assert not pk.in_end_game
+    assert len(pk.pick("b", 1)) == 1  # the last free block, not a duplicate
+    assert pk.in_end_game
+    pk.check_invariants()
+    dup = pk.pick("b", 10)
+    assert sorted(dup) == sorted(first)  # every block of a's that b has not got
+    assert pk.pick("b", 10) == []  # never twice to the same peer
+    assert pk.pick("a", 10) != []  # a gets b's single block
+    assert pk.pick("a", 10) == []
+    pk.check_invariants()
+    # c gets blocks with the fewest requesters first; all have 2 now, so any.
+    (one,) = pk.pick("c", 1)
+    pk.check_invariants()
+    others = pk.on_block_received("c", one)
+    assert sorted(others) == ["a", "b"]
+    assert one not in pk.requests_of("a")
+    assert one not in pk.requests_of("b")
+    assert pk.on_block_received("a", one) == []  # arrived anyway: duplicate
+    assert pk.num_duplicates == 1
+    pk.check_invariants()
+
+
+def test_end_game_prefers_blocks_with_fewest_requesters() -> None:
+    pk = make(1, 3)
+    for p in "abc":
+        pk.add_peer_have_all(p)
+    a_blocks = pk.pick("a", 3)
+    dup_b = pk.pick("b", 1)
+    assert dup_b == [a_blocks[0]]
+    got_c = pk.pick("c", 2)
+    assert sorted(got_c) == sorted(a_blocks[1:])  # requested once, not twice
+    pk.check_invariants()
+
+
+def test_end_game_releasing_a_duplicate_keeps_the_block_requested() -> None:
+    pk = make(1, 2)
+    pk.add_peer_have_all("a")
+    pk.add_peer_have_all("b")
+    got = pk.pick("a", 2)
+    dup = pk.pick("b", 2)
+    assert sorted(dup) == sorted(got)
+    assert pk.on_request_rejected("b", got[0])
+    assert pk.block_state(got[0]) is BlockState.REQUESTED
+    pk.remove_peer("a")
+    pk.check_invariants()
+    assert pk.block_state(got[0]) is BlockState.FREE
+    assert pk.block_state(got[1]) is BlockState.REQUESTED
+    assert not pk.in_end_game
+    assert pk.pick("b", 5) == [got[0]]
+
+
+def test_end_game_when_the_rest_is_unobtainable() -> None:
+    pk = make(3, 2)
+    pk.add_peer("a", [0])
+    pk.add_peer("b", [0])
+    got = pk.pick("a", 5)
+    assert {b.index for b in got} == {0}
+    # Pieces 1 and 2 are free but nobody has them: a slow "a" must not stall piece 0.
+    assert pk.in_end_game
+    assert sorted(pk.pick("b", 5)) == sorted(got)
+    pk.peer_has("b", 2)
+    assert not pk.in_end_game
+    assert {b.index for b in pk.pick("b", 5)} == {2}
+    pk.check_invariants()
+
+
+def test_no_end_game_while_free_blocks_are_obtainable() -> None:
+    pk = make(4, 2)
+    pk.add_peer("a", [0, 1, 2, 3])
+    pk.add_peer("b", [0, 1])
+    pk.pick("b", 4)  # all of pieces 0 and 1
+    assert not pk.in_end_game
+    assert pk.pick("b", 4) == []  # pieces 2, 3 are free but b lacks them: no duplicates
+    assert {b.index for b in pk.pick("a", 4)} == {2, 3}
+    assert pk.in_end_game
+    pk.check_invariants()
+
+
+# ---------------------------------------------------------------- scale
+
+
+def simulate_download(num_pieces: int, blocks_per_piece: int, num_peers: int, pipeline: int) -> int:
+    """Full download from ``num_peers`` peers, one pick per received block."""
+    plen = blocks_per_piece * BS
+    pk = PiecePicker(num_pieces, plen, num_pieces * plen - 1000, rng=random.Random(7))
+    rng = random.Random(8)
+    peers = list(range(num_peers))
+    for p in peers:
+        if p % 2:
+            pk.add_peer_have_all(p)
+        else:
+            pk.add_peer(p, range(num_pieces))
+    queues: dict[Hashable, list[Block]] = {p: pk.pick(p, pipeline) for p in peers}
+    received = 0
+    while not pk.is_complete:
+        p = rng.choice(peers)
+        if not queues[p]:
+            queues[p] = pk.pick(p, pipeline)
+            continue
+        block = queues[p].pop()
+        received += 1
+        for other in pk.on_block_received(p, block):
+            queues[other].remove(block)
+        if pk.piece_complete(block.index):
+            pk.on_piece_verified(block.index)
+        queues[p].extend(pk.pick(p, pipeline - len(queues[p])))
+    pk.check_invariants()
+    return received
+
+
+def test_full_download_8192_pieces_is_fast() -> None:
+    start = time.perf_counter()
+    received = simulate_download(8192, 16, 4, 16)
+    elapsed = time.perf_counter() - start
+    assert received >= 8192 * 16
+    assert elapsed < 2.0, f"simulated download took {elapsed:.2f}s"
+
+
+def test_seeded_random_operations() -> None:
+    """Many random operations on a mid-sized torrent; invariants checked every step."""
+    rng = random.Random(1234)
+    pk = make(40, 3, last_piece=BS + 7, seed=99)
+    names = ["a", "b", "c", "d", "e"]
+    for _ in range(3000):
+        op = rng.random()
+        present = pk.peers()
+        absent = [n for n in names if n not in present]
+        if absent and op < 0.05:
+            peer = rng.choice(absent)
+            if rng.random() < 0.3:
+                pk.add_peer_have_all(peer)
+            else:
+                pk.add_peer(peer, rng.sample(range(40), rng.randrange(41)))
+        elif present and op < 0.08:
+            pk.remove_peer(rng.choice(present))
+        elif present and op < 0.15:
+            pk.peer_has(rng.choice(present), rng.randrange(40))
+        elif present and op < 0.45:
+            pk.pick(rng.choice(present), rng.randrange(1, 8))
+        elif present and op < 0.9:
+            sender = rng.choice(present)
+            reqs = sorted(pk.requests_of(sender))
+            if reqs:
+                block = rng.choice(reqs)
+                if rng.random() < 0.1:
+                    pk.on_request_rejected(sender, block)
+                else:
+                    pk.on_block_received(sender, block)
+                    if pk.piece_complete(block.index):
+                        if rng.random() < 0.1:
+                            pk.on_piece_failed(block.index)
+                        else:
+                            pk.on_piece_verified(block.index)
+        elif present:
+            pk.cancel_all(rng.choice(present))
+        pk.check_invariants()
+    assert pk.num_have > 0
+
+
+# ---------------------------------------------------------------- stateful property test
+
+PEER_NAMES = ["p0", "p1", "p2", "p3"]
+
+
+class PickerMachine(RuleBasedStateMachine):
+    """Random sequences of peer events; the picker must stay consistent and never
+    hand out a block that is not wanted from that peer."""
+
+    pk: PiecePicker
+    peer_pieces: dict[str, set[int]]
+
+    @initialize(
+        num_pieces=st.integers(0, 6),
+        piece_length=st.sampled_from([4, 6, 8, 12]),
+        last=st.integers(1, 12),
+        seed=st.integers(0, 2**16),
+        have=st.sets(st.integers(0, 5)),
+    )
+    def setup(
+        self, num_pieces: int, piece_length: int, last: int, seed: int, have: set[int]
+    ) -> None:
+        last = min(last, piece_length)
+        total = (num_pieces - 1) * piece_length + last if num_pieces else 0
+        have = {i for i in have if i < num_pieces}
+        self.pk = PiecePicker(
+            num_pieces, piece_length, total, block_size=4, rng=random.Random(seed), have=have
+        )
+        self.peer_pieces = {}
+        self.model_have = set(have)
+
+    def all_pieces(self) -> set[int]:
+        return set(range(self.pk.num_pieces))
+
+    # -- peers come and go
+
+    @rule(name=st.sampled_from(PEER_NAMES), data=st.data())
+    def add_peer(self, name: str, data: st.DataObject) -> None:
+        if name in self.peer_pieces:
+            return
+        if data.draw(st.booleans()):
+            self.pk.add_peer_have_all(name)
+            self.peer_pieces[name] = self.all_pieces()
+        else:
+            pieces = data.draw(st.sets(st.sampled_from(range(max(self.pk.num_pieces, 1)))))
+            pieces = {i for i in pieces if i < self.pk.num_pieces}
+            self.pk.add_peer(name, sorted(pieces))
+            self.peer_pieces[name] = pieces
+
+    @precondition(lambda self: self.peer_pieces)
+    @rule(data=st.data())
+    def remove_peer(self, data: st.DataObject) -> None:
+        name = data.draw(st.sampled_from(sorted(self.peer_pieces)))
+        outstanding = self.pk.requests_of(name)
+        assert sorted(self.pk.remove_peer(name)) == sorted(outstanding)
+        del self.peer_pieces[name]
+
+    @precondition(lambda self: self.peer_pieces and self.pk.num_pieces)
+    @rule(data=st.data())
+    def have(self, data: st.DataObject) -> None:
+        name = data.draw(st.sampled_from(sorted(self.peer_pieces)))
+        index = data.draw(st.integers(0, self.pk.num_pieces - 1))
+        self.pk.peer_has(name, index)
+        self.peer_pieces[name].add(index)
+
+    # -- requests
+
+    @precondition(lambda self: self.peer_pieces)
+    @rule(data=st.data(), k=st.integers(0, 6))
+    def pick(self, data: st.DataObject, k: int) -> None:
+        pk = self.pk
+        name = data.draw(st.sampled_from(sorted(self.peer_pieces)))
+        end_game = pk.in_end_game
+        before = pk.requests_of(name)
+        state_before = {
+            b: pk.block_state(b) for i in self.peer_pieces[name] for b in pk.blocks_of(i)
+        }
+        got = pk.pick(name, k)
+        assert len(got) <= k
+        assert len(set(got)) == len(got)
+        for b in got:
+            assert b.index in self.peer_pieces[name]
+            assert b.index not in self.model_have
+            assert b not in before
+            assert pk.block_state(b) is BlockState.REQUESTED
+            if state_before[b] is BlockState.REQUESTED:
+                # A duplicate: only in end-game, once no FREE block was left to it.
+                assert end_game or pk.in_end_game
+            else:
+                assert state_before[b] is BlockState.FREE
+        assert pk.requests_of(name) == before | set(got)
+        # Rarest first: a piece started now is no more common than any piece the peer
+        # has that is still untouched.
+        untouched = [
+            i
+            for i in self.peer_pieces[name] - self.model_have
+            if all(pk.block_state(b) is BlockState.FREE for b in pk.blocks_of(i))
+        ]
+        for i in {b.index for b in got}:
+            if all(state_before[b] is BlockState.FREE for b in pk.blocks_of(i)):
+                assert all(pk.availability(i) <= pk.availability(j) for j in untouched)
+        if len(got) < k:
+            # Nothing FREE left that this peer could give us.
+            for i in self.peer_pieces[name] - self.model_have:
+                for b in pk.blocks_of(i):
+                    assert pk.block_state(b) is not BlockState.FREE
+        if k > 0 and not got and pk.in_end_game:
+            # End-game and nothing for this peer: it already asked for every block it could.
+            for i in self.peer_pieces[name] - self.model_have:
+                for b in pk.blocks_of(i):
+                    if pk.block_state(b) is BlockState.REQUESTED:
+                        assert b in pk.requests_of(name)
+
+    @precondition(lambda self: any(self.pk.requests_of(p) for p in self.peer_pieces))
+    @rule(data=st.data())
+    def receive(self, data: st.DataObject) -> None:
+        pk = self.pk
+        name = data.draw(
+            st.sampled_from([p for p in sorted(self.peer_pieces) if pk.requests_of(p)])
+        )
+        block = data.draw(st.sampled_from(sorted(pk.requests_of(name))))
+        expected = {p for p in self.peer_pieces if p != name and block in pk.requests_of(p)}
+        others = pk.on_block_received(name, block)
+        assert len(others) == len(set(others))
+        assert set(others) == expected
+        assert pk.block_state(block) is BlockState.RECEIVED
+        assert all(block not in pk.requests_of(p) for p in self.peer_pieces)
+
+    @precondition(lambda self: self.pk.num_pieces and self.peer_pieces)
+    @rule(data=st.data())
+    def receive_any(self, data: st.DataObject) -> None:
+        """A block nobody may have asked for (or already received)."""
+        pk = self.pk
+        name = data.draw(st.sampled_from(sorted(self.peer_pieces)))
+        index = data.draw(st.integers(0, pk.num_pieces - 1))
+        block = data.draw(st.sampled_from(pk.blocks_of(index)))
+        wanted = pk.wants(block)
+        dups = pk.num_duplicates
+        pk.on_block_received(name, block)
+        assert pk.num_duplicates == dups + (not wanted)
+
+    @precondition(lambda self: any(self.pk.requests_of(p) for p in self.peer_pieces))
+    @rule(data=st.data(), reject=st.booleans())
+    def reject_or_cancel(self, data: st.DataObject, reject: bool) -> None:
+        pk = self.pk
+        name = data.draw(
+            st.sampled_from([p for p in sorted(self.peer_pieces) if pk.requests_of(p)])
+        )
+        block = data.draw(st.sampled_from(sorted(pk.requests_of(name))))
+        if reject:
+            assert pk.on_request_rejected(name, block)
+        else:
+            assert pk.on_request_cancelled(name, block)
+        assert block not in pk.requests_of(name)
+
+    @precondition(lambda self: self.peer_pieces)
+    @rule(data=st.data())
+    def choke(self, data: st.DataObject) -> None:
+        name = data.draw(st.sampled_from(sorted(self.peer_pieces)))
+        self.pk.cancel_all(name)
+        assert self.pk.requests_of(name) == frozenset()
+
+    # -- hash checks
+
+    @precondition(lambda self: any(self.pk.piece_complete(i) for i in range(self.pk.num_pieces)))
+    @rule(data=st.data(), ok=st.booleans())
+    def check_hash(self, data: st.DataObject, ok: bool) -> None:
+        pk = self.pk
+        index = data.draw(
+            st.sampled_from([i for i in range(pk.num_pieces) if pk.piece_complete(i)])
+        )
+        if ok:
+            pk.on_piece_verified(index)
+            self.model_have.add(index)
+        else:
+            pk.on_piece_failed(index)
+            assert all(pk.block_state(b) is BlockState.FREE for b in pk.blocks_of(index))
+
+    # -- after every step
+
+    @invariant()
+    def consistent(self) -> None:
+        pk = self.pk
+        pk.check_invariants()
+        assert pk.num_have == len(self.model_have)
+        assert pk.missing_pieces() == sorted(self.all_pieces() - self.model_have)
+        assert pk.is_complete == (len(self.model_have) == pk.num_pieces)
+        for name, pieces in self.peer_pieces.items():
+            assert pk.interesting(name) == bool(pieces - self.model_have)
+            assert all(b.index in pieces for b in pk.requests_of(name))
+        for i in range(pk.num_pieces):
+            assert pk.availability(i) == sum(i in s for s in self.peer_pieces.values())
+
+
+PickerMachine.TestCase.settings = settings(
+    max_examples=100,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestPickerMachine = PickerMachine.TestCase
