@@ -1,0 +1,241 @@
+"""BitTorrent HTTP announce (BEP 3, compact peers BEP 23/7) and scrape, with a passkey.
+
+Every answer is bencoded with HTTP 200, failures included ({"failure reason": ...}):
+that is what BitTorrent clients understand. The query string is parsed from raw
+bytes, since info_hash and peer_id are binary.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
+
+from fastapi import APIRouter, Request, Response
+from fastbencode import bencode  # type: ignore[attr-defined]  # not re-exported in its stub
+from sqlalchemy.exc import SQLAlchemyError
+
+from minitorrent.tracker.api.deps import Context
+from minitorrent.tracker.context import TrackerContext
+from minitorrent.tracker.services import swarm, users
+from minitorrent.tracker.services.errors import DomainError, Invalid
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["bittorrent"])
+
+Params = dict[str, list[bytes]]
+_DIGITS = re.compile(rb"[0-9]{1,19}")
+# BEP 21 "paused" and BEP 3 "empty" mean a regular announce.
+_EVENTS: dict[bytes, swarm.Event] = {
+    b"": "",
+    b"empty": "",
+    b"paused": "",
+    b"started": "started",
+    b"completed": "completed",
+    b"stopped": "stopped",
+}
+# Announce parameters we read; each may appear once. Others (key, corrupt, ...) are ignored.
+_ANNOUNCE_PARAMS = frozenset(
+    [
+        "info_hash",
+        "peer_id",
+        "port",
+        "uploaded",
+        "downloaded",
+        "left",
+        "compact",
+        "event",
+        "numwant",
+        "ip",
+    ]
+)
+
+
+class Failure(Exception):
+    """A request we answer with a bencoded failure reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _bencoded(value: dict[bytes, object]) -> Response:
+    return Response(bencode(value), media_type="text/plain")
+
+
+def _failure(reason: str) -> Response:
+    return _bencoded({b"failure reason": reason.encode()})
+
+
+def parse_query(raw: bytes, *, once: frozenset[str] = frozenset()) -> Params:
+    """Split a raw query string; keys in `once` must not repeat."""
+    params: Params = {}
+    for part in raw.split(b"&"):
+        if not part:
+            continue
+        key, _, value = part.partition(b"=")
+        try:
+            name = unquote_to_bytes(key).decode("ascii")
+        except UnicodeDecodeError:
+            raise Failure("malformed query string") from None
+        params.setdefault(name, []).append(unquote_to_bytes(value))
+    for name in once & params.keys():
+        if len(params[name]) > 1:
+            raise Failure(f"parameter {name} given more than once")
+    return params
+
+
+def _get(params: Params, name: str) -> bytes | None:
+    values = params.get(name)
+    return values[0] if values else None
+
+
+def _require(params: Params, name: str) -> bytes:
+    value = _get(params, name)
+    if value is None:
+        raise Failure(f"missing parameter {name}")
+    return value
+
+
+def _hash20(value: bytes, name: str) -> str:
+    if len(value) != 20:
+        raise Failure(f"{name} must be 20 bytes")
+    return value.hex()
+
+
+def _number(params: Params, name: str) -> int | None:
+    value = _get(params, name)
+    if value is None:
+        return None
+    if not _DIGITS.fullmatch(value) or int(value) > swarm.MAX_COUNTER:
+        raise Failure(f"invalid {name}")
+    return int(value)
+
+
+def _required_number(params: Params, name: str) -> int:
+    value = _number(params, name)
+    if value is None:
+        raise Failure(f"missing parameter {name}")
+    return value
+
+
+def _peer_ip(params: Params, client_host: str | None) -> str:
+    """The `ip` parameter if it is a valid literal, else the address we see."""
+    for candidate in (_get(params, "ip"), client_host.encode() if client_host else None):
+        if candidate:
+            try:
+                return swarm.normalize_ip(candidate.decode("ascii"))
+            except (UnicodeDecodeError, Invalid):
+                pass
+    raise Failure("cannot tell your IP address")
+
+
+def _parse_announce(params: Params, client_host: str | None) -> swarm.Announce:
+    event = _EVENTS.get(_get(params, "event") or b"")
+    if event is None:
+        raise Failure("invalid event")
+    return swarm.Announce(
+        info_hash=_hash20(_require(params, "info_hash"), "info_hash"),
+        peer_id=_hash20(_require(params, "peer_id"), "peer_id"),
+        ip=_peer_ip(params, client_host),
+        port=_required_number(params, "port"),
+        uploaded=_number(params, "uploaded") or 0,
+        downloaded=_number(params, "downloaded") or 0,
+        left=_required_number(params, "left"),
+        event=event,
+        numwant=_number(params, "numwant"),
+    )
+
+
+@dataclass(frozen=True)
+class _PeerLists:
+    compact4: bytes
+    compact6: bytes
+    dicts: list[dict[bytes, object]]
+
+
+def _peer_lists(peers: list[swarm.PeerView]) -> _PeerLists:
+    compact4, compact6 = bytearray(), bytearray()
+    dicts: list[dict[bytes, object]] = []
+    for peer in peers:
+        packed = ipaddress.ip_address(peer.ip).packed + peer.port.to_bytes(2, "big")
+        (compact4 if len(packed) == 6 else compact6).extend(packed)
+        dicts.append(
+            {b"peer id": bytes.fromhex(peer.peer_id), b"ip": peer.ip.encode(), b"port": peer.port}
+        )
+    return _PeerLists(bytes(compact4), bytes(compact6), dicts)
+
+
+def _announce(context: TrackerContext, passkey: str, request: Request) -> Response:
+    params = parse_query(request.scope["query_string"], once=_ANNOUNCE_PARAMS)
+    compact = _get(params, "compact") != b"0"
+    client_host = request.client.host if request.client else None
+    with context.database.session() as db, db.begin():
+        user_id = users.user_for_passkey(db, passkey)
+        if user_id is None:
+            raise Failure("unknown passkey")
+        ann = _parse_announce(params, client_host)
+        result = swarm.announce(
+            db, user_id, ann, session_id=None, policy=context.policy, now=context.clock()
+        )
+    lists = _peer_lists(result.peers)
+    answer: dict[bytes, object] = {
+        b"interval": result.interval,
+        b"min interval": min(context.settings.announce_min_interval, result.interval),
+        b"complete": result.counts.complete,
+        b"incomplete": result.counts.incomplete,
+    }
+    if compact:
+        answer[b"peers"] = lists.compact4
+        if lists.compact6:
+            answer[b"peers6"] = lists.compact6
+    else:
+        answer[b"peers"] = lists.dicts
+    return _bencoded(answer)
+
+
+def _scrape(context: TrackerContext, passkey: str, request: Request) -> Response:
+    params = parse_query(request.scope["query_string"])  # info_hash repeats (BEP 48)
+    wanted = [_hash20(v, "info_hash") for v in params.get("info_hash", [])]
+    with context.database.session() as db, db.begin():
+        user_id = users.user_for_passkey(db, passkey)
+        if user_id is None:
+            raise Failure("unknown passkey")
+        found = swarm.scrape(db, user_id, wanted or None, now=context.clock())
+    files = {
+        bytes.fromhex(info_hash): {
+            b"complete": c.complete,
+            b"incomplete": c.incomplete,
+            b"downloaded": c.downloaded,
+        }
+        for info_hash, c in found.items()
+    }
+    return _bencoded({b"files": files})
+
+
+Handler = Callable[[TrackerContext, str, Request], Response]
+
+
+def _answer(handler: Handler, context: TrackerContext, passkey: str, request: Request) -> Response:
+    try:
+        return handler(context, passkey, request)
+    except Failure as exc:
+        return _failure(exc.reason)
+    except DomainError as exc:
+        return _failure(exc.message)
+    except SQLAlchemyError:
+        log.exception("database error in a BitTorrent request")
+        return _failure("tracker database unavailable; try again later")
+
+
+@router.get("/announce/{passkey}")
+def announce(passkey: str, request: Request, context: Context) -> Response:
+    return _answer(_announce, context, passkey, request)
+
+
+@router.get("/scrape/{passkey}")
+def scrape(passkey: str, request: Request, context: Context) -> Response:
+    return _answer(_scrape, context, passkey, request)

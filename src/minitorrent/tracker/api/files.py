@@ -1,0 +1,83 @@
+"""Files shared in a group (members only)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from fastapi import APIRouter, Response, status
+from pydantic import BaseModel, Field
+
+from minitorrent.tracker.api.deps import DB, Caller, Context
+from minitorrent.tracker.services import files
+from minitorrent.tracker.services.errors import Invalid
+
+router = APIRouter(prefix="/groups/{group_id}/files", tags=["files"])
+NO_CONTENT = status.HTTP_204_NO_CONTENT
+# base64 of files.MAX_INFO_BYTES, rounded up
+MAX_INFO_B64 = (files.MAX_INFO_BYTES + 2) // 3 * 4
+
+
+class NewFile(BaseModel):
+    info: str = Field(max_length=MAX_INFO_B64, description="base64 of the bencoded info dict")
+    sha1: str = Field(description="hex SHA-1 of the whole file")
+
+
+class FileSummary(BaseModel):
+    name: str
+    info_hash: str
+    length: int
+    sha1: str
+
+
+class FileOut(BaseModel):
+    name: str
+    length: int
+    sha1: str
+    info_hash: str
+    piece_length: int
+    seeders: int
+    leechers: int
+    sharers: int
+
+
+class FileDetailsOut(FileOut):
+    info: str  # base64
+
+
+def _b64decode(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise Invalid("info is not valid base64", code="bad_info") from None
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def share_file(
+    group_id: str, body: NewFile, caller: Caller, context: Context, db: DB
+) -> FileSummary:
+    """Register a file, or add the caller as a sharer if the group has the same content."""
+    shared = files.share_file(
+        db, caller.user_id, group_id, _b64decode(body.info), body.sha1, now=context.clock()
+    )
+    return FileSummary.model_validate(shared, from_attributes=True)
+
+
+@router.get("")
+def list_files(group_id: str, caller: Caller, context: Context, db: DB) -> list[FileOut]:
+    views = files.list_files(db, caller.user_id, group_id, now=context.clock())
+    return [FileOut.model_validate(v, from_attributes=True) for v in views]
+
+
+@router.get("/{name}")
+def get_file(group_id: str, name: str, caller: Caller, context: Context, db: DB) -> FileDetailsOut:
+    details = files.get_file(db, caller.user_id, group_id, name, now=context.clock())
+    fields = FileOut.model_validate(details, from_attributes=True).model_dump()
+    return FileDetailsOut(**fields, info=base64.b64encode(details.info).decode())
+
+
+@router.delete("/{name}/shares/me", status_code=NO_CONTENT)
+def stop_share(group_id: str, name: str, caller: Caller, db: DB) -> Response:
+    """Stop sharing: the caller's share record and live peers of the file go."""
+    files.stop_share(db, caller.user_id, group_id, name)
+    return Response(status_code=NO_CONTENT)

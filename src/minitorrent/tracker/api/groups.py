@@ -1,0 +1,101 @@
+"""Groups, join requests and members."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, Response, status
+from pydantic import BaseModel
+
+from minitorrent.tracker.api.deps import DB, Caller, Context
+from minitorrent.tracker.services import groups
+
+router = APIRouter(prefix="/groups", tags=["groups"])
+NO_CONTENT = status.HTTP_204_NO_CONTENT
+
+
+class NewGroup(BaseModel):
+    group_id: str
+
+
+class GroupOut(BaseModel):
+    group_id: str
+    admin: str
+    members: int
+    is_member: bool
+    is_admin: bool
+    pending: bool  # the caller has a pending join request
+
+
+class RequestOut(BaseModel):
+    user_id: str
+    requested_at: datetime
+
+
+class MemberOut(BaseModel):
+    user_id: str
+    is_admin: bool
+    joined_at: datetime
+
+
+class LeaveOut(BaseModel):
+    group_id: str
+    status: Literal["left", "withdrawn"]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_group(body: NewGroup, caller: Caller, context: Context, db: DB) -> GroupOut:
+    view = groups.create_group(db, caller.user_id, body.group_id, now=context.clock())
+    return GroupOut.model_validate(view, from_attributes=True)
+
+
+@router.get("")
+def list_groups(caller: Caller, db: DB) -> list[GroupOut]:
+    views = groups.list_groups(db, caller.user_id)
+    return [GroupOut.model_validate(v, from_attributes=True) for v in views]
+
+
+@router.post("/{group_id}/requests", status_code=status.HTTP_201_CREATED)
+def request_join(group_id: str, caller: Caller, context: Context, db: DB) -> RequestOut:
+    view = groups.request_join(db, caller.user_id, group_id, now=context.clock())
+    return RequestOut.model_validate(view, from_attributes=True)
+
+
+@router.get("/{group_id}/requests")
+def list_requests(group_id: str, caller: Caller, db: DB) -> list[RequestOut]:
+    views = groups.list_requests(db, caller.user_id, group_id)
+    return [RequestOut.model_validate(v, from_attributes=True) for v in views]
+
+
+@router.post("/{group_id}/requests/{user_id}/accept")
+def accept_request(
+    group_id: str, user_id: str, caller: Caller, context: Context, db: DB
+) -> MemberOut:
+    view = groups.accept_request(db, caller.user_id, group_id, user_id, now=context.clock())
+    return MemberOut.model_validate(view, from_attributes=True)
+
+
+@router.post("/{group_id}/requests/{user_id}/reject", status_code=NO_CONTENT)
+def reject_request(group_id: str, user_id: str, caller: Caller, db: DB) -> Response:
+    groups.reject_request(db, caller.user_id, group_id, user_id)
+    return Response(status_code=NO_CONTENT)
+
+
+@router.get("/{group_id}/members")
+def list_members(group_id: str, caller: Caller, db: DB) -> list[MemberOut]:
+    views = groups.list_members(db, caller.user_id, group_id)
+    return [MemberOut.model_validate(v, from_attributes=True) for v in views]
+
+
+# Declared before /members/{user_id}, so "me" always means the caller.
+@router.delete("/{group_id}/members/me")
+def leave_group(group_id: str, caller: Caller, db: DB) -> LeaveOut:
+    """Leave the group, or withdraw a pending join request."""
+    return LeaveOut(group_id=group_id, status=groups.leave_group(db, caller.user_id, group_id))
+
+
+@router.delete("/{group_id}/members/{user_id}", status_code=NO_CONTENT)
+def remove_member(group_id: str, user_id: str, caller: Caller, db: DB) -> Response:
+    groups.remove_member(db, caller.user_id, group_id, user_id)
+    return Response(status_code=NO_CONTENT)

@@ -1,0 +1,49 @@
+"""Login and logout: POST /sessions, DELETE /sessions/current."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+from pydantic import BaseModel
+
+from minitorrent.tracker.api.deps import DB, Caller, Context
+from minitorrent.tracker.services import users
+
+router = APIRouter(tags=["sessions"])
+
+
+class Credentials(BaseModel):
+    user_id: str
+    password: str
+
+
+class NewSession(BaseModel):
+    token: str
+    user_id: str
+    passkey: str
+    idle_ttl: int  # seconds the session lives without a call
+
+
+@router.post("/sessions", status_code=status.HTTP_201_CREATED)
+def login(body: Credentials, request: Request, context: Context, db: DB) -> NewSession:
+    result = users.login(
+        db,
+        body.user_id,
+        body.password,
+        hasher=context.hasher,
+        throttle=context.throttle,
+        ip=request.client.host if request.client else None,
+        now=context.clock(),
+    )
+    return NewSession(
+        token=result.token,
+        user_id=result.user_id,
+        passkey=result.passkey,
+        idle_ttl=context.settings.session_idle_ttl,
+    )
+
+
+@router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT)
+def logout(caller: Caller, db: DB) -> Response:
+    """Revoke the token and drop every live peer this session announced."""
+    users.logout(db, caller.session_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,102 @@
+"""The JSON announce used by minitorrent clients (same registry as /announce/<passkey>)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from minitorrent.tracker.api.deps import DB, Caller, Context
+from minitorrent.tracker.services import swarm
+from minitorrent.tracker.services.errors import DomainError
+
+router = APIRouter(prefix="/announce", tags=["swarm"])
+MAX_BATCH = 1000
+
+
+class AnnounceIn(BaseModel):
+    info_hash: str = Field(description="hex, 40 digits")
+    peer_id: str = Field(description="hex, 40 digits")
+    ip: str
+    port: int
+    uploaded: int = 0
+    downloaded: int = 0
+    left: int
+    event: str = Field("", description='"started", "completed", "stopped" or ""')
+    interval: int | None = Field(None, description="the client's re-announce period, 1-3600 s")
+    numwant: int | None = None
+
+    def to_announce(self) -> swarm.Announce:
+        fields = self.model_dump()
+        fields["info_hash"] = self.info_hash.lower()
+        fields["peer_id"] = self.peer_id.lower()
+        return swarm.Announce(**fields)
+
+
+class PeerOut(BaseModel):
+    peer_id: str
+    ip: str
+    port: int
+    seed: bool
+
+
+class AnnounceOut(BaseModel):
+    interval: int
+    peers: list[PeerOut]
+    seeders: int
+    leechers: int
+
+
+class BatchIn(BaseModel):
+    items: Annotated[list[AnnounceIn], Field(max_length=MAX_BATCH)]
+
+
+class BatchItemOut(BaseModel):
+    info_hash: str
+    result: AnnounceOut | None = None
+    error: str | None = None
+    message: str | None = None
+
+
+class BatchOut(BaseModel):
+    results: list[BatchItemOut]
+
+
+def _announce(body: AnnounceIn, caller: Caller, context: Context, db: DB) -> AnnounceOut:
+    result = swarm.announce(
+        db,
+        caller.user_id,
+        body.to_announce(),
+        session_id=caller.session_id,
+        policy=context.policy,
+        now=context.clock(),
+    )
+    return AnnounceOut(
+        interval=result.interval,
+        peers=[PeerOut.model_validate(p, from_attributes=True) for p in result.peers],
+        seeders=result.counts.complete,
+        leechers=result.counts.incomplete,
+    )
+
+
+@router.post("")
+def announce(body: AnnounceIn, caller: Caller, context: Context, db: DB) -> AnnounceOut:
+    return _announce(body, caller, context, db)
+
+
+@router.post("/batch")
+def announce_batch(body: BatchIn, caller: Caller, context: Context, db: DB) -> BatchOut:
+    """Many announces in one round trip; each item succeeds or fails on its own."""
+    results = []
+    for item in body.items:
+        try:
+            with db.begin_nested():  # a failed item leaves no trace
+                out = _announce(item, caller, context, db)
+        except DomainError as exc:
+            results.append(
+                BatchItemOut(info_hash=item.info_hash, error=exc.code, message=exc.message)
+            )
+        else:
+            results.append(BatchItemOut(info_hash=item.info_hash, result=out))
+    return BatchOut(results=results)

@@ -1,0 +1,71 @@
+"""create_app(settings): the tracker's FastAPI application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+
+from minitorrent import __version__
+from minitorrent.tracker import announce
+from minitorrent.tracker.api import errors, files, groups, sessions, swarm, users
+from minitorrent.tracker.context import TrackerContext
+from minitorrent.tracker.db import Database, default_db_url
+from minitorrent.tracker.services.clock import Clock, utcnow
+from minitorrent.tracker.settings import TrackerSettings
+
+log = logging.getLogger(__name__)
+API_PREFIX = "/api/v1"
+
+
+async def _cleanup_forever(context: TrackerContext) -> None:
+    """Expired peers are already hidden by every query; this just reclaims the rows."""
+    while True:
+        await asyncio.sleep(context.settings.cleanup_interval)
+        try:
+            await run_in_threadpool(context.cleanup)
+        except SQLAlchemyError:
+            log.warning("periodic cleanup failed; will retry", exc_info=True)
+
+
+def create_app(
+    settings: TrackerSettings | None = None,
+    *,
+    database: Database | None = None,
+    clock: Clock = utcnow,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> FastAPI:
+    """Build the app. Without `database`, open settings.db_url and close it at shutdown;
+    a database passed in stays the caller's to close."""
+    settings = settings or TrackerSettings()
+    owned = database is None
+    db = database or Database.open(settings.db_url or default_db_url(1))
+    context = TrackerContext.create(settings, db, clock=clock, monotonic=monotonic)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        cleaner = asyncio.create_task(_cleanup_forever(context))
+        try:
+            yield
+        finally:
+            cleaner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await cleaner
+            if owned:
+                db.close()
+
+    app = FastAPI(title="minitorrent tracker", version=__version__, lifespan=lifespan)
+    app.state.context = context
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (users, sessions, groups, files, swarm):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(announce.router)
+    errors.install(app)
+    return app

@@ -1,0 +1,176 @@
+"""Engine, session factory, migrations at start-up and the one-tracker-per-SQLite-file lock."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import platformdirs
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from minitorrent.errors import ConfigError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Any constant shared by all trackers: serialises their migrations on one PostgreSQL.
+PG_MIGRATION_LOCK_KEY = 0x6D696E69
+
+
+def default_db_url(tracker_number: int) -> str:
+    """The SQLite file of tracker N in the user's data directory (created if missing)."""
+    directory = Path(platformdirs.user_data_dir("minitorrent"))
+    directory.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{directory / f'tracker-{tracker_number}.db'}"
+
+
+def display_url(url: str) -> str:
+    """The URL without its password, fit for a log line."""
+    u = make_url(url)
+    # URL.set(password=None) keeps the password: None means "unchanged" there.
+    bare = URL.create(u.drivername, u.username, None, u.host, u.port, u.database, u.query)
+    return bare.render_as_string(hide_password=False)
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database).expanduser().resolve()
+
+
+class DatabaseLock:
+    """An exclusive, non-blocking flock on '<db>.lock'; the kernel drops it if we die."""
+
+    def __init__(self, db_file: Path, url: str) -> None:
+        self.path = db_file.with_name(db_file.name + ".lock")
+        try:
+            self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot create {self.path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.release()
+            raise ConfigError(
+                f"database {display_url(url)} is in use by another tracker; "
+                "use PostgreSQL (--db postgresql://...) to run several trackers"
+            ) from None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # With WAL, NORMAL is safe against corruption; only a power cut may lose the
+        # last commits. FULL would fsync on every commit.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # IMMEDIATE takes the write lock up front: two deferred transactions that both
+        # read and then write would otherwise fail with "database is locked" at once,
+        # without waiting for busy_timeout.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str | URL) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        try:
+            return create_engine(parsed, pool_pre_ping=True)
+        except ImportError as exc:
+            raise ConfigError(
+                f"no database driver for {parsed.drivername} ({exc.name} is not installed)"
+            ) from None
+    if _sqlite_file(parsed) is None:  # in-memory: one shared connection
+        engine = create_engine(
+            parsed, poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+    else:
+        engine = create_engine(parsed)
+    _configure_sqlite(engine)
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_MIGRATION_LOCK_KEY})
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+class Database:
+    """An open, migrated database; for SQLite also the lock that makes it ours."""
+
+    def __init__(self, engine: Engine, lock: DatabaseLock | None) -> None:
+        self.engine = engine
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self._lock = lock
+
+    @classmethod
+    def open(cls, url: str) -> Database:
+        """Lock (SQLite), connect and migrate; every failure is a ConfigError."""
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise ConfigError(
+                "invalid database URL; expected e.g. sqlite:///PATH or postgresql://USER@HOST/DB"
+            ) from None
+        db_file = _sqlite_file(parsed)
+        lock = None if db_file is None else DatabaseLock(db_file, url)
+        engine = None
+        try:
+            engine = make_engine(parsed)
+            migrate(engine)
+        except BaseException as exc:
+            if engine is not None:
+                engine.dispose()
+            if lock is not None:
+                lock.release()
+            if isinstance(exc, SQLAlchemyError):
+                reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+                raise ConfigError(f"cannot open database {display_url(url)}: {reason}") from None
+            raise
+        return cls(engine, lock)
+
+    def session(self) -> Session:
+        return self.sessions()
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

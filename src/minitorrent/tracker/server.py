@@ -1,0 +1,172 @@
+"""run_tracker: serve the tracker until "quit" on stdin, SIGINT or SIGTERM (exit status 0).
+
+End of standard input does not stop it: trackers often run with stdin=/dev/null.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from minitorrent.errors import ConfigError
+from minitorrent.tracker.app import create_app
+from minitorrent.tracker.db import Database, default_db_url, display_url
+from minitorrent.tracker.settings import TrackerSettings
+
+GRACEFUL_SHUTDOWN_S = 5
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server whose signals we handle ourselves.
+
+    uvicorn re-raises a captured SIGINT/SIGTERM after shutting down, which would end
+    the process with a non-zero status; a tracker stopped on purpose exits 0.
+    """
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class _Shutdown:
+    """Asks the server to stop, whether it is already running or not."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.server: _Server | None = None
+
+    def attach(self, server: _Server) -> None:
+        self.server = server
+        server.should_exit = self.requested
+
+    def request(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        if self.requested and signum == signal.SIGINT and self.server is not None:
+            self.server.force_exit = True  # a second Ctrl-C skips the graceful wait
+        self.requested = True
+        if self.server is not None:
+            self.server.should_exit = True
+
+
+@contextmanager
+def _signals_stop(shutdown: _Shutdown) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may handle signals; an embedder handles them
+        return
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, shutdown.request) for sig in handled}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _watch_stdin(fd: int, shutdown: _Shutdown) -> None:
+    """Stop on a "quit" line. Raw os.read, not sys.stdin: a daemon thread blocked
+    inside a buffered reader can abort the interpreter at exit."""
+    pending = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            return
+        if not chunk:
+            return  # end of input: keep serving
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            command = line.strip()
+            if command == b"quit":
+                shutdown.request()
+                return
+            if command:
+                print("tracker: the only command is 'quit'", file=sys.stderr, flush=True)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family)
+
+
+def _http_url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _server_for(app: FastAPI) -> _Server:
+    config = uvicorn.Config(
+        app,
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+    return _Server(config)
+
+
+def run_tracker(
+    host: str,
+    port: int,
+    *,
+    db_url: str | None = None,
+    tracker_number: int = 1,
+    stdin_fd: int | None = 0,
+    **overrides: Any,
+) -> int:
+    """Serve until told to stop; return the exit status. `overrides` are TrackerSettings
+    fields (e.g. session_idle_ttl=60); `stdin_fd=None` ignores standard input."""
+    shutdown = _Shutdown()
+    with _signals_stop(shutdown):
+        url = db_url or default_db_url(tracker_number)
+        settings = TrackerSettings(db_url=url, **overrides)
+        try:
+            database = Database.open(url)
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        try:
+            try:
+                sock = _listen(host, port)
+            except OSError as exc:
+                print(f"error: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+                return 1
+            server = _server_for(create_app(settings, database=database))
+            shutdown.attach(server)
+            where = _http_url(host, sock.getsockname()[1])
+            print(
+                f"tracker {tracker_number} listening on {where} (database: {display_url(url)})",
+                flush=True,
+            )
+            if stdin_fd is not None:
+                threading.Thread(
+                    target=_watch_stdin, args=(stdin_fd, shutdown), name="stdin", daemon=True
+                ).start()
+            server.run(sockets=[sock])
+            return 0
+        finally:
+            database.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m minitorrent.tracker.server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--db", help="SQLAlchemy URL (default: SQLite in the user data dir)")
+    parser.add_argument("--tracker-number", type=int, default=1)
+    args = parser.parse_args(argv)
+    return run_tracker(args.host, args.port, db_url=args.db, tracker_number=args.tracker_number)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""Files shared in a group: one v1 info dictionary each, known by its info-hash."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, ScalarSelect, delete, exists, func, select
+from sqlalchemy.orm import Session
+
+from minitorrent.errors import MetainfoError
+from minitorrent.metainfo import InfoDict
+from minitorrent.tracker.models import Peer, Share, SharedFile
+from minitorrent.tracker.services.access import require_member
+from minitorrent.tracker.services.errors import Conflict, Invalid, NotFound
+from minitorrent.tracker.services.sql import insert_ignore
+
+MAX_INFO_BYTES = 16 * 1024 * 1024
+_SHA1_HEX = re.compile(r"[0-9a-f]{40}")
+
+
+@dataclass(frozen=True)
+class FileView:
+    name: str
+    length: int
+    sha1: str
+    info_hash: str
+    piece_length: int
+    seeders: int
+    leechers: int
+    sharers: int
+
+
+@dataclass(frozen=True)
+class FileDetails(FileView):
+    info: bytes
+
+
+def _decode_info(raw: bytes, group_id: str) -> InfoDict:
+    if len(raw) > MAX_INFO_BYTES:
+        raise Invalid("info dictionary is too large", code="bad_info")
+    try:
+        info = InfoDict.decode(raw)
+    except MetainfoError as exc:
+        raise Invalid(f"bad info dictionary: {exc.message}", code="bad_info") from None
+    if info.source != group_id:
+        raise Invalid(
+            f"the info dictionary's source is {info.source!r}, not the group '{group_id}'",
+            code="bad_info",
+        )
+    if not info.private:
+        raise Invalid("the info dictionary must be private", code="bad_info")
+    return info  # decode() already refused unsafe names (metainfo.safe_file_name)
+
+
+def add_sharer(db: Session, file_id: int, user_id: str, *, now: datetime) -> None:
+    insert_ignore(db, Share, {"file_id": file_id, "user_id": user_id, "created_at": now})
+
+
+def share_file(
+    db: Session, user_id: str, group_id: str, raw_info: bytes, sha1: str, *, now: datetime
+) -> SharedFile:
+    """Register a file in the group, or add the caller as a sharer of the same content."""
+    require_member(db, group_id, user_id)
+    sha1 = sha1.lower()
+    if not _SHA1_HEX.fullmatch(sha1):
+        raise Invalid("sha1 must be 40 hexadecimal digits", code="bad_sha1")
+    info = _decode_info(raw_info, group_id)
+    # The info-hash covers `source`, so an equal hash is always a file of this group.
+    shared = db.scalar(select(SharedFile).where(SharedFile.info_hash == info.info_hash_hex))
+    if shared is None:
+        if _find(db, group_id, info.name) is not None:
+            raise Conflict(
+                f"a different file named '{info.name}' is already shared in '{group_id}'",
+                code="file_name_taken",
+            )
+        shared = SharedFile(
+            info_hash=info.info_hash_hex,
+            group_id=group_id,
+            name=info.name,
+            length=info.length,
+            piece_length=info.piece_length,
+            sha1=sha1,
+            info=raw_info,
+            completed=0,
+            created_at=now,
+        )
+        db.add(shared)
+        db.flush()
+    elif shared.sha1 != sha1:  # equal pieces, different whole-file hash: one of them lies
+        raise Invalid(
+            f"sha1 {sha1} does not match {shared.sha1}, registered for the same content",
+            code="sha1_mismatch",
+        )
+    add_sharer(db, shared.id, user_id, now=now)
+    return shared
+
+
+def _find(db: Session, group_id: str, name: str) -> SharedFile | None:
+    return db.scalar(
+        select(SharedFile).where(SharedFile.group_id == group_id, SharedFile.name == name)
+    )
+
+
+def _require_file(db: Session, group_id: str, name: str) -> SharedFile:
+    shared = _find(db, group_id, name)
+    if shared is None:
+        raise NotFound(f"no such file '{name}' in '{group_id}'", code="no_such_file")
+    return shared
+
+
+def _live_peers(now: datetime, where: ColumnElement[bool]) -> ScalarSelect[int]:
+    return (
+        select(func.count(Peer.id))
+        .where(Peer.file_id == SharedFile.id, Peer.expires_at > now, where)
+        .scalar_subquery()
+    )
+
+
+def _views(db: Session, where: ColumnElement[bool], *, now: datetime) -> list[FileView]:
+    sharers = select(func.count()).where(Share.file_id == SharedFile.id).scalar_subquery()
+    # Columns in FileView's field order; the info blob stays in the database.
+    rows = db.execute(
+        select(
+            SharedFile.name,
+            SharedFile.length,
+            SharedFile.sha1,
+            SharedFile.info_hash,
+            SharedFile.piece_length,
+            _live_peers(now, Peer.left == 0),
+            _live_peers(now, Peer.left > 0),
+            sharers,
+        )
+        .where(where)
+        .order_by(SharedFile.name)
+    ).all()
+    return [FileView(*row) for row in rows]
+
+
+def list_files(db: Session, user_id: str, group_id: str, *, now: datetime) -> list[FileView]:
+    require_member(db, group_id, user_id)
+    return _views(db, SharedFile.group_id == group_id, now=now)
+
+
+def get_file(db: Session, user_id: str, group_id: str, name: str, *, now: datetime) -> FileDetails:
+    require_member(db, group_id, user_id)
+    shared = _require_file(db, group_id, name)
+    [view] = _views(db, SharedFile.id == shared.id, now=now)
+    return FileDetails(**vars(view), info=shared.info)
+
+
+def stop_share(db: Session, user_id: str, group_id: str, name: str) -> None:
+    require_member(db, group_id, user_id)
+    shared = _require_file(db, group_id, name)
+    if db.get(Share, (shared.id, user_id)) is None:
+        raise Conflict(f"you are not sharing '{name}' in '{group_id}'", code="not_sharing")
+    withdraw(db, user_id, [shared.id])
+
+
+def withdraw(db: Session, user_id: str, file_ids: Sequence[int]) -> None:
+    """End the user's shares and live peers of these files; drop files nobody shares."""
+    if not file_ids:
+        return
+    db.execute(delete(Peer).where(Peer.user_id == user_id, Peer.file_id.in_(file_ids)))
+    db.execute(delete(Share).where(Share.user_id == user_id, Share.file_id.in_(file_ids)))
+    unshared = list(
+        db.scalars(
+            select(SharedFile.id).where(
+                SharedFile.id.in_(file_ids),
+                ~exists().where(Share.file_id == SharedFile.id),
+            )
+        )
+    )
+    if unshared:
+        db.execute(delete(Peer).where(Peer.file_id.in_(unshared)))
+        db.execute(delete(SharedFile).where(SharedFile.id.in_(unshared)))
+
+
+def files_of_group(db: Session, group_id: str) -> list[int]:
+    return list(db.scalars(select(SharedFile.id).where(SharedFile.group_id == group_id)))

@@ -1,0 +1,188 @@
+"""The swarm registry: live peers of each file, shared by the JSON and BitTorrent announces."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal, cast
+
+from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from minitorrent.tracker.models import Membership, Peer, SharedFile
+from minitorrent.tracker.services.access import membership
+from minitorrent.tracker.services.errors import Forbidden, Invalid, NotFound
+from minitorrent.tracker.services.files import add_sharer
+from minitorrent.tracker.services.sql import upsert
+
+Event = Literal["started", "completed", "stopped", ""]
+EVENTS: tuple[Event, ...] = ("started", "completed", "stopped", "")
+MAX_COUNTER = 2**63 - 1  # BIGINT
+MAX_INTERVAL = 3600
+_HEX40 = re.compile(r"[0-9a-f]{40}")
+
+
+def normalize_ip(text: str) -> str:
+    """The canonical text of an IP literal; IPv4-mapped IPv6 becomes plain IPv4."""
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        raise Invalid(f"not an IP address: {text!r}", code="bad_ip") from None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+@dataclass(frozen=True)
+class Announce:
+    """One announce, checked on construction. Hashes and peer ids are lowercase hex."""
+
+    info_hash: str
+    peer_id: str
+    ip: str
+    port: int
+    uploaded: int
+    downloaded: int
+    left: int
+    event: Event = ""
+    interval: int | None = None  # the announcer's own re-announce period
+    numwant: int | None = None
+
+    def __post_init__(self) -> None:
+        for field in ("info_hash", "peer_id"):
+            if not _HEX40.fullmatch(getattr(self, field)):
+                raise Invalid(f"{field} must be 40 lowercase hex digits", code=f"bad_{field}")
+        normalize_ip(self.ip)
+        if not 1 <= self.port <= 65535:
+            raise Invalid("port must be 1-65535", code="bad_port")
+        for field in ("uploaded", "downloaded", "left"):
+            if not 0 <= getattr(self, field) <= MAX_COUNTER:
+                raise Invalid(f"{field} must be 0-{MAX_COUNTER}", code=f"bad_{field}")
+        if self.event not in EVENTS:
+            raise Invalid(f"unknown event {self.event!r}", code="bad_event")
+        if self.interval is not None and not 1 <= self.interval <= MAX_INTERVAL:
+            raise Invalid(f"interval must be 1-{MAX_INTERVAL}", code="bad_interval")
+        if self.numwant is not None and self.numwant < 0:
+            raise Invalid("numwant must not be negative", code="bad_numwant")
+
+
+@dataclass(frozen=True)
+class SwarmPolicy:
+    default_interval: int = 30
+    grace: int = 5  # a peer lives 2 * interval + grace seconds after its announce
+    max_peers: int = 50
+
+
+@dataclass(frozen=True)
+class PeerView:
+    peer_id: str
+    ip: str
+    port: int
+    seed: bool
+
+
+@dataclass(frozen=True)
+class Counts:
+    complete: int  # live seeders
+    incomplete: int  # live leechers
+    downloaded: int  # "completed" events seen
+
+
+@dataclass(frozen=True)
+class AnnounceResult:
+    interval: int
+    peers: list[PeerView]
+    counts: Counts
+
+
+def _counts(db: Session, file_id: int, completed: int, now: datetime) -> Counts:
+    seeders, leechers = db.execute(
+        select(
+            func.count(Peer.id).filter(Peer.left == 0),
+            func.count(Peer.id).filter(Peer.left > 0),
+        ).where(Peer.file_id == file_id, Peer.expires_at > now)
+    ).one()
+    return Counts(seeders, leechers, completed)
+
+
+def announce(
+    db: Session,
+    user_id: str,
+    ann: Announce,
+    *,
+    session_id: int | None,
+    policy: SwarmPolicy,
+    now: datetime,
+) -> AnnounceResult:
+    shared = db.scalar(select(SharedFile).where(SharedFile.info_hash == ann.info_hash))
+    if shared is None:
+        raise NotFound("unknown torrent", code="unknown_torrent")
+    # Checked on every announce, so leaving a group stops announcing at once.
+    if membership(db, shared.group_id, user_id) is None:
+        raise Forbidden(f"not a member of '{shared.group_id}'", code="not_member")
+    interval = ann.interval or policy.default_interval
+    key = (Peer.file_id == shared.id, Peer.user_id == user_id, Peer.peer_id == ann.peer_id)
+    if ann.event == "stopped":
+        db.execute(delete(Peer).where(*key))
+        return AnnounceResult(interval, [], _counts(db, shared.id, shared.completed, now))
+    upsert(
+        db,
+        Peer,
+        {
+            "file_id": shared.id,
+            "user_id": user_id,
+            "peer_id": ann.peer_id,
+            "session_id": session_id,
+            "ip": normalize_ip(ann.ip),
+            "port": ann.port,
+            "left": ann.left,
+            "uploaded": ann.uploaded,
+            "downloaded": ann.downloaded,
+            "last_seen": now,
+            "expires_at": now + timedelta(seconds=2 * interval + policy.grace),
+        },
+        keys=("file_id", "user_id", "peer_id"),
+    )
+    if ann.event == "completed":
+        db.execute(
+            update(SharedFile)
+            .where(SharedFile.id == shared.id)
+            .values(completed=SharedFile.completed + 1)
+        )
+        db.refresh(shared)
+    if ann.left == 0:  # a finished download makes its user a sharer of the file
+        add_sharer(db, shared.id, user_id, now=now)
+    numwant = policy.max_peers if ann.numwant is None else min(ann.numwant, policy.max_peers)
+    rows = db.execute(
+        select(Peer.peer_id, Peer.ip, Peer.port, Peer.left)
+        .where(Peer.file_id == shared.id, Peer.expires_at > now)
+        .where(~((Peer.user_id == user_id) & (Peer.peer_id == ann.peer_id)))
+        .order_by(func.random())
+        .limit(numwant)
+    ).all()
+    peers = [PeerView(pid, ip, port, seed=left == 0) for pid, ip, port, left in rows]
+    return AnnounceResult(interval, peers, _counts(db, shared.id, shared.completed, now))
+
+
+def scrape(
+    db: Session, user_id: str, info_hashes: Sequence[str] | None, *, now: datetime
+) -> dict[str, Counts]:
+    """Counts for the given torrents (all when None), limited to the user's groups."""
+    query = select(SharedFile.id, SharedFile.info_hash, SharedFile.completed).join(
+        Membership,
+        (Membership.group_id == SharedFile.group_id) & (Membership.user_id == user_id),
+    )
+    if info_hashes is not None:
+        query = query.where(SharedFile.info_hash.in_(info_hashes))
+    return {
+        info_hash: _counts(db, file_id, completed, now)
+        for file_id, info_hash, completed in db.execute(query).all()
+    }
+
+
+def prune_expired(db: Session, *, now: datetime) -> int:
+    result = cast("CursorResult[Any]", db.execute(delete(Peer).where(Peer.expires_at <= now)))
+    return result.rowcount

@@ -1,0 +1,33 @@
+"""Tracker settings; every field can also come from a MINITORRENT_TRACKER_<NAME> variable."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TrackerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MINITORRENT_TRACKER_", frozen=True)
+
+    # None means the default SQLite file of tracker 1 (see db.default_db_url).
+    db_url: str | None = None
+
+    session_idle_ttl: int = Field(3600, ge=1, description="seconds a session lives unused")
+    # Refreshing last_used_at on every call would turn every read into a write.
+    session_touch_interval: int = Field(10, ge=0)
+
+    announce_interval: int = Field(30, ge=1, le=3600)
+    announce_min_interval: int = Field(10, ge=1, le=3600)
+    # A peer is dropped after 2 * interval + peer_grace seconds without an announce.
+    peer_grace: int = Field(5, ge=0)
+    max_peers: int = Field(50, ge=1, le=1000)
+    cleanup_interval: float = Field(30.0, gt=0)
+
+    login_max_failures_per_user: int = Field(5, ge=1)
+    login_max_failures_per_ip: int = Field(20, ge=1)
+    login_window: int = Field(600, ge=1)
+
+    # argon2id cost; tests lower it, production keeps argon2-cffi's defaults.
+    password_time_cost: int = Field(3, ge=1)
+    password_memory_kib: int = Field(65536, ge=8)
+    password_parallelism: int = Field(4, ge=1)

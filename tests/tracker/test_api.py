@@ -1,0 +1,287 @@
+"""The JSON API over HTTP: status codes, the error shape, refusals per endpoint."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from minitorrent.tracker.app import create_app
+from minitorrent.tracker.db import Database
+from minitorrent.tracker.models import LoginSession, Peer
+from minitorrent.tracker.settings import TrackerSettings
+
+from .helpers import ApiUser, FakeClock, api_group, make_info
+
+NOT_LOGGED_IN = {"error": "not_logged_in", "message": "not logged in (or session expired)"}
+
+
+def _is_error(response: httpx.Response, status: int, code: str) -> dict[str, str]:
+    assert response.status_code == status, response.text
+    body: dict[str, str] = response.json()
+    assert set(body) == {"error", "message"} and body["error"] == code, body
+    assert "Traceback" not in body["message"] and body["message"]
+    return body
+
+
+@pytest.fixture
+def trio(http: TestClient) -> tuple[ApiUser, ApiUser, ApiUser]:
+    """ann admin of "g" with member bob; cat is a stranger."""
+    ann, bob, cat = (ApiUser(http, name) for name in ("ann", "bob", "cat"))
+    api_group("g", ann, bob)
+    return ann, bob, cat
+
+
+def test_accounts_and_sessions(http: TestClient) -> None:
+    ann = ApiUser(http, "ann")
+    again = http.post("/api/v1/users", json={"user_id": "ann", "password": "x"})
+    assert _is_error(again, 409, "user_exists")["message"] == "user 'ann' already exists"
+    wrong = http.post("/api/v1/sessions", json={"user_id": "ann", "password": "x"})
+    assert _is_error(wrong, 401, "wrong_password")["message"] == "wrong password"
+    nobody = http.post("/api/v1/sessions", json={"user_id": "zed", "password": "x"})
+    assert _is_error(nobody, 404, "no_such_user")["message"] == "no such user 'zed'"
+    bad_id = http.post("/api/v1/users", json={"user_id": "a b", "password": "x"})
+    _is_error(bad_id, 400, "invalid_user_id")
+    me = ann.get("/me").json()
+    assert me == {"user_id": "ann", "passkey": ann.passkey}
+    rotated = ann.post("/me/passkey").json()["passkey"]
+    assert rotated != ann.passkey and ann.get("/me").json()["passkey"] == rotated
+
+
+def test_login_answer(http: TestClient, settings: object) -> None:
+    ApiUser(http, "ann")
+    body = http.post("/api/v1/sessions", json={"user_id": "ann", "password": "pw"}).json()
+    assert set(body) == {"token", "user_id", "passkey", "idle_ttl"}
+    assert body["idle_ttl"] == 3600
+
+
+def test_login_throttle_answers_429(http: TestClient) -> None:
+    ApiUser(http, "ann")
+    for _ in range(5):
+        http.post("/api/v1/sessions", json={"user_id": "ann", "password": "bad"})
+    answer = http.post("/api/v1/sessions", json={"user_id": "ann", "password": "pw"})
+    body = _is_error(answer, 429, "too_many_attempts")
+    assert body["message"].startswith("too many failed logins; try again in ")
+    assert int(answer.headers["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize("header", [None, "Bearer nonsense", "Basic abc", "Bearer"])
+def test_401_without_a_valid_token(http: TestClient, header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    answer = http.get("/api/v1/groups", headers=headers)
+    assert answer.status_code == 401 and answer.json() == NOT_LOGGED_IN
+
+
+def test_logout_and_expiry(http: TestClient, clock: FakeClock) -> None:
+    ann = ApiUser(http, "ann")
+    assert ann.delete("/sessions/current").status_code == 204
+    assert ann.get("/groups").json() == NOT_LOGGED_IN
+    bob = ApiUser(http, "bob")
+    clock.advance(3599)
+    assert bob.get("/groups").status_code == 200  # and this keeps it alive
+    clock.advance(3599)
+    assert bob.get("/groups").status_code == 200
+    clock.advance(3601)
+    assert bob.get("/groups").json() == NOT_LOGGED_IN
+
+
+def test_validation_and_unknown_routes_share_the_error_shape(http: TestClient) -> None:
+    missing = http.post("/api/v1/users", json={"user_id": "ann"})
+    assert _is_error(missing, 422, "invalid_request")["message"].startswith(
+        "invalid request: password"
+    )
+    not_json = http.post("/api/v1/users", content=b"{nope", headers={"Content-Type": "x"})
+    _is_error(not_json, 422, "invalid_request")
+    _is_error(http.get("/nowhere"), 404, "not_found")
+    _is_error(http.get("/api/v1/users"), 405, "method_not_allowed")
+
+
+def test_an_unexpected_error_is_a_plain_500(app: FastAPI) -> None:
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    answer = TestClient(app, raise_server_exceptions=False).get("/boom")
+    body = _is_error(answer, 500, "internal")
+    assert "secret" not in body["message"]
+
+
+def test_group_flow(trio: tuple[ApiUser, ApiUser, ApiUser]) -> None:
+    ann, bob, cat = trio
+    assert cat.post("/groups/g/requests").json()["user_id"] == "cat"
+    listed = {g["group_id"]: g for g in cat.get("/groups").json()}
+    assert listed["g"] == {
+        "group_id": "g",
+        "admin": "ann",
+        "members": 2,
+        "is_member": False,
+        "is_admin": False,
+        "pending": True,
+    }
+    _is_error(cat.post("/groups/g/requests"), 409, "request_pending")
+    _is_error(bob.post("/groups/g/requests"), 409, "already_member")
+    _is_error(ann.post("/groups", {"group_id": "g"}), 409, "group_exists")
+    assert [r["user_id"] for r in ann.get("/groups/g/requests").json()] == ["cat"]
+    assert cat.delete("/groups/g/members/me").json() == {"group_id": "g", "status": "withdrawn"}
+    _is_error(cat.delete("/groups/g/members/me"), 409, "not_member")
+    cat.post("/groups/g/requests")
+    assert ann.post("/groups/g/requests/cat/reject").status_code == 204
+    _is_error(ann.post("/groups/g/requests/cat/accept"), 404, "no_such_request")
+    members = ann.get("/groups/g/members").json()
+    assert [(m["user_id"], m["is_admin"]) for m in members] == [("ann", True), ("bob", False)]
+    _is_error(ann.delete("/groups/g/members/ann"), 400, "remove_self")
+    _is_error(ann.delete("/groups/g/members/cat"), 404, "no_such_member")
+    assert ann.delete("/groups/g/members/me").json()["status"] == "left"
+    assert bob.get("/groups").json()[0]["admin"] == "bob"
+    assert bob.delete("/groups/g/members/me").status_code == 200
+    assert bob.get("/groups").json() == []
+
+
+# (method, path, body) of every group-scoped endpoint, and who may call it.
+Endpoint = tuple[str, str, object]
+MEMBER_ONLY: list[Endpoint] = [
+    ("GET", "/groups/{g}/members", None),
+    ("GET", "/groups/{g}/files", None),
+    ("GET", "/groups/{g}/files/f", None),
+    ("POST", "/groups/{g}/files", {"info": "", "sha1": "0" * 40}),
+    ("DELETE", "/groups/{g}/files/f/shares/me", None),
+]
+ADMIN_ONLY: list[Endpoint] = [
+    ("GET", "/groups/{g}/requests", None),
+    ("POST", "/groups/{g}/requests/cat/accept", None),
+    ("POST", "/groups/{g}/requests/cat/reject", None),
+    ("DELETE", "/groups/{g}/members/ann", None),
+]
+ANYONE: list[Endpoint] = [
+    ("POST", "/groups/{g}/requests", None),
+    ("DELETE", "/groups/{g}/members/me", None),
+]
+
+
+def _call(user: ApiUser, method: str, path: str, body: object, group: str) -> httpx.Response:
+    return user.call(method, path.format(g=group), body)
+
+
+# One test per rule, looping over endpoints: each case would otherwise rebuild the trio.
+def test_unknown_group_is_404_first(trio: tuple[ApiUser, ApiUser, ApiUser]) -> None:
+    ann, _, cat = trio
+    for method, path, body in MEMBER_ONLY + ADMIN_ONLY + ANYONE:
+        for user in (ann, cat):
+            answer = _call(user, method, path, body, "nope")
+            assert _is_error(answer, 404, "no_such_group"), (method, path)
+
+
+def test_strangers_are_refused_member_endpoints(trio: tuple[ApiUser, ApiUser, ApiUser]) -> None:
+    cat = trio[2]
+    for method, path, body in MEMBER_ONLY:
+        refused = _is_error(_call(cat, method, path, body, "g"), 403, "not_member")
+        assert refused["message"] == "not a member of 'g'", (method, path)
+
+
+def test_non_admins_are_refused_admin_endpoints(trio: tuple[ApiUser, ApiUser, ApiUser]) -> None:
+    _, bob, cat = trio
+    for method, path, body in ADMIN_ONLY:
+        for user in (bob, cat):
+            refused = _is_error(_call(user, method, path, body, "g"), 403, "not_admin")
+            assert refused["message"] == "only the admin of 'g' can do that", (method, path)
+
+
+@pytest.mark.parametrize(("method", "path", "body"), MEMBER_ONLY + ADMIN_ONLY + ANYONE)
+def test_every_group_endpoint_needs_a_login(
+    http: TestClient, method: str, path: str, body: object
+) -> None:
+    answer = http.request(method, "/api/v1" + path.format(g="g"), json=body)
+    assert answer.status_code == 401 and answer.json() == NOT_LOGGED_IN
+
+
+def test_files_flow(trio: tuple[ApiUser, ApiUser, ApiUser]) -> None:
+    ann, bob, _ = trio
+    info = make_info("g", "a file.txt", b"data")
+    shared = bob.upload("g", info, b"data")
+    assert shared.status_code == 201 and shared.json()["name"] == "a file.txt"
+    assert ann.upload("g", info, b"data").status_code == 201
+    clash = ann.upload("g", make_info("g", "a file.txt", b"other"))
+    assert _is_error(clash, 409, "file_name_taken")["message"] == (
+        "a different file named 'a file.txt' is already shared in 'g'"
+    )
+    bad = ann.post("/groups/g/files", {"info": "***", "sha1": "0" * 40})
+    _is_error(bad, 400, "bad_info")
+    [row] = ann.get("/groups/g/files").json()
+    assert (row["sharers"], row["length"], row["info_hash"]) == (2, 4, shared.json()["info_hash"])
+    detail = ann.get("/groups/g/files/a file.txt").json()
+    assert base64.b64decode(detail["info"]) == info
+    assert ann.delete("/groups/g/files/a file.txt/shares/me").status_code == 204
+    _is_error(ann.delete("/groups/g/files/a file.txt/shares/me"), 409, "not_sharing")
+    _is_error(ann.get("/groups/g/files/nothing"), 404, "no_such_file")
+
+
+def _json_announce(info_hash: str, peer: str, **extra: object) -> dict[str, object]:
+    return {"info_hash": info_hash, "peer_id": peer * 40, "ip": "10.0.0.9", "port": 7000} | {
+        "left": 0,
+        **extra,
+    }
+
+
+def test_json_announce_and_logout_drops_the_sessions_peers(
+    trio: tuple[ApiUser, ApiUser, ApiUser],
+) -> None:
+    ann, bob, cat = trio
+    ih = ann.upload("g", make_info("g")).json()["info_hash"]
+    first = ann.post("/announce", _json_announce(ih, "a", interval=10)).json()
+    assert first == {"interval": 10, "peers": [], "seeders": 1, "leechers": 0}
+    second = bob.post("/announce", _json_announce(ih.upper(), "b", left=3)).json()
+    assert second["peers"] == [{"peer_id": "a" * 40, "ip": "10.0.0.9", "port": 7000, "seed": True}]
+    _is_error(cat.post("/announce", _json_announce(ih, "c")), 403, "not_member")
+    _is_error(ann.post("/announce", _json_announce("0" * 40, "a")), 404, "unknown_torrent")
+    _is_error(ann.post("/announce", _json_announce(ih, "a", port=0)), 400, "bad_port")
+    assert ann.delete("/sessions/current").status_code == 204
+    assert bob.get("/groups/g/files").json()[0]["seeders"] == 0
+
+
+def test_batch_announce_answers_per_item(trio: tuple[ApiUser, ApiUser, ApiUser]) -> None:
+    ann = trio[0]
+    ih = ann.upload("g", make_info("g")).json()["info_hash"]
+    items = [
+        _json_announce(ih, "a"),
+        _json_announce("0" * 40, "a"),
+        _json_announce(ih, "c", ip="x"),
+    ]
+    results = ann.post("/announce/batch", {"items": items}).json()["results"]
+    assert results[0]["result"]["seeders"] == 1 and results[0]["error"] is None
+    assert [r["error"] for r in results[1:]] == ["unknown_torrent", "bad_ip"]
+
+
+def test_openapi_document(http: TestClient) -> None:
+    paths = http.get("/openapi.json").json()["paths"]
+    assert "/api/v1/groups/{group_id}/requests/{user_id}/accept" in paths
+    assert "/announce/{passkey}" in paths
+
+
+def test_periodic_cleanup_reclaims_expired_peers_and_sessions(
+    settings: TrackerSettings, database: Database, clock: FakeClock
+) -> None:
+    fast = settings.model_copy(update={"cleanup_interval": 0.02})
+    app = create_app(fast, database=database, clock=clock, monotonic=clock.monotonic)
+    with TestClient(app) as http:
+        ann = ApiUser(http, "ann")
+        api_group("g", ann)
+        ih = ann.upload("g", make_info("g")).json()["info_hash"]
+        ann.post("/announce", _json_announce(ih, "a", interval=1))
+        clock.advance(3601)  # the peer (after 7 s) and the session (after 3600 s) expire
+        deadline = time.monotonic() + 5
+        while _rows(database) != (0, 0):
+            assert time.monotonic() < deadline, "cleanup did not run"
+            time.sleep(0.02)
+
+
+def _rows(database: Database) -> tuple[int, int]:
+    with database.session() as db:
+        count = select(func.count())
+        peers = db.scalar(count.select_from(Peer))
+        sessions = db.scalar(count.select_from(LoginSession))
+    return peers or 0, sessions or 0

@@ -1,0 +1,191 @@
+"""Files shared in a group, without HTTP."""
+
+from __future__ import annotations
+
+import pytest
+from argon2 import PasswordHasher
+from fastbencode import bencode  # type: ignore[attr-defined]
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from minitorrent.tracker.models import Peer
+from minitorrent.tracker.services import errors, files, swarm
+
+from .helpers import (
+    FakeClock,
+    announce_of,
+    info_hash,
+    make_group,
+    make_info,
+    make_users,
+    sha1_hex,
+    share,
+)
+
+POLICY = swarm.SwarmPolicy(default_interval=30, grace=5)
+
+
+@pytest.fixture
+def group(db: Session, hasher: PasswordHasher, clock: FakeClock) -> Session:
+    """Group "g": ann (admin) and bob; cat is a stranger."""
+    make_users(db, hasher, clock(), "ann", "bob", "cat")
+    make_group(db, clock(), "g", "ann", "bob")
+    return db
+
+
+def _raw_info(**fields: object) -> bytes:
+    base: dict[bytes, object] = {
+        b"length": 1,
+        b"name": b"f",
+        b"piece length": 16384,
+        b"pieces": b"\0" * 20,
+        b"private": 1,
+        b"source": b"g",
+    }
+    base.update({k.replace("_", " ").encode(): v for k, v in fields.items()})
+    return bytes(bencode({k: v for k, v in base.items() if v is not None}))
+
+
+def _announce(
+    db: Session,
+    user: str,
+    ih: str,
+    clock: FakeClock,
+    *,
+    peer: int = 0,
+    left: int = 0,
+    interval: int | None = None,
+) -> None:
+    ann = announce_of(ih, peer=peer, left=left, interval=interval)
+    swarm.announce(db, user, ann, session_id=None, policy=POLICY, now=clock())
+
+
+def test_share_and_list(group: Session, clock: FakeClock) -> None:
+    data = b"x" * 40000
+    info = make_info("g", "my file.bin", data)
+    shared = files.share_file(group, "bob", "g", info, sha1_hex(data).upper(), now=clock())
+    assert (shared.name, shared.length, shared.info_hash) == ("my file.bin", 40000, info_hash(info))
+    [view] = files.list_files(group, "ann", "g", now=clock())
+    assert view == files.FileView(
+        name="my file.bin",
+        length=40000,
+        sha1=sha1_hex(data),
+        info_hash=info_hash(info),
+        piece_length=16384,
+        seeders=0,
+        leechers=0,
+        sharers=1,
+    )
+    assert files.get_file(group, "ann", "g", "my file.bin", now=clock()).info == info
+
+
+def test_members_only(group: Session, clock: FakeClock) -> None:
+    share(group, clock(), "g", "ann", make_info("g"))
+    for call in (
+        lambda: files.share_file(group, "cat", "g", make_info("g"), "0" * 40, now=clock()),
+        lambda: files.list_files(group, "cat", "g", now=clock()),
+        lambda: files.get_file(group, "cat", "g", "file.bin", now=clock()),
+        lambda: files.stop_share(group, "cat", "g", "file.bin"),
+    ):
+        with pytest.raises(errors.Forbidden, match="not a member of 'g'"):
+            call()
+    with pytest.raises(errors.NotFound, match="no such group 'h'"):
+        files.list_files(group, "cat", "h", now=clock())
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (_raw_info(source=b"other"), "source"),
+        (_raw_info(private=None), "private"),
+        (b"not bencoding", "bencoding"),
+        (_raw_info(name=b"../evil"), "separator"),
+        (_raw_info(name=b"a\\b"), "separator"),
+        (_raw_info(name=b".."), "not a file name"),
+        (_raw_info(name=b"nul\0"), "control"),
+        (_raw_info(name=b"x" * 256), "too long"),
+        (_raw_info(pieces=b"short"), "piece hashes"),
+    ],
+)
+def test_bad_info_dictionaries_are_refused(
+    group: Session, clock: FakeClock, raw: bytes, why: str
+) -> None:
+    with pytest.raises(errors.Invalid, match=why) as caught:
+        files.share_file(group, "ann", "g", raw, "0" * 40, now=clock())
+    assert caught.value.code == "bad_info"
+
+
+def test_name_of_255_bytes_is_fine_and_sha1_must_be_hex(group: Session, clock: FakeClock) -> None:
+    files.share_file(group, "ann", "g", _raw_info(name=b"x" * 255), "0" * 40, now=clock())
+    with pytest.raises(errors.Invalid, match="sha1"):
+        files.share_file(group, "ann", "g", make_info("g"), "xyz", now=clock())
+
+
+def test_same_name_different_content_is_a_conflict(group: Session, clock: FakeClock) -> None:
+    share(group, clock(), "g", "ann", make_info("g", "n", b"one"))
+    with pytest.raises(
+        errors.Conflict, match="a different file named 'n' is already shared in 'g'"
+    ):
+        share(group, clock(), "g", "bob", make_info("g", "n", b"two"))
+
+
+def test_same_content_again_adds_a_sharer_idempotently(group: Session, clock: FakeClock) -> None:
+    info = make_info("g")
+    for user in ("ann", "bob", "bob"):
+        share(group, clock(), "g", user, info)
+    [view] = files.list_files(group, "ann", "g", now=clock())
+    assert view.sharers == 2
+
+
+def test_same_content_with_another_whole_file_sha1_is_refused(
+    group: Session, clock: FakeClock
+) -> None:
+    info = make_info("g", data=b"abc")
+    share(group, clock(), "g", "ann", info, b"abc")
+    with pytest.raises(errors.Invalid, match="does not match") as caught:
+        share(group, clock(), "g", "bob", info, b"not abc")
+    assert caught.value.code == "sha1_mismatch"
+
+
+def test_stop_share(group: Session, clock: FakeClock) -> None:
+    info = make_info("g")
+    ih = share(group, clock(), "g", "ann", info)
+    share(group, clock(), "g", "bob", info)
+    with pytest.raises(errors.NotFound, match="no such file 'zzz' in 'g'"):
+        files.stop_share(group, "ann", "g", "zzz")
+    files.stop_share(group, "ann", "g", "file.bin")
+    with pytest.raises(errors.Conflict, match=r"you are not sharing 'file\.bin' in 'g'"):
+        files.stop_share(group, "ann", "g", "file.bin")
+    assert files.list_files(group, "ann", "g", now=clock())[0].sharers == 1
+    _announce(group, "bob", ih, clock)
+    files.stop_share(group, "bob", "g", "file.bin")  # the last sharer: the file goes
+    assert files.list_files(group, "ann", "g", now=clock()) == []
+    assert group.scalars(select(Peer)).all() == []
+
+
+def test_stop_share_removes_all_the_callers_peers_of_that_file_only(
+    group: Session, clock: FakeClock
+) -> None:
+    kept = share(group, clock(), "g", "ann", make_info("g", "kept"))
+    ih = share(group, clock(), "g", "ann", make_info("g", "stopped"))
+    share(group, clock(), "g", "bob", make_info("g", "stopped"))
+    for peer in (1, 2):  # two client processes of ann
+        _announce(group, "ann", ih, clock, peer=peer)
+    _announce(group, "ann", kept, clock, peer=1)
+    _announce(group, "bob", ih, clock, peer=3)
+    files.stop_share(group, "ann", "g", "stopped")
+    left = group.execute(select(Peer.user_id, Peer.file_id)).all()
+    assert sorted(user for user, _ in left) == ["ann", "bob"]
+    assert len({file_id for _, file_id in left}) == 2
+
+
+def test_seeders_and_leechers_count_live_peers_only(group: Session, clock: FakeClock) -> None:
+    ih = share(group, clock(), "g", "ann", make_info("g"))
+    _announce(group, "ann", ih, clock, peer=1, left=0)
+    _announce(group, "bob", ih, clock, peer=2, left=5, interval=100)
+    _announce(group, "bob", ih, clock, peer=3, left=5, interval=1)
+    [view] = files.list_files(group, "ann", "g", now=clock())
+    assert (view.seeders, view.leechers, view.sharers) == (1, 2, 1)
+    clock.advance(2 * 30 + 5)  # ann's and bob's short-interval peers have expired
+    [view] = files.list_files(group, "ann", "g", now=clock())
+    assert (view.seeders, view.leechers) == (0, 1)
