@@ -1,0 +1,1 @@
+"""The client: one person's shell and the commands it runs."""

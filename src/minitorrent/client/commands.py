@@ -1,0 +1,488 @@
+"""One method per shell command: checks arguments, talks to the tracker and the
+peer node, returns data to render, raises MinitorrentError to refuse."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import stat
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from minitorrent.client.state import DownloadRecord, ShareRecord, UserState
+from minitorrent.errors import MetainfoError, MinitorrentError, StorageError, UsageError
+from minitorrent.metainfo import InfoDict, build_info, hash_file, safe_file_name
+from minitorrent.peer.node import PeerNode, Transfer
+from minitorrent.peer.storage import PieceStorage
+from minitorrent.peer.swarm import State
+from minitorrent.peer.tracker_client import TrackerClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: tuple[str, ...]
+    rows: Sequence[tuple[str, ...]]
+    empty: str = "(none)"
+
+
+Result = str | Table | list[str] | None
+
+
+@dataclass
+class Session:
+    user_id: str
+    token: str
+    passkey: str
+    state: UserState
+    downloads: dict[bytes, Transfer] = field(default_factory=dict)  # in start order
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def percent(done: int, total: int) -> str:
+    if total <= 0 or done >= total:
+        return "100%"
+    value = 100.0 * done / total
+    return f"{value:.1f}%"
+
+
+class Client:
+    """The commands of one client process (one person's session)."""
+
+    def __init__(
+        self,
+        *,
+        tracker: TrackerClient,
+        node: PeerNode,
+        state_dir: Path,
+        notify: Callable[[str], None],
+    ) -> None:
+        self.tracker = tracker
+        self.node = node
+        self.state_dir = state_dir
+        self.notify = notify
+        self.session: Session | None = None
+        node.on_progress = self._save_progress
+        node.on_download_done = self._download_done
+
+    # -- helpers -------------------------------------------------------------
+
+    def _require_login(self) -> Session:
+        if self.session is None:
+            raise MinitorrentError("not logged in (use: login <user_id> <password>)")
+        return self.session
+
+    # -- accounts ----------------------------------------------------------------
+
+    async def create_user(self, user_id: str, password: str) -> Result:
+        await self.tracker.create_user(user_id, password)
+        return f"user '{user_id}' created"
+
+    async def login(self, user_id: str, password: str) -> Result:
+        if self.session is not None:
+            raise MinitorrentError(f"already logged in as '{self.session.user_id}' (logout first)")
+        body = await self.tracker.login(user_id, password)
+        self.tracker.token = body["token"]
+        state = UserState(self.state_dir / "users" / user_id / "state.db")
+        self.session = Session(user_id, body["token"], body.get("passkey", ""), state)
+        lines = [f"logged in as '{user_id}'"]
+        lines += await self._share_again(self.session)
+        lines += await self._resume_downloads(self.session)
+        return lines
+
+    async def logout(self) -> Result:
+        session = self._require_login()
+        await self._end_session(session)
+        return f"logged out '{session.user_id}'"
+
+    async def _end_session(self, session: Session) -> None:
+        await self.node.stop_all()
+        try:
+            await self.tracker.logout()
+        finally:
+            self.tracker.token = None
+            self.session = None
+            session.state.close()
+
+    async def shutdown(self) -> None:
+        """End of input, quit or a signal: log out, quietly."""
+        if self.session is not None:
+            try:
+                await self._end_session(self.session)
+            except MinitorrentError as exc:
+                log.info("logout at exit failed: %s", exc)
+
+    # -- groups ----------------------------------------------------------------------
+
+    async def create_group(self, group_id: str) -> Result:
+        self._require_login()
+        await self.tracker.create_group(group_id)
+        return f"group '{group_id}' created; you are its admin"
+
+    async def join_group(self, group_id: str) -> Result:
+        self._require_login()
+        await self.tracker.join_group(group_id)
+        return f"join request sent to the admin of '{group_id}'"
+
+    async def leave_group(self, group_id: str) -> Result:
+        session = self._require_login()
+        await self.tracker.leave_group(group_id)
+        for share in session.state.shares():
+            if share.group_id == group_id:
+                await self.node.remove(bytes.fromhex(share.info_hash))
+        session.state.remove_group_shares(group_id)
+        return f"left '{group_id}'"
+
+    async def list_requests(self, group_id: str) -> Result:
+        self._require_login()
+        requests = await self.tracker.list_requests(group_id)
+        return Table(
+            ("user", "requested at"),
+            [(r["user_id"], r["requested_at"]) for r in requests],
+            empty="no pending requests",
+        )
+
+    async def accept_request(self, group_id: str, user_id: str) -> Result:
+        self._require_login()
+        await self.tracker.answer_request(group_id, user_id, accept=True)
+        return f"'{user_id}' is now a member of '{group_id}'"
+
+    async def reject_request(self, group_id: str, user_id: str) -> Result:
+        self._require_login()
+        await self.tracker.answer_request(group_id, user_id, accept=False)
+        return f"rejected the request of '{user_id}' to join '{group_id}'"
+
+    async def list_groups(self) -> Result:
+        self._require_login()
+        groups = await self.tracker.list_groups()
+        rows = []
+        for g in groups:
+            mark = "*" if g.get("is_member") else ("?" if g.get("pending") else "")
+            rows.append((mark, g["group_id"], g["admin"], str(g["members"])))
+        return Table(("", "group", "admin", "members"), rows, empty="no groups")
+
+    async def list_members(self, group_id: str) -> Result:
+        self._require_login()
+        members = await self.tracker.list_members(group_id)
+        rows = [(m["user_id"], "admin" if m.get("is_admin") else "") for m in members]
+        return Table(("member", "role"), rows)
+
+    async def remove_member(self, group_id: str, user_id: str) -> Result:
+        self._require_login()
+        await self.tracker.remove_member(group_id, user_id)
+        return f"removed '{user_id}' from '{group_id}'"
+
+    async def rotate_passkey(self) -> Result:
+        session = self._require_login()
+        body = await self.tracker.rotate_passkey()
+        session.passkey = body["passkey"]
+        return "passkey rotated; links and .torrent files made before stop working"
+
+    # -- files -------------------------------------------------------------------------
+
+    async def upload_file(self, file_path: str, group_id: str) -> Result:
+        session = self._require_login()
+        path = Path(file_path).expanduser().absolute()
+        name = safe_file_name(path.name)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise MinitorrentError(f"no such file: {file_path}") from None
+        except OSError as exc:
+            raise MinitorrentError(f"cannot read {file_path}: {exc.strerror}") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise MinitorrentError(f"{file_path} is a directory, not a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise MinitorrentError(f"{file_path} is not a regular file")
+        if not os.access(path, os.R_OK):
+            raise MinitorrentError(f"cannot read {file_path}: permission denied")
+        info, sha1 = await asyncio.to_thread(build_info, path, name, group_id)
+        await self.tracker.register_file(group_id, info.encode(), sha1)
+        session.state.put_share(
+            ShareRecord(
+                info.info_hash_hex,
+                group_id,
+                name,
+                str(path),
+                st.st_size,
+                st.st_mtime_ns,
+                sha1,
+                info.encode(),
+            )
+        )
+        transfer = self.node.transfers.get(info.info_hash)
+        if transfer is None:
+            transfer = self.node.seed(group_id, name, info, path)
+        # So that list_files right after this already counts us as a peer.
+        await transfer.announced.wait()
+        return f"sharing '{name}' in '{group_id}' ({human_size(info.length)}, sha1 {sha1})"
+
+    async def list_files(self, group_id: str) -> Result:
+        self._require_login()
+        files = await self.tracker.list_files(group_id)
+        rows = [(f.name, human_size(f.length), f.sha1, str(f.seeders)) for f in files]
+        return Table(("name", "size", "sha1", "peers"), rows, empty="no files shared")
+
+    async def stop_share(self, group_id: str, file_name: str) -> Result:
+        session = self._require_login()
+        await self.tracker.stop_share(group_id, file_name)
+        for share in session.state.shares():
+            if share.group_id == group_id and share.name == file_name:
+                await self.node.remove(bytes.fromhex(share.info_hash))
+                session.state.remove_share(share.info_hash)
+        return f"stopped sharing '{file_name}' in '{group_id}'"
+
+    async def list_shares(self) -> Result:
+        session = self._require_login()
+        rows = []
+        for share in session.state.shares():
+            transfer = self.node.transfers.get(bytes.fromhex(share.info_hash))
+            live = transfer.swarm.uploaded if transfer is not None else 0
+            status = "sharing" if transfer is not None else "stopped"
+            rows.append(
+                (share.group_id, share.name, human_size(share.uploaded + live), status, share.path)
+            )
+        return Table(
+            ("group", "name", "uploaded", "status", "path"), rows, empty="not sharing any file"
+        )
+
+    # -- downloads -------------------------------------------------------------------
+
+    async def download_file(self, group_id: str, file_name: str, destination: str) -> Result:
+        session = self._require_login()
+        raw_info, sha1 = await self.tracker.file_info(group_id, file_name)
+        info = InfoDict.decode(raw_info)
+        name = safe_file_name(info.name)
+        if info.source != group_id:
+            raise MetainfoError("the tracker sent metadata of another group")
+        running = self.node.transfers.get(info.info_hash)
+        if running is not None:
+            if running.kind == "download" and running.swarm.state is State.DOWNLOADING:
+                raise MinitorrentError(f"'{file_name}' is already being downloaded")
+            if running.kind == "seed":
+                raise MinitorrentError(f"you already have '{file_name}' ({running.path})")
+        target = resolve_destination(destination, name)
+        part = target.with_name(target.name + ".part")
+        record = session.state.download(info.info_hash_hex)
+        resume = record is not None and record.part_path == str(part) and part.exists()
+        if part.exists() and not resume:
+            raise MinitorrentError(f"{part} already exists (remove it or choose another place)")
+        have = [False] * info.num_pieces
+        if resume and record is not None:
+            have = await asyncio.to_thread(_recheck, part, info, record.have)
+        session.state.put_download(
+            DownloadRecord(
+                info.info_hash_hex,
+                group_id,
+                name,
+                str(target),
+                str(part),
+                sha1,
+                raw_info,
+                bytes(have),
+            )
+        )
+        try:
+            transfer = self.node.download(
+                group_id,
+                name,
+                info,
+                part_path=part,
+                destination=target,
+                sha1=sha1,
+                have=have,
+                resume=resume,
+            )
+        except (OSError, StorageError) as exc:
+            session.state.remove_download(info.info_hash_hex)
+            raise MinitorrentError(f"cannot create {part}: {exc}") from None
+        session.downloads.pop(info.info_hash, None)
+        session.downloads[info.info_hash] = transfer
+        verb = "resuming" if resume else "downloading"
+        return f"{verb} '{name}' from '{group_id}' to {target}"
+
+    async def cancel_download(self, group_id: str, file_name: str) -> Result:
+        session = self._require_login()
+        for transfer in session.downloads.values():
+            if (
+                transfer.group_id == group_id
+                and transfer.name == file_name
+                and transfer.kind == "download"
+                and transfer.swarm.state is State.DOWNLOADING
+            ):
+                self._save_progress(transfer)
+                await self.node.remove(transfer.info_hash)
+                transfer.swarm.reason = "cancelled"
+                return f"cancelled '{file_name}' (verified pieces kept for a later download_file)"
+        raise MinitorrentError(f"no download of '{file_name}' from '{group_id}' in progress")
+
+    async def show_downloads(self) -> Result:
+        session = self._require_login()
+        lines = []
+        for t in session.downloads.values():
+            st = t.swarm.status()
+            if t.kind == "seed":
+                lines.append(f"[C] [{t.group_id}] {t.name}")
+            elif st.state is State.FAILED or st.state is State.STOPPED:
+                lines.append(f"[F] [{t.group_id}] {t.name}: {st.reason or 'stopped'}")
+            else:
+                lines.append(
+                    f"[D] [{t.group_id}] {t.name} {percent(st.bytes_done, st.length)} "
+                    f"{human_size(st.rate_down)}/s {st.peers} peers"
+                )
+        return lines or "no downloads"
+
+    async def wait(self) -> Result:
+        session = self._require_login()
+        pending = [t for t in session.downloads.values() if t.event is not None]
+        await asyncio.gather(*(t.event.wait() for t in pending if t.event is not None))
+        failed = [t for t in pending if t.kind == "download"]
+        if failed:
+            reasons = "; ".join(f"{t.name}: {t.swarm.reason or 'stopped'}" for t in failed)
+            raise MinitorrentError(f"{len(failed)} download(s) failed: {reasons}")
+        return f"{len(pending)} download(s) complete" if pending else "no downloads in progress"
+
+    def peer_counters(self) -> list[str]:
+        """Per-peer byte counters of every transfer (for tests and curious users)."""
+        lines = []
+        for t in self.node.transfers.values():
+            for peer_id, (down, up) in t.swarm.peer_counters().items():
+                lines.append(f"[{t.group_id}] {t.name} {peer_id.hex()} down={down} up={up}")
+        return lines
+
+    # -- background ------------------------------------------------------------------
+
+    def _save_progress(self, transfer: Transfer) -> None:
+        if self.session is not None:
+            have = bytes(transfer.swarm.picker.have_list())
+            self.session.state.save_progress(transfer.swarm.info.info_hash_hex, have)
+
+    def _download_done(self, transfer: Transfer) -> None:
+        session = self.session
+        if session is None or transfer.destination is None:
+            return
+        st = transfer.destination.stat()
+        info = transfer.swarm.info
+        session.state.put_share(
+            ShareRecord(
+                info.info_hash_hex,
+                transfer.group_id,
+                transfer.name,
+                str(transfer.destination),
+                st.st_size,
+                st.st_mtime_ns,
+                transfer.sha1,
+                info.encode(),
+            )
+        )
+        session.state.remove_download(info.info_hash_hex)
+
+    async def _share_again(self, session: Session) -> list[str]:
+        """Serve again every file shared before from this machine, if unchanged."""
+        notes = []
+        for share in session.state.shares():
+            info = InfoDict.decode(share.info)
+            path = Path(share.path)
+            try:
+                st = path.stat()
+                if st.st_size != share.size or st.st_mtime_ns != share.mtime_ns:
+                    pieces, _ = await asyncio.to_thread(hash_file, path, info.piece_length)
+                    if st.st_size != info.length or pieces != info.pieces:
+                        raise StorageError("its content changed")
+                    session.state.put_share(
+                        ShareRecord(
+                            share.info_hash,
+                            share.group_id,
+                            share.name,
+                            share.path,
+                            st.st_size,
+                            st.st_mtime_ns,
+                            share.sha1,
+                            share.info,
+                            share.uploaded,
+                        )
+                    )
+                self.node.seed(share.group_id, share.name, info, path)
+            except (OSError, MinitorrentError) as exc:
+                reason = "it is gone" if isinstance(exc, FileNotFoundError) else str(exc)
+                notes.append(f"notice: no longer sharing [{share.group_id}] {share.name}: {reason}")
+                session.state.remove_share(share.info_hash)
+                with contextlib.suppress(MinitorrentError):
+                    await self.tracker.stop_share(share.group_id, share.name)
+        count = len(session.state.shares())
+        if count:
+            notes.append(f"sharing {count} file(s) again")
+        return notes
+
+    async def _resume_downloads(self, session: Session) -> list[str]:
+        notes = []
+        for record in session.state.downloads():
+            info_hash = bytes.fromhex(record.info_hash)
+            if info_hash in self.node.transfers or not Path(record.part_path).exists():
+                continue
+            try:
+                info = InfoDict.decode(record.info)
+                have = await asyncio.to_thread(_recheck, Path(record.part_path), info, record.have)
+                transfer = self.node.download(
+                    record.group_id,
+                    record.name,
+                    info,
+                    part_path=Path(record.part_path),
+                    destination=Path(record.destination),
+                    sha1=record.sha1,
+                    have=have,
+                    resume=True,
+                )
+            except (OSError, MinitorrentError) as exc:
+                notes.append(f"notice: cannot resume [{record.group_id}] {record.name}: {exc}")
+                continue
+            session.downloads[info_hash] = transfer
+            notes.append(
+                f"resuming [{record.group_id}] {record.name} "
+                f"({sum(have)} of {info.num_pieces} pieces already verified)"
+            )
+        return notes
+
+
+def resolve_destination(destination: str, name: str) -> Path:
+    """An existing directory means <dir>/<name>; otherwise the file to write."""
+    path = Path(destination).expanduser().absolute()
+    if path.is_dir():
+        if path.is_symlink():
+            raise MinitorrentError(f"{destination} is a symbolic link; give the real directory")
+        path = path / name
+    elif not path.parent.is_dir():
+        raise MinitorrentError(f"directory {path.parent} does not exist")
+    if path.is_symlink():
+        raise MinitorrentError(f"{path} is a symbolic link; refusing to write through it")
+    if path.exists():
+        raise MinitorrentError(f"{path} already exists (no overwrite)")
+    if not os.access(path.parent, os.W_OK):
+        raise MinitorrentError(f"cannot write to {path.parent}: permission denied")
+    return path
+
+
+def _recheck(part: Path, info: InfoDict, saved: bytes) -> list[bool]:
+    """Which pieces of a partial file are good: trust saved resume data for the
+    pieces it marks, re-hash the rest (pieces verified after the last save)."""
+    with PieceStorage.open_existing(part, info, writable=False) as storage:
+        have = []
+        for index in range(info.num_pieces):
+            marked = index < len(saved) and saved[index] == 1
+            have.append(marked or storage.verify_piece(index))
+        return have
+
+
+def usage_error(usage: str) -> UsageError:
+    return UsageError(f"wrong number of arguments; usage: {usage}")

@@ -1,0 +1,363 @@
+"""The client's shell: read command lines, run them one at a time, print results.
+
+Interactive on a terminal (prompt_toolkit: history, completion; rich tables);
+plain lines when input or output is not a terminal, so scripts can drive it.
+A failing command prints exactly one ``error:`` line on standard error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import shlex
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from minitorrent import __version__
+from minitorrent.client.commands import Client, Result, Table, usage_error
+from minitorrent.errors import MinitorrentError
+from minitorrent.peer.node import PeerNode
+from minitorrent.peer.tracker_client import TrackerClient
+from minitorrent.trackers import TrackerAddress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    args: tuple[str, ...]
+    help: str
+    run: Callable[..., Awaitable[Result]]
+
+    @property
+    def usage(self) -> str:
+        return " ".join([self.name, *(f"<{a}>" for a in self.args)])
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    host: str
+    port: int
+    trackers: list[TrackerAddress]
+    advertise: tuple[str, int] | None
+    state_dir: Path
+    announce_interval: int
+    no_peer_timeout: float
+    tracker_timeout: float
+
+
+class Shell:
+    def __init__(self, client: Client, out: TextIO, err: TextIO, *, interactive: bool) -> None:
+        self.client = client
+        self.out = out
+        self.err = err
+        self.interactive = interactive
+        self.failed = False
+        self.quit_requested = False
+        self.stop_event = asyncio.Event()
+        c = client
+        self.commands: dict[str, Command] = {
+            cmd.name: cmd
+            for cmd in [
+                Command("create_user", ("user_id", "password"), "create an account", c.create_user),
+                Command("login", ("user_id", "password"), "log in and share again", c.login),
+                Command("logout", (), "stop sharing and log out", c.logout),
+                Command(
+                    "create_group", ("group_id",), "create a group (you are admin)", c.create_group
+                ),
+                Command("join_group", ("group_id",), "ask to join a group", c.join_group),
+                Command(
+                    "leave_group",
+                    ("group_id",),
+                    "leave a group or withdraw a request",
+                    c.leave_group,
+                ),
+                Command(
+                    "list_requests", ("group_id",), "pending join requests (admin)", c.list_requests
+                ),
+                Command(
+                    "accept_request",
+                    ("group_id", "user_id"),
+                    "accept a join request",
+                    c.accept_request,
+                ),
+                Command(
+                    "reject_request",
+                    ("group_id", "user_id"),
+                    "reject a join request",
+                    c.reject_request,
+                ),
+                Command("list_groups", (), "every group; * marks yours", c.list_groups),
+                Command("list_members", ("group_id",), "members of a group", c.list_members),
+                Command(
+                    "remove_member",
+                    ("group_id", "user_id"),
+                    "remove a member (admin)",
+                    c.remove_member,
+                ),
+                Command(
+                    "upload_file",
+                    ("file_path", "group_id"),
+                    "share a file in a group",
+                    c.upload_file,
+                ),
+                Command("list_files", ("group_id",), "files shared in a group", c.list_files),
+                Command(
+                    "download_file",
+                    ("group_id", "file_name", "destination_path"),
+                    "download a file in the background",
+                    c.download_file,
+                ),
+                Command(
+                    "show_downloads",
+                    (),
+                    "[D] downloading, [C] complete, [F] failed",
+                    c.show_downloads,
+                ),
+                Command(
+                    "cancel_download",
+                    ("group_id", "file_name"),
+                    "stop a download (verified pieces are kept)",
+                    c.cancel_download,
+                ),
+                Command(
+                    "stop_share", ("group_id", "file_name"), "stop sharing a file", c.stop_share
+                ),
+                Command("list_shares", (), "what this client shares", c.list_shares),
+                Command("rotate_passkey", (), "new private announce passkey", c.rotate_passkey),
+                Command("wait", (), "block until every download has ended", c.wait),
+                Command("serve", (), "keep sharing until SIGINT/SIGTERM", self._serve),
+                Command("peers", (), "per-peer byte counters", self._peers),
+                Command(
+                    "echo", ("text",), "print the text (marks progress in scripts)", self._echo
+                ),
+                Command("help", (), "this list", self._help),
+                Command("quit", (), "log out and exit", self._quit),
+            ]
+        }
+
+    # -- built-ins --------------------------------------------------------------
+
+    async def _help(self) -> Result:
+        return Table(
+            ("command", "what it does"), [(c.usage, c.help) for c in self.commands.values()]
+        )
+
+    async def _echo(self, text: str) -> Result:
+        return text
+
+    async def _quit(self) -> Result:
+        self.quit_requested = True
+        return None
+
+    async def _serve(self) -> Result:
+        self.client._require_login()
+        self.say(
+            f"serving on {self.client.node.host}:{self.client.node.port}; "
+            "stop with SIGINT or SIGTERM"
+        )
+        await self.stop_event.wait()
+        return None
+
+    async def _peers(self) -> Result:
+        return self.client.peer_counters() or "no peers connected"
+
+    # -- running one line -------------------------------------------------------
+
+    async def run_line(self, line: str) -> None:
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError as exc:
+            self.error(f"cannot parse the command line: {exc}")
+            return
+        if not words:
+            return
+        name, args = words[0], words[1:]
+        command = self.commands.get(name)
+        if command is None:
+            self.error(f"unknown command '{name}' (type help for the list)")
+            return
+        try:
+            if len(args) != len(command.args):
+                raise usage_error(command.usage)
+            result = await command.run(*args)
+        except MinitorrentError as exc:
+            self.error(str(exc))
+            return
+        self.render(result)
+
+    # -- output -------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def error(self, text: str) -> None:
+        self.failed = True
+        print(f"error: {text}", file=self.err, flush=True)
+
+    def notice(self, text: str) -> None:
+        print(f"notice: {text}", file=self.err, flush=True)
+
+    def render(self, result: Result) -> None:
+        if result is None:
+            return
+        if isinstance(result, str):
+            self.say(result)
+        elif isinstance(result, list):
+            for line in result:
+                if line.startswith("notice: "):
+                    print(line, file=self.err, flush=True)
+                else:
+                    self.say(line)
+        elif not result.rows:
+            self.say(result.empty)
+        elif self.interactive:
+            self._render_rich(result)
+        else:
+            self._render_plain(result)
+
+    def _render_plain(self, table: Table) -> None:
+        widths = [len(h) for h in table.headers]
+        for row in table.rows:
+            widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+        for row in [table.headers, *table.rows]:
+            cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=True)]
+            self.say("  ".join(cells).rstrip())
+
+    def _render_rich(self, table: Table) -> None:
+        from rich.console import Console
+        from rich.table import Table as RichTable
+
+        rich_table = RichTable(*table.headers)
+        for row in table.rows:
+            rich_table.add_row(*row)
+        Console(file=self.out).print(rich_table)
+
+
+async def _script_lines() -> AsyncIterator[str]:
+    """Lines of a non-terminal standard input, each as soon as it arrives."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 20)
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
+    )
+    try:
+        while line := await reader.readline():
+            yield line.decode("utf-8", errors="replace")
+    finally:
+        transport.close()
+
+
+async def _interactive_lines(shell: Shell, history: Path) -> AsyncIterator[str]:
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.completion import WordCompleter
+    from prompt_toolkit.history import FileHistory
+
+    history.parent.mkdir(parents=True, exist_ok=True)
+    session: PromptSession[str] = PromptSession(
+        history=FileHistory(str(history)),
+        completer=WordCompleter(list(shell.commands), sentence=True),
+    )
+    while True:
+        try:
+            yield await session.prompt_async("minitorrent> ")
+        except (EOFError, KeyboardInterrupt):
+            return
+
+
+async def run_client(options: ClientOptions) -> int:
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    tracker = TrackerClient(options.trackers, timeout=options.tracker_timeout)
+    peer_id = b"-MT0100-" + secrets.token_bytes(12)
+    shell_ref: list[Shell] = []
+    node = PeerNode(
+        host=options.host,
+        port=options.port,
+        advertise=options.advertise,
+        tracker=tracker,
+        peer_id=peer_id,
+        announce_interval=options.announce_interval,
+        no_peer_timeout=options.no_peer_timeout,
+        notify=lambda text: shell_ref[0].notice(text) if shell_ref else None,
+    )
+    try:
+        await node.start()
+    except MinitorrentError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        await tracker.aclose()
+        return 2
+    client = Client(
+        tracker=tracker,
+        node=node,
+        state_dir=options.state_dir,
+        notify=lambda text: shell_ref[0].notice(text) if shell_ref else None,
+    )
+    shell = Shell(client, sys.stdout, sys.stderr, interactive=interactive)
+    shell_ref.append(shell)
+    if interactive:
+        shell.say(
+            f"minitorrent {__version__}: peer on {options.host}:{options.port}, "
+            f"tracker {tracker.current}. Type help for commands."
+        )
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    signalled = False
+
+    def on_signal() -> None:
+        nonlocal signalled
+        if signalled:
+            return
+        signalled = True
+        shell.stop_event.set()
+        main_task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        lines = (
+            _interactive_lines(shell, options.state_dir / "history")
+            if interactive
+            else _script_lines()
+        )
+        async for line in lines:
+            await shell.run_line(line)
+            if shell.quit_requested:
+                break
+    except asyncio.CancelledError:
+        if not signalled:
+            raise
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.shutdown(), 15)
+        await node.close()
+        await tracker.aclose()
+    if signalled and not shell.failed:
+        return 0
+    return 1 if shell.failed else 0
+
+
+def main(options: ClientOptions) -> int:
+    logging.basicConfig(
+        level=os.environ.get("MINITORRENT_LOG", "WARNING").upper(),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        import uvloop
+
+        return int(uvloop.run(run_client(options)))
+    except ImportError:
+        return asyncio.run(run_client(options))
+
+
+__all__ = ["ClientOptions", "main", "run_client"]

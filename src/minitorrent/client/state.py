@@ -1,0 +1,171 @@
+"""Per-user client state: what this user shares from this machine, and downloads.
+
+One SQLite file per user under the state directory. SQLite makes every write
+atomic and lets several client processes of the same user share the file
+safely (WAL, busy timeout), which a hand-rolled JSON file would not.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS shares (
+    info_hash TEXT PRIMARY KEY,
+    group_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha1 TEXT NOT NULL,
+    info BLOB NOT NULL,
+    uploaded INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS downloads (
+    info_hash TEXT PRIMARY KEY,
+    group_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    part_path TEXT NOT NULL,
+    sha1 TEXT NOT NULL,
+    info BLOB NOT NULL,
+    have BLOB NOT NULL DEFAULT x''
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ShareRecord:
+    info_hash: str
+    group_id: str
+    name: str
+    path: str
+    size: int
+    mtime_ns: int
+    sha1: str
+    info: bytes
+    uploaded: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadRecord:
+    info_hash: str
+    group_id: str
+    name: str
+    destination: str
+    part_path: str
+    sha1: str
+    info: bytes
+    have: bytes  # one byte per piece: 1 = verified
+
+
+class UserState:
+    """The state file of one user; safe to use from several processes."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            path, timeout=10.0, isolation_level=None, check_same_thread=False
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- shares ---------------------------------------------------------------
+
+    def put_share(self, share: ShareRecord) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO shares VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    share.info_hash,
+                    share.group_id,
+                    share.name,
+                    share.path,
+                    share.size,
+                    share.mtime_ns,
+                    share.sha1,
+                    share.info,
+                    share.uploaded,
+                ),
+            )
+
+    def shares(self) -> list[ShareRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM shares ORDER BY group_id, name").fetchall()
+        return [ShareRecord(*row) for row in rows]
+
+    def remove_share(self, info_hash: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM shares WHERE info_hash = ?", (info_hash,))
+
+    def remove_group_shares(self, group_id: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM shares WHERE group_id = ?", (group_id,))
+
+    def add_uploaded(self, info_hash: str, delta: int) -> None:
+        if delta:
+            with self._transaction() as db:
+                db.execute(
+                    "UPDATE shares SET uploaded = uploaded + ? WHERE info_hash = ?",
+                    (delta, info_hash),
+                )
+
+    # -- downloads -------------------------------------------------------------
+
+    def put_download(self, download: DownloadRecord) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO downloads VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    download.info_hash,
+                    download.group_id,
+                    download.name,
+                    download.destination,
+                    download.part_path,
+                    download.sha1,
+                    download.info,
+                    download.have,
+                ),
+            )
+
+    def download(self, info_hash: str) -> DownloadRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM downloads WHERE info_hash = ?", (info_hash,)
+            ).fetchone()
+        return DownloadRecord(*row) if row else None
+
+    def downloads(self) -> list[DownloadRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM downloads ORDER BY group_id, name").fetchall()
+        return [DownloadRecord(*row) for row in rows]
+
+    def save_progress(self, info_hash: str, have: bytes) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE downloads SET have = ? WHERE info_hash = ?", (have, info_hash))
+
+    def remove_download(self, info_hash: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM downloads WHERE info_hash = ?", (info_hash,))

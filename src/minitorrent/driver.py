@@ -1,0 +1,210 @@
+"""Drive real tracker and client processes through their standard input.
+
+Used by the demo and by the end-to-end tests. Every wait is on a condition
+with a timeout (a line appearing, a process exiting), never a bare sleep.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+COMMAND_TIMEOUT = 60.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(delay)  # polling interval of a condition wait, not synchronisation
+        delay = min(delay * 2, 0.2)
+
+
+class Process:
+    """A child process whose output lines are collected by reader threads."""
+
+    def __init__(
+        self,
+        args: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        merge_stderr: bool = True,
+        cwd: Path | None = None,
+    ) -> None:
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        full_env.setdefault("PYTHONUNBUFFERED", "1")
+        self.args = args
+        self.popen = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+            env=full_env,
+            cwd=cwd,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            bufsize=1,
+        )
+        self.lines: list[str] = []
+        self.err_lines: list[str] = []
+        self._cond = threading.Condition()
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.popen.stdout, self.lines), daemon=True)
+        ]
+        if not merge_stderr:
+            self._readers.append(
+                threading.Thread(
+                    target=self._read, args=(self.popen.stderr, self.err_lines), daemon=True
+                )
+            )
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self, stream: object, sink: list[str]) -> None:
+        assert stream is not None
+        for line in stream:  # type: ignore[attr-defined]
+            with self._cond:
+                sink.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_for_line(self, pattern: str, *, start: int = 0, timeout: float = 30.0) -> int:
+        """Index of the first line from `start` on that matches the regex."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for i in range(start, len(self.lines)):
+                    if regex.search(self.lines[i]):
+                        return i
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (self.popen.poll() is not None and not self._alive_readers()):
+                    raise AssertionError(
+                        f"no line matching {pattern!r} within {timeout} s; output:\n"
+                        + "\n".join(self.lines[-40:])
+                    )
+                self._cond.wait(min(remaining, 0.5))
+
+    def _alive_readers(self) -> bool:
+        return any(r.is_alive() for r in self._readers)
+
+    def send(self, line: str) -> None:
+        assert self.popen.stdin is not None
+        self.popen.stdin.write(line + "\n")
+        self.popen.stdin.flush()
+
+    def close_stdin(self) -> None:
+        assert self.popen.stdin is not None
+        self.popen.stdin.close()
+
+    def wait(self, timeout: float = 30.0) -> int:
+        code = self.popen.wait(timeout)
+        for reader in self._readers:
+            reader.join(timeout)
+        return code
+
+    def signal(self, sig: int) -> None:
+        self.popen.send_signal(sig)
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(10)
+
+    def stop(self) -> None:
+        """Best-effort clean-up at the end of a test."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def minitorrent(*args: str) -> list[str]:
+    return [sys.executable, "-m", "minitorrent", *args]
+
+
+class Tracker(Process):
+    def __init__(self, info_file: Path, number: int, db_url: str, *extra: str) -> None:
+        super().__init__(
+            minitorrent("tracker", str(info_file), str(number), "--db", db_url, *extra)
+        )
+        self.wait_for_line(r"listening on", timeout=30)
+
+
+_markers = itertools.count()
+
+
+class Client(Process):
+    """A client whose commands are run one at a time; output is collected per command."""
+
+    def __init__(
+        self,
+        info_file: Path,
+        state_dir: Path,
+        *extra: str,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        super().__init__(
+            minitorrent(
+                "client",
+                f"{host}:{self.port}",
+                str(info_file),
+                "--state-dir",
+                str(state_dir),
+                *extra,
+            )
+        )
+
+    def run(self, command: str, timeout: float = COMMAND_TIMEOUT) -> list[str]:
+        """Run one command; return the lines it printed (stdout and stderr)."""
+        marker = f"__done_{next(_markers)}__"
+        start = len(self.lines)
+        self.send(command)
+        self.send(f"echo {marker}")
+        end = self.wait_for_line(re.escape(marker), start=start, timeout=timeout)
+        return self.lines[start:end]
+
+    def ok(self, command: str, timeout: float = COMMAND_TIMEOUT) -> list[str]:
+        """Run a command that must succeed."""
+        out = self.run(command, timeout)
+        errors = [line for line in out if line.startswith("error:")]
+        assert not errors, f"{command!r} failed: {errors}"
+        return out
+
+    def fails(self, command: str, reason: str, timeout: float = COMMAND_TIMEOUT) -> str:
+        """Run a command that must fail with exactly one error line matching `reason`."""
+        out = self.run(command, timeout)
+        errors = [line for line in out if line.startswith("error:")]
+        assert len(errors) == 1, f"{command!r}: expected one error line, got {out}"
+        assert re.search(reason, errors[0]), f"{command!r}: {errors[0]!r} !~ {reason!r}"
+        assert not any("Traceback" in line for line in out), out
+        return errors[0]
+
+    def quit(self, timeout: float = 30.0) -> int:
+        self.send("quit")
+        return self.wait(timeout)

@@ -1,0 +1,200 @@
+"""One peer connection over asyncio: bytes in, protocol events out, to a swarm.
+
+The connection owns the socket (an ``asyncio.BufferedProtocol``, so received
+bytes land straight in the wire protocol's buffer) and the handshake. Once
+the handshake names a torrent it hands every event to that torrent's swarm.
+Anything the peer does wrong ends this connection only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, cast
+
+from minitorrent.errors import ProtocolError, StorageError
+from minitorrent.wire import messages as m
+from minitorrent.wire.protocol import PeerProtocol
+
+if TYPE_CHECKING:
+    from minitorrent.peer.swarm import Swarm
+
+log = logging.getLogger(__name__)
+
+HANDSHAKE_TIMEOUT = 10.0
+# Keep at most this many bytes queued in the kernel/transport before we pause
+# serving requests; the rest wait in the connection's request queue.
+WRITE_HIGH_WATER = 4 * 1024 * 1024
+
+
+class SwarmDirectory(Protocol):
+    """Finds the swarm for an info-hash announced in an incoming handshake."""
+
+    peer_id: bytes
+
+    def swarm_for(self, info_hash: bytes) -> Swarm | None: ...
+
+
+class PeerConnection(asyncio.BufferedProtocol):
+    def __init__(
+        self,
+        directory: SwarmDirectory,
+        *,
+        swarm: Swarm | None = None,
+        expected_peer_id: bytes | None = None,
+        on_open: Callable[[PeerConnection], bool] | None = None,
+        on_close: Callable[[PeerConnection], None] | None = None,
+    ) -> None:
+        self.directory = directory
+        self.swarm: Swarm | None = swarm  # known up front for outgoing connections
+        self.expected_peer_id = expected_peer_id
+        self.protocol = PeerProtocol()
+        self.transport: asyncio.Transport | None = None
+        self.peer_id: bytes = b""
+        self.address: tuple[str, int] = ("", 0)
+        self.fast = False
+        self.closed = False
+        self.close_reason = ""
+        self._on_open = on_open
+        self._on_close = on_close
+        self._writing_paused = False
+        self._handshake_timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio.BufferedProtocol -------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses; same interface.
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.address = (str(peer[0]), int(peer[1]))
+        if self._on_open is not None and not self._on_open(self):
+            self._on_close = None  # never counted, so never uncounted
+            self.drop("too many connections")
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        loop = asyncio.get_running_loop()
+        self._handshake_timer = loop.call_later(
+            HANDSHAKE_TIMEOUT, self.drop, "no handshake in time"
+        )
+        if self.swarm is not None:
+            self._start_outgoing(self.swarm)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.protocol.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        try:
+            events = self.protocol.buffer_updated(nbytes)
+            self._dispatch(events)
+        except ProtocolError as exc:
+            self.drop(f"protocol error: {exc}")
+        except StorageError as exc:
+            if self.swarm is not None:
+                self.swarm.on_storage_error(exc)
+            self.drop(str(exc))
+        except Exception as exc:  # a bug of ours: end this connection, keep the process
+            log.warning("internal error with peer %s:%s: %r", *self.address, exc,
+                        exc_info=log.isEnabledFor(logging.DEBUG))
+            self.drop(f"internal error: {exc!r}")
+
+    def eof_received(self) -> bool:
+        self.drop("peer closed the connection")
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed:
+            self._closed("connection lost" if exc is None else f"connection lost: {exc}")
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        if self.swarm is not None and not self.closed:
+            self.swarm.on_writable(self)
+
+    # -- sending ------------------------------------------------------------------
+
+    @property
+    def writable(self) -> bool:
+        return not self._writing_paused and not self.closed
+
+    def send(self, message: m.Message) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.write(self.protocol.send(message))
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.write(data)
+
+    def drop(self, reason: str) -> None:
+        if self.closed:
+            return
+        if self.transport is not None:
+            self.transport.abort()
+        self._closed(reason)
+
+    # -- internals ------------------------------------------------------------------
+
+    def _closed(self, reason: str) -> None:
+        self.closed = True
+        self.close_reason = reason
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+        log.debug("peer %s:%s closed: %s", *self.address, reason)
+        if self.swarm is not None:
+            self.swarm.on_disconnect(self)
+        if self._on_close is not None:
+            self._on_close(self)
+
+    def _send_handshake(self, swarm: Swarm) -> None:
+        self.write(self.protocol.send(m.Handshake(swarm.info_hash, self.directory.peer_id)))
+
+    def _start_outgoing(self, swarm: Swarm) -> None:
+        info = swarm.info
+        self.protocol.set_torrent(info.num_pieces, info.piece_length, info.length)
+        self._send_handshake(swarm)
+
+    def _dispatch(self, events: list[m.Message]) -> None:
+        for event in events:
+            if self.closed:
+                return
+            if isinstance(event, m.Handshake):
+                # Frames that came with the handshake wait for set_torrent.
+                self._dispatch(self._on_handshake(event))
+                continue
+            assert self.swarm is not None
+            self.swarm.on_message(self, event)
+        if self.swarm is not None and not self.closed and self.peer_id:
+            self.swarm.after_messages(self)
+
+    def _on_handshake(self, handshake: m.Handshake) -> list[m.Message]:
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+        held: list[m.Message] = []
+        if self.swarm is None:
+            swarm = self.directory.swarm_for(handshake.info_hash)
+            if swarm is None:
+                raise ProtocolError("handshake for a torrent we do not share")
+            self.swarm = swarm
+            info = swarm.info
+            held = self.protocol.set_torrent(info.num_pieces, info.piece_length, info.length)
+            self._send_handshake(swarm)
+        elif handshake.info_hash != self.swarm.info_hash:
+            raise ProtocolError("handshake for another torrent")
+        if handshake.peer_id == self.directory.peer_id:
+            raise ProtocolError("connected to ourselves")
+        if self.expected_peer_id and handshake.peer_id != self.expected_peer_id:
+            raise ProtocolError("peer id differs from the tracker's")
+        self.peer_id = handshake.peer_id
+        self.fast = self.protocol.fast_enabled
+        if not self.swarm.accept(self):
+            raise ProtocolError("swarm refused the connection")
+        return held

@@ -1,0 +1,359 @@
+"""The peer side of one client process: listening socket, swarms, announces.
+
+A node serves every file its user shares and runs downloads. It announces
+each swarm to the tracker periodically, connects to the peers the tracker
+returns, and routes incoming handshakes to the right swarm by info-hash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from minitorrent.errors import MinitorrentError, StorageError
+from minitorrent.metainfo import InfoDict
+from minitorrent.peer.connection import PeerConnection
+from minitorrent.peer.storage import PieceStorage
+from minitorrent.peer.swarm import State, Swarm, whole_file_sha1_async
+from minitorrent.peer.tracker_client import TrackerClient
+
+log = logging.getLogger(__name__)
+
+MAX_CONNECTIONS_PER_SWARM = 40
+MAX_INCOMING = 200
+MAX_INCOMING_PER_IP = 32
+CONNECT_TIMEOUT = 5.0
+ANNOUNCE_RETRY_MIN = 1.0
+
+
+@dataclass
+class Transfer:
+    """A swarm plus what the client needs to know about it."""
+
+    group_id: str
+    name: str
+    swarm: Swarm
+    kind: str  # "download" or "seed"
+    path: Path  # the file served / being written
+    destination: Path | None = None  # downloads: final path
+    sha1: str = ""
+    started_at: float = 0.0
+    finished_at: float | None = None
+    announce_task: asyncio.Task[None] | None = None
+    event: asyncio.Event | None = None  # set when a download ends (done or failed)
+    failure_reported: bool = False
+    announced: asyncio.Event = field(default_factory=asyncio.Event)  # first announce tried
+
+    @property
+    def info_hash(self) -> bytes:
+        return self.swarm.info_hash
+
+
+class PeerNode:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        advertise: tuple[str, int] | None,
+        tracker: TrackerClient,
+        peer_id: bytes,
+        announce_interval: int = 30,
+        no_peer_timeout: float = 60.0,
+        notify: Callable[[str], None] = lambda text: None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.advertise = advertise or (host, port)
+        self.tracker = tracker
+        self.peer_id = peer_id
+        self.announce_interval = announce_interval
+        self.no_peer_timeout = no_peer_timeout
+        self.notify = notify
+        self.transfers: dict[bytes, Transfer] = {}
+        self.on_download_done: Callable[[Transfer], None] = lambda t: None
+        self.on_progress: Callable[[Transfer], None] = lambda t: None
+        self._server: asyncio.Server | None = None
+        self._incoming: dict[str, int] = {}
+        self._tick_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(
+                self._incoming_connection, self.host, self.port, reuse_address=True
+            )
+        except OSError as exc:
+            raise MinitorrentError(
+                f"cannot listen for peers on {self.host}:{self.port}: {exc.strerror}"
+            ) from None
+        self._tick_task = asyncio.create_task(self._tick_loop())
+
+    async def close(self) -> None:
+        await self.stop_all()
+        if self._tick_task is not None:
+            self._tick_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tick_task
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    def swarm_for(self, info_hash: bytes) -> Swarm | None:
+        transfer = self.transfers.get(info_hash)
+        if transfer is None or transfer.swarm.state in (State.FAILED, State.STOPPED):
+            return None
+        return transfer.swarm
+
+    # -- adding and removing transfers ------------------------------------------------
+
+    def seed(self, group_id: str, name: str, info: InfoDict, path: Path) -> Transfer:
+        storage = PieceStorage.open_existing(path, info, writable=False)
+        swarm = Swarm(info, storage, have=[True] * info.num_pieces)
+        transfer = Transfer(group_id, name, swarm, "seed", path, started_at=time.monotonic())
+        self._add(transfer)
+        return transfer
+
+    def download(
+        self,
+        group_id: str,
+        name: str,
+        info: InfoDict,
+        *,
+        part_path: Path,
+        destination: Path,
+        sha1: str,
+        have: list[bool],
+        resume: bool,
+    ) -> Transfer:
+        if resume:
+            storage = PieceStorage.open_existing(part_path, info, writable=True)
+        else:
+            storage = PieceStorage.create(part_path, info)
+        transfer_ref: list[Transfer] = []
+        swarm = Swarm(
+            info,
+            storage,
+            have=have,
+            on_piece_verified=lambda s: self.on_progress(transfer_ref[0]),
+            on_finished=lambda s: self._spawn(self._finish_download(transfer_ref[0])),
+        )
+        transfer = Transfer(
+            group_id,
+            name,
+            swarm,
+            "download",
+            part_path,
+            destination=destination,
+            sha1=sha1,
+            started_at=time.monotonic(),
+            event=asyncio.Event(),
+        )
+        transfer_ref.append(transfer)
+        self._add(transfer)
+        if swarm.complete:
+            self._spawn(self._finish_download(transfer))
+        return transfer
+
+    def _add(self, transfer: Transfer) -> None:
+        old = self.transfers.get(transfer.info_hash)
+        if old is not None:
+            self._discard(old)
+        self.transfers[transfer.info_hash] = transfer
+        transfer.announce_task = asyncio.create_task(self._announce_loop(transfer))
+
+    async def remove(self, info_hash: bytes) -> None:
+        """Stop a transfer and tell the tracker (best effort)."""
+        transfer = self.transfers.pop(info_hash, None)
+        if transfer is None:
+            return
+        self._discard(transfer)
+        await self._announce_once(transfer, "stopped", quiet=True)
+
+    def _discard(self, transfer: Transfer) -> None:
+        if transfer.announce_task is not None:
+            transfer.announce_task.cancel()
+        transfer.swarm.stop()
+        transfer.swarm.storage.close()
+        if transfer.event is not None:
+            transfer.event.set()
+
+    async def stop_all(self) -> None:
+        transfers = list(self.transfers.values())
+        self.transfers.clear()
+        for transfer in transfers:
+            self._discard(transfer)
+        await asyncio.gather(
+            *(self._announce_once(t, "stopped", quiet=True) for t in transfers),
+            return_exceptions=True,
+        )
+
+    # -- downloads finishing ------------------------------------------------------------
+
+    async def _finish_download(self, transfer: Transfer) -> None:
+        swarm = transfer.swarm
+        assert transfer.destination is not None
+        try:
+            swarm.storage.sync()
+            digest = await whole_file_sha1_async(transfer.path)
+            if digest != transfer.sha1:
+                raise StorageError(
+                    f"whole-file SHA1 mismatch (got {digest}, expected {transfer.sha1})"
+                )
+            _move_into_place(transfer.path, transfer.destination)
+            storage = PieceStorage.open_existing(transfer.destination, swarm.info, writable=False)
+        except (OSError, MinitorrentError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            swarm.fail(f"cannot complete the download: {reason}")
+            self._ended(transfer)
+            return
+        swarm.become_seed(storage)
+        transfer.kind = "seed"
+        transfer.path = transfer.destination
+        transfer.finished_at = time.monotonic()
+        self.on_download_done(transfer)
+        self._ended(transfer)
+        await self._announce_once(transfer, "completed", quiet=True)
+
+    def _ended(self, transfer: Transfer) -> None:
+        if transfer.event is not None:
+            transfer.event.set()
+
+    # -- announces and connections ---------------------------------------------------
+
+    async def _announce_loop(self, transfer: Transfer) -> None:
+        event = "started"
+        delay = ANNOUNCE_RETRY_MIN
+        while True:
+            ok = await self._announce_once(transfer, event, quiet=False)
+            transfer.announced.set()
+            if ok:
+                event = ""
+                delay = float(self.announce_interval)
+            else:
+                # Tracker down: retry with backoff; peers already known keep going.
+                delay = min(delay * 2, float(self.announce_interval))
+            await asyncio.sleep(delay)
+
+    async def _announce_once(self, transfer: Transfer, event: str, *, quiet: bool) -> bool:
+        swarm = transfer.swarm
+        status = swarm.status()
+        try:
+            result = await self.tracker.announce(
+                info_hash=swarm.info_hash,
+                peer_id=self.peer_id,
+                ip=self.advertise[0],
+                port=self.advertise[1],
+                uploaded=swarm.uploaded,
+                downloaded=swarm.downloaded,
+                left=status.length - status.bytes_done,
+                event=event,
+                interval=self.announce_interval,
+            )
+        except MinitorrentError as exc:
+            if not quiet:
+                log.info("announce of %s failed: %s", transfer.name, exc)
+            return False
+        if swarm.state is State.DOWNLOADING:
+            connected = swarm.connected_peer_ids()
+            for peer in result.peers:
+                if len(swarm.peers) >= MAX_CONNECTIONS_PER_SWARM:
+                    break
+                if peer.peer_id in connected or peer.peer_id in swarm.banned:
+                    continue
+                if peer.peer_id == self.peer_id:
+                    continue
+                self._spawn(self._connect(swarm, peer.ip, peer.port, peer.peer_id))
+        return True
+
+    async def _connect(self, swarm: Swarm, ip: str, port: int, peer_id: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(OSError, asyncio.TimeoutError):
+            await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: PeerConnection(self, swarm=swarm, expected_peer_id=peer_id), ip, port
+                ),
+                CONNECT_TIMEOUT,
+            )
+
+    def _incoming_connection(self) -> PeerConnection:
+        return PeerConnection(self, on_close=self._incoming_closed, on_open=self._incoming_opened)
+
+    def _incoming_opened(self, conn: PeerConnection) -> bool:
+        ip = conn.address[0]
+        total = sum(self._incoming.values())
+        if total >= MAX_INCOMING or self._incoming.get(ip, 0) >= MAX_INCOMING_PER_IP:
+            return False
+        self._incoming[ip] = self._incoming.get(ip, 0) + 1
+        return True
+
+    def _incoming_closed(self, conn: PeerConnection) -> None:
+        ip = conn.address[0]
+        if ip in self._incoming:
+            self._incoming[ip] -= 1
+            if self._incoming[ip] <= 0:
+                del self._incoming[ip]
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            for transfer in list(self.transfers.values()):
+                self._tick(transfer, time.monotonic())
+
+    def _tick(self, transfer: Transfer, now: float) -> None:
+        swarm = transfer.swarm
+        if swarm.state is State.STOPPED:
+            return
+        if not swarm.failed:
+            try:
+                swarm.tick()
+            except StorageError as exc:
+                swarm.fail(str(exc))
+            if (
+                swarm.state is State.DOWNLOADING
+                and not swarm.has_useful_peer()
+                and now - swarm.last_progress > self.no_peer_timeout
+            ):
+                missing = swarm.info.num_pieces - swarm.picker.num_have
+                swarm.fail(
+                    f"no peer has the missing pieces ({missing} of {swarm.info.num_pieces} "
+                    f"missing) for {int(self.no_peer_timeout)} s"
+                )
+        if swarm.failed and not transfer.failure_reported:
+            transfer.failure_reported = True
+            self._report_failure(transfer)
+
+    def _report_failure(self, transfer: Transfer) -> None:
+        """A failed seed stops being shared; a failed download shows as [F]."""
+        reason = transfer.swarm.reason
+        if transfer.kind == "seed":
+            self.notify(f"stopped sharing [{transfer.group_id}] {transfer.name}: {reason}")
+            self.transfers.pop(transfer.info_hash, None)
+            self._discard(transfer)
+            self._spawn(self._announce_once(transfer, "stopped", quiet=True))
+            return
+        self.notify(f"download of [{transfer.group_id}] {transfer.name} failed: {reason}")
+        if transfer.announce_task is not None:
+            transfer.announce_task.cancel()
+        self._ended(transfer)
+
+
+def _move_into_place(part: Path, destination: Path) -> None:
+    """Rename without ever replacing a file that appeared at the destination."""
+    os.link(part, destination)  # fails with EEXIST instead of overwriting
+    os.unlink(part)

@@ -1,0 +1,506 @@
+"""One torrent being downloaded or seeded: protocol + picker + storage over asyncio.
+
+The swarm keeps the connections of one torrent, asks the pure picker what to
+request, writes and verifies pieces through the storage, serves requests in
+batches, and decides when a download has finished or failed. Time comes from
+the event loop; the periodic ``tick`` does the slow bookkeeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import hashlib
+import logging
+import os
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from minitorrent.errors import StorageError
+from minitorrent.metainfo import InfoDict
+from minitorrent.peer.choker import OptimisticSlot, PeerStats, choose_unchoked, pick_optimistic
+from minitorrent.peer.connection import PeerConnection
+from minitorrent.peer.picker import Block, PiecePicker
+from minitorrent.peer.storage import PieceStorage
+from minitorrent.wire import messages as m
+
+log = logging.getLogger(__name__)
+
+REQUESTS_IN_FLIGHT = 64  # per peer; notes/fast-peer-io.md: 64 saturates loopback
+MAX_QUEUED_REQUESTS = 512  # a peer asking for more than this is misbehaving
+STALL_TIMEOUT = 20.0  # requests outstanding and no block for this long: drop the peer
+CHOKE_INTERVAL = 10.0
+UPLOAD_SLOTS = 8
+BAD_DATA_STRIKES = 2  # hash failures a peer may share in before it is banned
+
+
+class State(enum.Enum):
+    DOWNLOADING = "downloading"
+    CHECKING = "checking"
+    SEEDING = "seeding"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+@dataclass
+class PeerState:
+    """What the swarm knows about one connected peer."""
+
+    conn: PeerConnection
+    am_choking: bool = True
+    am_interested: bool = False
+    peer_choking: bool = True
+    peer_interested: bool = False
+    is_seed: bool = False
+    outstanding: int = 0
+    last_block_at: float = 0.0
+    downloaded: int = 0  # bytes of verified-or-not blocks received from this peer
+    uploaded: int = 0  # bytes of blocks sent to this peer
+    rate_down: float = 0.0
+    rate_up: float = 0.0
+    _down_mark: int = 0
+    _up_mark: int = 0
+    queued: deque[m.Request] = field(default_factory=deque)
+    connected_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmStatus:
+    state: State
+    have: int
+    total: int
+    bytes_done: int
+    length: int
+    rate_down: float
+    rate_up: float
+    peers: int
+    uploaded: int
+    downloaded: int
+    reason: str
+
+
+class Swarm:
+    """Shared by downloads and seeds; a seed is a swarm whose picker is complete."""
+
+    def __init__(
+        self,
+        info: InfoDict,
+        storage: PieceStorage,
+        *,
+        have: list[bool],
+        on_piece_verified: Callable[[Swarm], None] | None = None,
+        on_finished: Callable[[Swarm], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.info = info
+        self.info_hash = info.info_hash
+        self.storage = storage
+        self.rng = rng or random.Random()
+        self.picker = PiecePicker(
+            info.num_pieces,
+            info.piece_length,
+            info.length,
+            rng=self.rng,
+            have=[i for i, ok in enumerate(have) if ok],
+        )
+        self.state = State.SEEDING if self.picker.is_complete else State.DOWNLOADING
+        self.reason = ""
+        self.peers: dict[PeerConnection, PeerState] = {}
+        self.banned: set[bytes] = set()  # peer ids that sent bad data
+        self.strikes: dict[bytes, int] = {}
+        self.uploaded = 0
+        self.downloaded = 0
+        self.rate_down = 0.0
+        self.rate_up = 0.0
+        self.last_progress = time.monotonic()
+        # Pieces whose data on disk we re-hashed before serving them (seeding):
+        # a file changed under us is noticed instead of sending bad data.
+        self.checked_for_serving: set[int] = set()
+        self._on_piece_verified = on_piece_verified
+        self._on_finished = on_finished
+        self._optimistic: OptimisticSlot | None = None
+        self._last_choke = 0.0
+        self._have_buffer: list[int] = []
+        self._marks = (0, 0, time.monotonic())
+
+    # -- status ------------------------------------------------------------------
+
+    @property
+    def failed(self) -> bool:
+        return self.state is State.FAILED
+
+    @property
+    def complete(self) -> bool:
+        return self.picker.is_complete
+
+    def status(self) -> SwarmStatus:
+        have = self.picker.num_have
+        done = sum(self.info.piece_size(i) for i in range(self.info.num_pieces) if self._has(i))
+        return SwarmStatus(
+            state=self.state,
+            have=have,
+            total=self.info.num_pieces,
+            bytes_done=done,
+            length=self.info.length,
+            rate_down=self.rate_down,
+            rate_up=self.rate_up,
+            peers=len(self.peers),
+            uploaded=self.uploaded,
+            downloaded=self.downloaded,
+            reason=self.reason,
+        )
+
+    def _has(self, index: int) -> bool:
+        return self.picker.has_piece(index)
+
+    def peer_counters(self) -> dict[bytes, tuple[int, int]]:
+        """(downloaded from, uploaded to) per connected peer id."""
+        return {p.conn.peer_id: (p.downloaded, p.uploaded) for p in self.peers.values()}
+
+    # -- connections ----------------------------------------------------------------
+
+    def accept(self, conn: PeerConnection) -> bool:
+        """A handshake completed; False refuses the peer."""
+        if self.state in (State.FAILED, State.STOPPED) or conn.peer_id in self.banned:
+            return False
+        if any(p.conn.peer_id == conn.peer_id for p in self.peers.values()):
+            return False  # already connected to that peer
+        now = time.monotonic()
+        self.peers[conn] = PeerState(conn, last_block_at=now, connected_at=now)
+        self.picker.add_peer(conn, ())  # until its bitfield says otherwise
+        have = self.picker.have_list()
+        if all(have) and conn.fast:
+            conn.send(m.HaveAll())
+        elif not any(have) and conn.fast:
+            conn.send(m.HaveNone())
+        elif any(have):
+            conn.send(m.Bitfield(m.bitfield_from_pieces(have, self.info.num_pieces)))
+        self._rechoke(force=len(self.peers) <= UPLOAD_SLOTS)
+        return True
+
+    def on_disconnect(self, conn: PeerConnection) -> None:
+        if self.peers.pop(conn, None) is not None:
+            self.picker.remove_peer(conn)
+        if self._optimistic is not None and self._optimistic.peer is conn:
+            self._optimistic = None
+
+    def connected_peer_ids(self) -> set[bytes]:
+        return {p.conn.peer_id for p in self.peers.values()}
+
+    # -- incoming messages --------------------------------------------------------
+
+    def on_message(self, conn: PeerConnection, msg: m.Message) -> None:
+        peer = self.peers.get(conn)
+        if peer is None:
+            return
+        if isinstance(msg, m.Piece):
+            self._on_block(peer, msg)
+        elif isinstance(msg, m.Request):
+            self._on_request(peer, msg)
+        elif isinstance(msg, m.Have):
+            self.picker.peer_has(conn, msg.index)
+            self._update_interest(peer)
+        elif isinstance(msg, m.Bitfield):
+            pieces = m.pieces_from_bitfield(msg.bits, self.info.num_pieces)
+            self.picker.remove_peer(conn)  # the bitfield is its first message: no requests yet
+            self.picker.add_peer(conn, [i for i, ok in enumerate(pieces) if ok])
+            peer.is_seed = all(pieces)
+            self._update_interest(peer)
+        elif isinstance(msg, m.HaveAll):
+            self.picker.remove_peer(conn)
+            self.picker.add_peer_have_all(conn)
+            peer.is_seed = True
+            self._update_interest(peer)
+        elif isinstance(msg, m.Unchoke):
+            peer.peer_choking = False
+        elif isinstance(msg, m.Choke):
+            peer.peer_choking = True
+            if not conn.fast:
+                # Without the fast extension a choke discards our requests.
+                self.picker.cancel_all(conn)
+                peer.outstanding = 0
+        elif isinstance(msg, m.Interested):
+            peer.peer_interested = True
+            if peer.am_choking and self._unchoked_count() < UPLOAD_SLOTS:
+                self._unchoke(peer)
+        elif isinstance(msg, m.NotInterested):
+            peer.peer_interested = False
+        elif isinstance(msg, m.Cancel):
+            self._drop_queued(peer, msg.index, msg.begin, msg.length)
+        elif isinstance(msg, m.Reject):
+            block = Block(msg.index, msg.begin, msg.length)
+            self.picker.on_request_rejected(conn, block)
+            peer.outstanding = max(0, peer.outstanding - 1)
+        # KeepAlive, HaveNone, Suggest, AllowedFast, Port, Extended: nothing to do.
+
+    def after_messages(self, conn: PeerConnection) -> None:
+        """Called once per batch of received messages: send in bulk."""
+        peer = self.peers.get(conn)
+        if peer is None:
+            return
+        self._flush_haves()
+        self._serve(peer)
+        self._request_more(peer)
+
+    def on_writable(self, conn: PeerConnection) -> None:
+        peer = self.peers.get(conn)
+        if peer is not None:
+            self._serve(peer)
+
+    def on_storage_error(self, exc: StorageError) -> None:
+        self.fail(str(exc))
+
+    # -- downloading ------------------------------------------------------------------
+
+    def _on_block(self, peer: PeerState, msg: m.Piece) -> None:
+        conn = peer.conn
+        block = Block(msg.index, msg.begin, len(msg.block))
+        peer.outstanding = max(0, peer.outstanding - 1)
+        peer.last_block_at = time.monotonic()
+        peer.downloaded += block.length
+        self.downloaded += block.length
+        if self.state is not State.DOWNLOADING or not self.picker.wants(block):
+            return  # a late duplicate (end-game, or after a choke)
+        self.storage.write_blocks(self.info.piece_length * msg.index + msg.begin, [msg.block])
+        others = self.picker.on_block_received(conn, block)
+        for other in others:
+            other_state = self.peers.get(other)  # type: ignore[call-overload]
+            if other_state is not None:
+                other_state.conn.send(m.Cancel(block.index, block.begin, block.length))
+                other_state.outstanding = max(0, other_state.outstanding - 1)
+        if self.picker.piece_complete(msg.index):
+            self._check_piece(msg.index)
+
+    def _check_piece(self, index: int) -> None:
+        contributors = {
+            c.peer_id for c in self.picker.contributors(index) if isinstance(c, PeerConnection)
+        }
+        if self.storage.verify_piece(index):
+            self.picker.on_piece_verified(index)
+            self.last_progress = time.monotonic()
+            self._have_buffer.append(index)
+            if self._on_piece_verified is not None:
+                self._on_piece_verified(self)
+            if self.picker.is_complete:
+                self._flush_haves()
+                self._download_complete()
+            return
+        self.picker.on_piece_failed(index)
+        for peer_id in contributors:
+            strikes = self.strikes.get(peer_id, 0) + 1
+            self.strikes[peer_id] = strikes
+            if len(contributors) == 1 or strikes >= BAD_DATA_STRIKES:
+                self._ban(peer_id)
+
+    def _ban(self, peer_id: bytes) -> None:
+        log.info("banning peer %s: sent data that failed the hash check", peer_id.hex())
+        self.banned.add(peer_id)
+        for conn in [c for c in self.peers if c.peer_id == peer_id]:
+            conn.drop("sent data that failed the hash check")
+
+    def _flush_haves(self) -> None:
+        if not self._have_buffer:
+            return
+        haves, self._have_buffer = self._have_buffer, []
+        payload = b"".join(m.encode(m.Have(i)) for i in haves)
+        for peer in list(self.peers.values()):
+            peer.conn.write(payload)
+            if peer.am_interested and not self.picker.interesting(peer.conn):
+                peer.am_interested = False
+                peer.conn.send(m.NotInterested())
+
+    def _update_interest(self, peer: PeerState) -> None:
+        wanted = self.state is State.DOWNLOADING and self.picker.interesting(peer.conn)
+        if wanted and not peer.am_interested:
+            peer.am_interested = True
+            peer.conn.send(m.Interested())
+        elif not wanted and peer.am_interested:
+            peer.am_interested = False
+            peer.conn.send(m.NotInterested())
+
+    def _request_more(self, peer: PeerState) -> None:
+        if self.state is not State.DOWNLOADING or peer.peer_choking or not peer.am_interested:
+            return
+        room = REQUESTS_IN_FLIGHT - peer.outstanding
+        if room < REQUESTS_IN_FLIGHT // 4:
+            return  # top up in bursts: fewer, larger writes
+        blocks = self.picker.pick(peer.conn, room)
+        if blocks:
+            peer.outstanding += len(blocks)
+            peer.conn.write(m.encode_requests([(b.index, b.begin, b.length) for b in blocks]))
+
+    def _download_complete(self) -> None:
+        self.state = State.CHECKING
+        for peer in list(self.peers.values()):
+            self._update_interest(peer)
+        if self._on_finished is not None:
+            self._on_finished(self)
+
+    # -- uploading --------------------------------------------------------------------
+
+    def _on_request(self, peer: PeerState, req: m.Request) -> None:
+        if peer.am_choking:
+            if peer.conn.fast:
+                peer.conn.send(m.Reject(req.index, req.begin, req.length))
+            return  # a request racing our choke: ignore it (BEP 3)
+        if not self._has(req.index):
+            peer.conn.drop("requested a piece we do not have")
+            return
+        if len(peer.queued) >= MAX_QUEUED_REQUESTS:
+            peer.conn.drop("too many queued requests")
+            return
+        peer.queued.append(req)
+
+    def _drop_queued(self, peer: PeerState, index: int, begin: int, length: int) -> None:
+        with contextlib.suppress(ValueError):
+            peer.queued.remove(m.Request(index, begin, length))
+
+    def _serve(self, peer: PeerState) -> None:
+        """Answer queued requests: one buffer, filled by preadv, one write."""
+        conn = peer.conn
+        budget = 2 * 1024 * 1024
+        while peer.queued and conn.writable and budget > 0:
+            batch: list[m.Request] = []
+            size = 0
+            while peer.queued and size < budget:
+                req = peer.queued.popleft()
+                if not self._ready_to_serve(req.index):
+                    return
+                batch.append(req)
+                size += 13 + req.length
+            buffer = bytearray(size)
+            view = memoryview(buffer)
+            pos = 0
+            for req in batch:
+                view[pos : pos + 13] = m.piece_header(req.index, req.begin, req.length)
+                pos += 13
+                offset = self.info.piece_length * req.index + req.begin
+                self.storage.read_into(offset, [view[pos : pos + req.length]])
+                pos += req.length
+            conn.write(buffer)
+            sent = size - 13 * len(batch)
+            peer.uploaded += sent
+            self.uploaded += sent
+            budget -= size
+
+    def _ready_to_serve(self, index: int) -> bool:
+        """Re-hash a piece before its first upload; a changed file stops the seed."""
+        if index in self.checked_for_serving:
+            return True
+        if not self.storage.verify_piece(index):
+            self.fail(
+                f"the shared file {self.storage.path} changed on disk "
+                f"(piece {index} no longer matches); stopped sharing it"
+            )
+            return False
+        self.checked_for_serving.add(index)
+        return True
+
+    def _unchoked_count(self) -> int:
+        return sum(1 for p in self.peers.values() if not p.am_choking)
+
+    def _unchoke(self, peer: PeerState) -> None:
+        peer.am_choking = False
+        peer.conn.send(m.Unchoke())
+
+    def _choke(self, peer: PeerState) -> None:
+        peer.am_choking = True
+        peer.queued.clear()
+        peer.conn.send(m.Choke())
+
+    def _rechoke(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_choke < CHOKE_INTERVAL:
+            return
+        self._last_choke = now
+        stats = [
+            PeerStats(
+                peer=p.conn,
+                interested=p.peer_interested,
+                rate_to_us=p.rate_down,
+                rate_from_us=p.rate_up,
+                is_seed=p.is_seed,
+                connected_at=p.connected_at,
+            )
+            for p in self.peers.values()
+        ]
+        self._optimistic = pick_optimistic(stats, self.rng, now, self._optimistic)
+        unchoke = choose_unchoked(
+            stats,
+            we_are_seed=self.complete,
+            slots=UPLOAD_SLOTS,
+            optimistic=self._optimistic.peer if self._optimistic else None,
+        )
+        for peer in self.peers.values():
+            if peer.conn in unchoke and peer.am_choking:
+                self._unchoke(peer)
+            elif peer.conn not in unchoke and not peer.am_choking and peer.peer_interested:
+                self._choke(peer)
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Once a second: rates, stalled peers, choking."""
+        now = time.monotonic()
+        up, down, then = self._marks
+        elapsed = max(now - then, 1e-3)
+        self.rate_up = 0.7 * self.rate_up + 0.3 * (self.uploaded - up) / elapsed
+        self.rate_down = 0.7 * self.rate_down + 0.3 * (self.downloaded - down) / elapsed
+        self._marks = (self.uploaded, self.downloaded, now)
+        for peer in list(self.peers.values()):
+            peer.rate_down = 0.7 * peer.rate_down + 0.3 * (peer.downloaded - peer._down_mark)
+            peer.rate_up = 0.7 * peer.rate_up + 0.3 * (peer.uploaded - peer._up_mark)
+            peer._down_mark, peer._up_mark = peer.downloaded, peer.uploaded
+            if peer.outstanding and now - peer.last_block_at > STALL_TIMEOUT:
+                peer.conn.drop("stalled: no data for requested blocks")
+                continue
+            self._request_more(peer)
+        self._rechoke()
+
+    def has_useful_peer(self) -> bool:
+        return any(self.picker.interesting(p.conn) for p in self.peers.values())
+
+    def fail(self, reason: str) -> None:
+        if self.state in (State.FAILED, State.STOPPED):
+            return
+        self.state = State.FAILED
+        self.reason = reason
+        self.close_connections(reason)
+
+    def stop(self) -> None:
+        if self.state is not State.FAILED:
+            self.state = State.STOPPED
+        self.close_connections("stopped")
+
+    def close_connections(self, reason: str) -> None:
+        for conn in list(self.peers):
+            conn.drop(reason)
+
+    def become_seed(self, storage: PieceStorage) -> None:
+        """The download was verified and renamed: serve from the final file."""
+        self.storage.close()
+        self.storage = storage
+        self.state = State.SEEDING
+        self.checked_for_serving = set(range(self.info.num_pieces))
+        for peer in list(self.peers.values()):
+            if peer.is_seed:
+                peer.conn.drop("both sides are seeds")
+
+
+def whole_file_sha1(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """SHA1 of a whole file, reading into one reused buffer."""
+    digest = hashlib.sha1()
+    buffer = bytearray(chunk)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buffer):
+            digest.update(view[:n])
+    return digest.hexdigest()
+
+
+async def whole_file_sha1_async(path: str | os.PathLike[str]) -> str:
+    return await asyncio.to_thread(whole_file_sha1, path)

@@ -1,0 +1,292 @@
+"""Typed async client of the tracker's JSON API, with failover across trackers.
+
+Trackers are tried in the order of tracker_info.txt. A tracker that refuses
+the connection, times out or answers 5xx is skipped for a while; requests
+that are safe to repeat go to the next one at once. Sessions live in the
+trackers' shared database, so the token stays valid on every tracker.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from minitorrent.errors import TrackerRefused, TrackerUnreachable
+from minitorrent.trackers import TrackerAddress
+
+API = "/api/v1"
+# A failed tracker is left alone this long before requests return to it.
+RETRY_FAILED_AFTER = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class PeerAddress:
+    peer_id: bytes
+    ip: str
+    port: int
+    seed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AnnounceResult:
+    interval: int
+    peers: list[PeerAddress]
+    seeders: int
+    leechers: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    name: str
+    length: int
+    sha1: str
+    info_hash: str
+    seeders: int
+    leechers: int
+
+
+class TrackerClient:
+    def __init__(
+        self,
+        trackers: Sequence[TrackerAddress],
+        *,
+        timeout: float = 10.0,
+        clock: Any = time.monotonic,
+    ) -> None:
+        self.trackers = list(trackers)
+        self.token: str | None = None
+        self._clock = clock
+        self._failed_at: dict[int, float] = {}
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
+            verify=True,
+            trust_env=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- transport -------------------------------------------------------
+
+    def _order(self) -> list[int]:
+        """Healthy trackers first, in file order; recently failed ones last."""
+        now = self._clock()
+        healthy = [
+            i
+            for i in range(len(self.trackers))
+            if now - self._failed_at.get(i, -RETRY_FAILED_AFTER) >= RETRY_FAILED_AFTER
+        ]
+        return healthy + [i for i in range(len(self.trackers)) if i not in healthy]
+
+    @property
+    def current(self) -> TrackerAddress:
+        return self.trackers[self._order()[0]]
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Send one API request; return the decoded JSON body (None for 204)."""
+        if idempotent is None:
+            idempotent = method in ("GET", "DELETE", "PUT")
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        last_error = "no trackers configured"
+        for index in self._order():
+            tracker = self.trackers[index]
+            try:
+                response = await self._http.request(
+                    method, tracker.url + API + path, json=json, headers=headers
+                )
+            except httpx.ConnectError as exc:
+                # Never reached the tracker: always safe to try the next one.
+                self._failed_at[index] = self._clock()
+                last_error = f"{tracker}: {_reason(exc)}"
+                continue
+            except httpx.HTTPError as exc:
+                self._failed_at[index] = self._clock()
+                last_error = f"{tracker}: {_reason(exc)}"
+                if idempotent:
+                    continue
+                raise TrackerUnreachable(f"tracker did not answer ({last_error})") from None
+            if response.status_code >= 500:
+                self._failed_at[index] = self._clock()
+                last_error = f"{tracker}: HTTP {response.status_code}"
+                if idempotent:
+                    continue
+                raise TrackerUnreachable(f"tracker failed ({last_error})")
+            self._failed_at.pop(index, None)
+            return _decode(response)
+        raise TrackerUnreachable(f"no tracker answered (last: {last_error})")
+
+    # -- accounts and groups ------------------------------------------------
+
+    async def create_user(self, user_id: str, password: str) -> None:
+        # Safe to repeat: a duplicate is refused, never created twice.
+        await self.request(
+            "POST", "/users", json={"user_id": user_id, "password": password}, idempotent=True
+        )
+
+    async def login(self, user_id: str, password: str) -> dict[str, Any]:
+        body: dict[str, Any] = await self.request(
+            "POST", "/sessions", json={"user_id": user_id, "password": password}, idempotent=True
+        )
+        return body
+
+    async def logout(self) -> None:
+        await self.request("DELETE", "/sessions/current")
+
+    async def me(self) -> dict[str, Any]:
+        body: dict[str, Any] = await self.request("GET", "/me")
+        return body
+
+    async def rotate_passkey(self) -> dict[str, Any]:
+        body: dict[str, Any] = await self.request("POST", "/me/passkey")
+        return body
+
+    async def create_group(self, group_id: str) -> None:
+        await self.request("POST", "/groups", json={"group_id": group_id}, idempotent=True)
+
+    async def list_groups(self) -> list[dict[str, Any]]:
+        body: list[dict[str, Any]] = await self.request("GET", "/groups")
+        return body
+
+    async def join_group(self, group_id: str) -> None:
+        await self.request("POST", f"/groups/{_seg(group_id)}/requests", idempotent=True)
+
+    async def leave_group(self, group_id: str) -> None:
+        await self.request("DELETE", f"/groups/{_seg(group_id)}/members/me")
+
+    async def list_requests(self, group_id: str) -> list[dict[str, Any]]:
+        body: list[dict[str, Any]] = await self.request("GET", f"/groups/{_seg(group_id)}/requests")
+        return body
+
+    async def answer_request(self, group_id: str, user_id: str, *, accept: bool) -> None:
+        verb = "accept" if accept else "reject"
+        await self.request(
+            "POST",
+            f"/groups/{_seg(group_id)}/requests/{_seg(user_id)}/{verb}",
+            idempotent=True,
+        )
+
+    async def list_members(self, group_id: str) -> list[dict[str, Any]]:
+        body: list[dict[str, Any]] = await self.request("GET", f"/groups/{_seg(group_id)}/members")
+        return body
+
+    async def remove_member(self, group_id: str, user_id: str) -> None:
+        await self.request("DELETE", f"/groups/{_seg(group_id)}/members/{_seg(user_id)}")
+
+    # -- files and swarms -------------------------------------------------------
+
+    async def register_file(self, group_id: str, info: bytes, sha1: str) -> dict[str, Any]:
+        body: dict[str, Any] = await self.request(
+            "POST",
+            f"/groups/{_seg(group_id)}/files",
+            json={"info": base64.b64encode(info).decode(), "sha1": sha1},
+            idempotent=True,
+        )
+        return body
+
+    async def list_files(self, group_id: str) -> list[FileEntry]:
+        body = await self.request("GET", f"/groups/{_seg(group_id)}/files")
+        return [
+            FileEntry(
+                name=f["name"],
+                length=int(f["length"]),
+                sha1=f["sha1"],
+                info_hash=f["info_hash"],
+                seeders=int(f.get("seeders", 0)),
+                leechers=int(f.get("leechers", 0)),
+            )
+            for f in body
+        ]
+
+    async def file_info(self, group_id: str, name: str) -> tuple[bytes, str]:
+        """The file's bencoded info dictionary and whole-file SHA1."""
+        body = await self.request("GET", f"/groups/{_seg(group_id)}/files/{_seg(name)}")
+        return base64.b64decode(body["info"]), str(body["sha1"])
+
+    async def stop_share(self, group_id: str, name: str) -> None:
+        await self.request("DELETE", f"/groups/{_seg(group_id)}/files/{_seg(name)}/shares/me")
+
+    async def announce(
+        self,
+        *,
+        info_hash: bytes,
+        peer_id: bytes,
+        ip: str,
+        port: int,
+        uploaded: int,
+        downloaded: int,
+        left: int,
+        event: str,
+        interval: int,
+    ) -> AnnounceResult:
+        body = await self.request(
+            "POST",
+            "/announce",
+            json={
+                "info_hash": info_hash.hex(),
+                "peer_id": peer_id.hex(),
+                "ip": ip,
+                "port": port,
+                "uploaded": uploaded,
+                "downloaded": downloaded,
+                "left": left,
+                "event": event,
+                "interval": interval,
+            },
+            idempotent=True,
+        )
+        peers = [
+            PeerAddress(bytes.fromhex(p["peer_id"]), p["ip"], int(p["port"]), bool(p["seed"]))
+            for p in body.get("peers", [])
+        ]
+        return AnnounceResult(
+            interval=int(body.get("interval", interval)),
+            peers=peers,
+            seeders=int(body.get("seeders", 0)),
+            leechers=int(body.get("leechers", 0)),
+        )
+
+
+def _seg(value: str) -> str:
+    """Quote one path segment (file names may hold spaces, '%', '?', ...)."""
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+def _reason(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, httpx.ConnectError):
+        return "connection refused"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    return type(exc).__name__
+
+
+def _decode(response: httpx.Response) -> Any:
+    if (response.status_code == 204 or not response.content) and response.is_success:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.is_success:
+        return body
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        raise TrackerRefused(
+            body["message"], code=str(body.get("error", "error")), status=response.status_code
+        )
+    raise TrackerRefused(
+        f"tracker refused the request (HTTP {response.status_code})",
+        status=response.status_code,
+    )
