@@ -1,0 +1,358 @@
+"""One shared file on disk: piece <-> offset mapping, scatter/gather I/O, verification.
+
+Follows notes/fast-peer-io.md: a plain int fd, one ``os.pwritev`` per run of contiguous blocks,
+one ``os.preadv`` per run of requested blocks, absolute offsets (so no seek state: the fd can be
+used from several threads), hashing straight from memoryviews.  Every ``OSError`` becomes a
+:class:`StorageError` whose message can be shown to the user as is.
+
+Offsets and lengths handed in are trusted to be validated by the caller (the wire layer drops a
+peer that asks for something out of range); an out-of-range call here is a bug and raises
+``ValueError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import stat
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Self
+
+from minitorrent.errors import StorageError
+from minitorrent.metainfo import InfoDict, hash_pieces
+
+__all__ = ["PieceHasher", "PieceStorage"]
+
+try:
+    _IOV_MAX = max(16, min(os.sysconf("SC_IOV_MAX"), 1024))
+except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
+    _IOV_MAX = 16
+
+Buffer = bytes | bytearray | memoryview
+
+
+def _write_error(exc: OSError, path: str) -> StorageError:
+    code = exc.errno
+    if code == errno.ENOSPC:
+        return StorageError(f"disk full while writing {path}")
+    if code == errno.EDQUOT:
+        return StorageError(f"disk quota exceeded while writing {path}")
+    if code == errno.EFBIG:
+        return StorageError(f"file too large for this file system or limit while writing {path}")
+    if code == errno.EIO:
+        return StorageError(f"I/O error while writing {path}")
+    if code in (errno.EROFS, errno.EBADF):
+        return StorageError(f"{path} is not writable")
+    return StorageError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def _read_error(exc: OSError, path: str) -> StorageError:
+    if exc.errno == errno.EIO:
+        return StorageError(f"I/O error while reading {path}")
+    return StorageError(f"cannot read {path}: {exc.strerror or exc}")
+
+
+def _views(buffers: Sequence[Buffer]) -> list[memoryview]:
+    views = []
+    for b in buffers:
+        v = b if isinstance(b, memoryview) else memoryview(b)
+        if v.ndim != 1 or v.itemsize != 1:
+            v = v.cast("B")
+        if len(v):
+            views.append(v)
+    return views
+
+
+def _advance(views: list[memoryview], n: int) -> list[memoryview]:
+    """Drop the first ``n`` bytes of a list of byte views (after a short read or write)."""
+    i = 0
+    while i < len(views) and n >= len(views[i]):
+        n -= len(views[i])
+        i += 1
+    rest = views[i:]
+    if rest and n:
+        rest[0] = rest[0][n:]
+    return rest
+
+
+class PieceStorage:
+    """The data of one :class:`InfoDict` in one file.  Create with :meth:`create` or
+    :meth:`open_existing`; close with :meth:`close` or a ``with`` block."""
+
+    def __init__(self, fd: int, path: str, info: InfoDict, *, writable: bool) -> None:
+        self._fd = fd
+        self.path = path
+        self.info = info
+        self.writable = writable
+        self._verify_buf: memoryview | None = None
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], info: InfoDict) -> PieceStorage:
+        """Create a new file (never overwrites), preallocated to ``info.length`` bytes."""
+        shown = os.fspath(path)
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags, 0o644)
+        except FileExistsError:
+            raise StorageError(f"{shown} already exists; refusing to overwrite it") from None
+        except FileNotFoundError:
+            raise StorageError(f"cannot create {shown}: no such directory") from None
+        except PermissionError:
+            raise StorageError(f"permission denied: cannot create {shown}") from None
+        except OSError as exc:
+            raise StorageError(f"cannot create {shown}: {exc.strerror or exc}") from None
+        try:
+            _preallocate(fd, info.length, shown)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(path)  # we created it exclusively above, so it is ours
+            raise
+        return cls(fd, shown, info, writable=True)
+
+    @classmethod
+    def open_existing(
+        cls, path: str | os.PathLike[str], info: InfoDict, *, writable: bool
+    ) -> PieceStorage:
+        """Open an existing file: read-only to seed, read/write to resume a download."""
+        shown = os.fspath(path)
+        flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC | os.O_NONBLOCK
+        try:
+            fd = os.open(path, flags)
+        except FileNotFoundError:
+            raise StorageError(f"no such file: {shown}") from None
+        except IsADirectoryError:
+            raise StorageError(f"{shown} is a directory, not a file") from None
+        except PermissionError:
+            mode = "write" if writable else "read"
+            raise StorageError(f"permission denied: cannot {mode} {shown}") from None
+        except OSError as exc:
+            raise StorageError(f"cannot open {shown}: {exc.strerror or exc}") from None
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise StorageError(f"{shown} is a directory, not a file")
+            if not stat.S_ISREG(st.st_mode):
+                raise StorageError(f"{shown} is not a regular file")
+            if st.st_size != info.length:
+                raise StorageError(
+                    f"{shown} is {st.st_size} bytes but the shared file is {info.length} bytes"
+                )
+            os.set_blocking(fd, True)
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(fd, shown, info, writable=writable)
+
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def fd(self) -> int:
+        if self._fd < 0:
+            raise StorageError(f"{self.path} is closed")
+        return self._fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def sync(self) -> None:
+        """Flush written data to disk (``fdatasync``: the size never changes after creation)."""
+        try:
+            os.fdatasync(self.fd)
+        except OSError as exc:
+            raise StorageError(f"cannot flush {self.path} to disk: {exc.strerror}") from None
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        fd, self._fd = self._fd, -1
+        self._verify_buf = None
+        if fd >= 0:
+            os.close(fd)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = "rw" if self.writable else "ro"
+        state = "closed" if self.closed else mode
+        return f"<PieceStorage {self.path!r} {self.info.length} bytes {state}>"
+
+    # -- geometry --------------------------------------------------------------------------
+
+    def piece_offset(self, index: int) -> int:
+        """File offset of the first byte of piece ``index``."""
+        if not 0 <= index < self.info.num_pieces:
+            raise IndexError(f"piece index {index} out of range")
+        return index * self.info.piece_length
+
+    def _check_range(self, offset: int, length: int) -> None:
+        if offset < 0 or offset + length > self.info.length:
+            raise ValueError(
+                f"range {offset}+{length} is outside the file ({self.info.length} bytes)"
+            )
+
+    # -- I/O -------------------------------------------------------------------------------
+
+    def write_blocks(self, offset: int, buffers: Sequence[Buffer]) -> None:
+        """Write ``buffers`` back to back at ``offset`` with one ``os.pwritev`` (more only on a
+        short write or more than IOV_MAX buffers)."""
+        views = _views(buffers)
+        total = sum(len(v) for v in views)
+        self._check_range(offset, total)
+        if not self.writable:
+            raise StorageError(f"{self.path} is open read-only")
+        fd = self.fd
+        try:
+            while views:
+                batch = views[:_IOV_MAX]
+                n = os.pwritev(fd, batch, offset)
+                if n <= 0:
+                    raise OSError(errno.EIO, "no progress")
+                offset += n
+                views = _advance(views, n)
+        except OSError as exc:
+            raise _write_error(exc, self.path) from None
+
+    def read_into(self, offset: int, buffers: Sequence[memoryview | bytearray]) -> None:
+        """Fill ``buffers`` from the file starting at ``offset`` with one ``os.preadv``."""
+        views = _views(buffers)
+        total = sum(len(v) for v in views)
+        self._check_range(offset, total)
+        fd = self.fd
+        try:
+            while views:
+                n = os.preadv(fd, views[:_IOV_MAX], offset)
+                if n == 0:
+                    raise StorageError(f"{self.path} shrank: no data at offset {offset}")
+                offset += n
+                views = _advance(views, n)
+        except OSError as exc:
+            raise _read_error(exc, self.path) from None
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Return ``length`` bytes at ``offset``."""
+        self._check_range(offset, length)
+        fd = self.fd
+        parts: list[bytes] = []
+        want = length
+        try:
+            while want:
+                data = os.pread(fd, want, offset)
+                if not data:
+                    raise StorageError(f"{self.path} shrank: no data at offset {offset}")
+                parts.append(data)
+                offset += len(data)
+                want -= len(data)
+        except OSError as exc:
+            raise _read_error(exc, self.path) from None
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    # -- verification ----------------------------------------------------------------------
+
+    def verify_piece(self, index: int) -> bool:
+        """Read piece ``index`` back and compare its SHA1.  Reuses one buffer: call from one
+        thread at a time."""
+        offset = self.piece_offset(index)
+        size = self.info.piece_size(index)
+        if self._verify_buf is None:
+            self._verify_buf = memoryview(bytearray(self.info.piece_length))
+        view = self._verify_buf[:size]
+        self.read_into(offset, [view])
+        return hashlib.sha1(view).digest() == self.info.piece_hash(index)
+
+    def recheck(
+        self, progress: Callable[[int], None] | None = None, *, workers: int = 2
+    ) -> list[bool]:
+        """Which pieces on disk match their hash (to resume after a crash).
+
+        Parallel, bounded memory; see :func:`minitorrent.metainfo.hash_pieces`.  ``progress``
+        gets the number of bytes checked so far.
+        """
+        info = self.info
+        digests, _ = hash_pieces(
+            self.fd,
+            info.length,
+            info.piece_length,
+            workers=workers,
+            progress=progress,
+            label=self.path,
+        )
+        expected = info.pieces
+        return [digests[i : i + 20] == expected[i : i + 20] for i in range(0, len(expected), 20)]
+
+
+def _preallocate(fd: int, length: int, path: str) -> None:
+    if length == 0:
+        return
+    try:
+        os.posix_fallocate(fd, 0, length)
+        return
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise StorageError(
+                f"not enough disk space for {path} ({length} bytes needed)"
+            ) from None
+        if exc.errno == errno.EFBIG:
+            raise StorageError(
+                f"{path} would be too large for this file system or limit ({length} bytes)"
+            ) from None
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise _write_error(exc, path) from None
+    except AttributeError:  # pragma: no cover - no posix_fallocate on this platform
+        pass
+    try:
+        os.ftruncate(fd, length)
+    except OSError as exc:
+        raise _write_error(exc, path) from None
+
+
+class PieceHasher:
+    """Incremental check of one piece whose blocks arrive in order (zero-copy download path).
+
+    ``update`` each block as it arrives (a memoryview into the receive buffer is fine), then
+    ``finalize()`` tells whether the piece is complete and matches its hash.
+    """
+
+    __slots__ = ("_expected", "_received", "_sha1", "size")
+
+    def __init__(self, expected: bytes, size: int) -> None:
+        if len(expected) != 20:
+            raise ValueError("expected must be a 20-byte SHA1")
+        self._expected = expected
+        self.size = size
+        self._received = 0
+        self._sha1 = hashlib.sha1()
+
+    @classmethod
+    def for_piece(cls, info: InfoDict, index: int) -> PieceHasher:
+        return cls(info.piece_hash(index), info.piece_size(index))
+
+    @property
+    def received(self) -> int:
+        """Bytes fed so far, i.e. the offset of the next block expected."""
+        return self._received
+
+    def update(self, data: Buffer) -> None:
+        n = len(data) if not isinstance(data, memoryview) else data.nbytes
+        if self._received + n > self.size:
+            raise ValueError(f"piece overflow: {self._received + n} > {self.size} bytes")
+        self._sha1.update(data)
+        self._received += n
+
+    def finalize(self) -> bool:
+        """True if exactly ``size`` bytes were fed and their SHA1 matches."""
+        return self._received == self.size and self._sha1.digest() == self._expected
