@@ -265,13 +265,22 @@ def test_piece_shorter_than_header_is_fatal() -> None:
 # --- the first-message slot ---------------------------------------------------------------
 
 
-def test_bitfield_only_first() -> None:
+def test_have_all_and_have_none_only_first() -> None:
     bits = bitfield_from_pieces({1}, NUM_PIECES)
     for before in [encode(Have(1)), encode(Bitfield(bits)), encode(HaveAll()), encode(Unchoke())]:
-        late_messages: list[Message] = [Bitfield(bits), HaveAll(), HaveNone()]
+        late_messages: list[Message] = [HaveAll(), HaveNone()]
         for late in late_messages:
             with pytest.raises(ProtocolError, match="not allowed"):
                 receiver().receive_data(before + encode(late))
+
+
+def test_a_late_bitfield_is_accepted_as_aria2_sends_one() -> None:
+    bits = bitfield_from_pieces({1}, NUM_PIECES)
+    later = bitfield_from_pieces({1, 2}, NUM_PIECES)
+    events = receiver().receive_data(
+        encode(Bitfield(bits)) + encode(Unchoke()) + encode(Bitfield(later))
+    )
+    assert events == [Bitfield(bits), Unchoke(), Bitfield(later)]
 
 
 def test_extended_and_keepalive_do_not_use_the_first_slot() -> None:

@@ -70,8 +70,9 @@ class State(enum.Enum):
 
 _FIRST_ONLY: Final = frozenset({Bitfield, HaveAll, HaveNone})
 # May come before the bitfield without using up its slot: Transmission sends its
-# BEP 10 extension handshake before the bitfield, and a keep-alive is harmless.
-_SLOT_NEUTRAL: Final = frozenset({KeepAlive, Extended})
+# BEP 10 extension handshake before the bitfield, aria2 its allowed_fast set, and
+# keep-alives, suggestions and the DHT port say nothing about what the peer has.
+_SLOT_NEUTRAL: Final = frozenset({KeepAlive, Extended, AllowedFast, Suggest, Port})
 _ANY_MESSAGE: Final = frozenset(
     {KeepAlive, Choke, Unchoke, Interested, NotInterested, Have, Bitfield, Request, Piece}
     | {Cancel, Port, Suggest, HaveAll, HaveNone, Reject, AllowedFast, Extended}
@@ -84,7 +85,15 @@ ALLOWED: Final[dict[State, frozenset[type[Message]]]] = {
     State.FIRST_MESSAGE: _ANY_MESSAGE,
     State.ACTIVE: _ANY_MESSAGE - _FIRST_ONLY,
 }
-"""Message types allowed in each state (for received and for sent messages)."""
+"""Message types allowed in each state (what we send, and what we receive but for
+ALLOWED_TO_RECEIVE's one tolerance)."""
+
+ALLOWED_TO_RECEIVE: Final[dict[State, frozenset[type[Message]]]] = {
+    **ALLOWED,
+    # aria2 sends a second, fuller bitfield mid-connection; refusing it would make us
+    # unusable with aria2, so a late bitfield is accepted (the swarm adds its bits).
+    State.ACTIVE: ALLOWED[State.ACTIVE] | {Bitfield},
+}
 
 TRANSITIONS: Final[dict[tuple[State, type[Message]], State]] = {
     (State.AWAIT_HANDSHAKE, Handshake): State.AWAIT_TORRENT,
@@ -277,7 +286,7 @@ class PeerProtocol:
     def _parse_frames(self, events: list[Event]) -> None:
         buf, pos, end = self._buf, self._start, self._end
         state = self._state
-        allowed = ALLOWED[state]
+        allowed = ALLOWED_TO_RECEIVE[state]
         append = events.append
         msg: Message | None
         while end - pos >= 4:
@@ -305,7 +314,7 @@ class PeerProtocol:
                 raise ProtocolError(f"{cls.__name__} is not allowed {state.value}")
             if state is State.FIRST_MESSAGE:
                 state = self._state = TRANSITIONS.get((state, cls), state)
-                allowed = ALLOWED[state]
+                allowed = ALLOWED_TO_RECEIVE[state]
             elif cls is Piece:
                 append(msg)
                 continue
