@@ -16,20 +16,21 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn
 
 from minitorrent.driver import Client, Tracker, free_port
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 FILE_SIZE = 48 * 1024 * 1024
 
 
 def step(client: Client, who: str, command: str) -> list[str]:
-    console.print(f"[bold cyan]{who}>[/] {command}")
+    console.print(f"[bold cyan]{who}>[/] {escape(command)}")
     out = client.run(command)
     for line in out:
         style = "red" if line.startswith("error:") else "green"
-        console.print(f"    [{style}]{line}[/]")
+        console.print(f"    [{style}]{escape(line)}[/]")
     return out
 
 
@@ -59,12 +60,13 @@ def download_with_progress(client: Client, who: str, group: str, name: str) -> N
             lines = [line for line in client.run("show_downloads") if f"[{group}] {name}" in line]
             line = lines[-1] if lines else ""
             if line.startswith("[C]"):
-                progress.update(task, completed=100.0, line=line)
+                progress.update(task, completed=100.0, line=escape(line))
                 return
             if line.startswith("[F]"):
                 raise SystemExit(f"demo failed: {line}")
             match = re.search(r"(\d+(?:\.\d+)?)%", line)
-            progress.update(task, completed=float(match.group(1)) if match else 0.0, line=line)
+            done = float(match.group(1)) if match else 0.0
+            progress.update(task, completed=done, line=escape(line))
             time.sleep(0.2)  # refresh rate of the progress bar
     raise SystemExit("demo failed: the download did not finish in 120 s")
 
