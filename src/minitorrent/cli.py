@@ -6,6 +6,7 @@ Only the chosen side is imported, so the client never loads server code.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -69,10 +70,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_tracker(args: argparse.Namespace) -> int:
-    from minitorrent.tracker.server import run_tracker
     from minitorrent.trackers import load_trackers, pick_tracker
 
     entry = pick_tracker(load_trackers(args.tracker_info), args.number)
+    # Imported once the arguments are known good: a mistake is reported at once.
+    from minitorrent.tracker.server import run_tracker
+
     return run_tracker(entry.host, entry.port, db_url=args.db, tracker_number=int(args.number))
 
 
@@ -84,6 +87,11 @@ def _run_client(args: argparse.Namespace) -> int:
     advertise = parse_endpoint(args.advertise) if args.advertise else None
     if not 1 <= args.announce_interval <= 3600:
         raise MinitorrentError("--announce-interval must be between 1 and 3600 seconds")
+    for option in ("tracker_timeout", "no_peer_timeout"):
+        if not 0 < getattr(args, option) < math.inf:  # also refuses nan
+            raise MinitorrentError(
+                f"--{option.replace('_', '-')} must be a positive number of seconds"
+            )
     if args.state_dir:
         state_dir = Path(args.state_dir)
     else:

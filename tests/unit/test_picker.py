@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Hashable
 
 import pytest
@@ -577,12 +576,10 @@ def simulate_download(num_pieces: int, blocks_per_piece: int, num_peers: int, pi
     return received
 
 
-def test_full_download_8192_pieces_is_fast() -> None:
-    start = time.perf_counter()
+def test_full_download_of_8192_pieces_completes() -> None:
+    # Speed is measured in bench/, not asserted here (no timed tests).
     received = simulate_download(8192, 16, 4, 16)
-    elapsed = time.perf_counter() - start
     assert received >= 8192 * 16
-    assert elapsed < 2.0, f"simulated download took {elapsed:.2f}s"
 
 
 def test_seeded_random_operations() -> None:

@@ -22,7 +22,7 @@ from typing import TextIO
 
 from minitorrent import __version__
 from minitorrent.client.commands import Client, Result, Table, usage_error
-from minitorrent.errors import MinitorrentError
+from minitorrent.errors import MinitorrentError, TrackerRefused
 from minitorrent.peer.node import PeerNode
 from minitorrent.peer.tracker_client import TrackerClient
 from minitorrent.trackers import TrackerAddress
@@ -132,7 +132,19 @@ class Shell:
                     "stop_share", ("group_id", "file_name"), "stop sharing a file", c.stop_share
                 ),
                 Command("list_shares", (), "what this client shares", c.list_shares),
+                Command(
+                    "export_torrent",
+                    ("group_id", "file_name", "out.torrent"),
+                    "write a private .torrent for any BitTorrent client",
+                    c.export_torrent,
+                ),
+                Command(
+                    "magnet", ("group_id", "file_name"), "print a private magnet link", c.magnet
+                ),
                 Command("rotate_passkey", (), "new private announce passkey", c.rotate_passkey),
+                Command(
+                    "trackers", (), "the trackers, in the file's order; * answered last", c.trackers
+                ),
                 Command("wait", (), "block until every download has ended", c.wait),
                 Command("serve", (), "keep sharing until SIGINT/SIGTERM", self._serve),
                 Command("peers", (), "per-peer byte counters", self._peers),
@@ -168,13 +180,16 @@ class Shell:
         return None
 
     async def _peers(self) -> Result:
-        return self.client.peer_counters() or "no peers connected"
+        node = self.client.node
+        return [f"this client: {node.peer_id.hex()} on {node.host}:{node.port}"] + (
+            self.client.peer_counters() or ["no peers yet"]
+        )
 
     # -- running one line -------------------------------------------------------
 
     async def run_line(self, line: str) -> None:
         try:
-            words = shlex.split(line, comments=True)
+            words = shlex.split(strip_comment(line))
         except ValueError as exc:
             self.error(f"cannot parse the command line: {exc}")
             return
@@ -189,6 +204,13 @@ class Shell:
             if len(args) != len(command.args):
                 raise usage_error(command.usage)
             result = await command.run(*args)
+        except TrackerRefused as exc:
+            if exc.code == "not_logged_in" and self.client.session is not None:
+                await self.client.session_lost()
+                self.error("the tracker ended your session (expired or revoked); log in again")
+            else:
+                self.error(str(exc))
+            return
         except MinitorrentError as exc:
             self.error(str(exc))
             return
@@ -240,6 +262,32 @@ class Shell:
         for row in table.rows:
             rich_table.add_row(*row)
         Console(file=self.out).print(rich_table)
+
+
+def strip_comment(line: str) -> str:
+    """Cut a ``#`` comment off as a POSIX shell does: only where a word starts,
+    outside quotes. (shlex's own comments also cut ``pa#ss`` to ``pa``.)"""
+    quote = ""
+    escaped = False
+    word_start = True
+    for i, char in enumerate(line):
+        if escaped:
+            escaped = False
+        elif quote == "'":
+            quote = "" if char == "'" else quote
+        elif char == "\\":
+            escaped = True
+        elif quote == '"':
+            quote = "" if char == '"' else quote
+        elif char in "'\"":
+            quote = char
+        elif char.isspace():
+            word_start = True
+            continue
+        elif char == "#" and word_start:
+            return line[:i]
+        word_start = False
+    return line
 
 
 async def _script_lines() -> AsyncIterator[str]:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from minitorrent.errors import TrackerRefused, TrackerUnreachable
+from minitorrent.errors import TrackerRefused, TrackerUnreachable, UsageError
+from minitorrent.ids import id_problem
 from minitorrent.trackers import TrackerAddress
 
 API = "/api/v1"
@@ -57,15 +58,18 @@ class TrackerClient:
         *,
         timeout: float = 10.0,
         clock: Any = time.monotonic,
+        transport: httpx.AsyncBaseTransport | None = None,  # tests inject failures here
     ) -> None:
         self.trackers = list(trackers)
         self.token: str | None = None
         self._clock = clock
         self._failed_at: dict[int, float] = {}
+        self.last_answered: int | None = None  # index of the tracker that answered last
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
             verify=True,
             trust_env=False,
+            transport=transport,
         )
 
     async def aclose(self) -> None:
@@ -94,55 +98,84 @@ class TrackerClient:
         *,
         json: Any = None,
         idempotent: bool | None = None,
+        done_if: Collection[str] = (),
     ) -> Any:
-        """Send one API request; return the decoded JSON body (None for 204)."""
+        """Send one API request; return the decoded JSON body (None for 204).
+
+        A request that never reached a tracker goes to the next one; so does an
+        idempotent one whose tracker failed after it may have been sent. If the next
+        tracker then refuses it with a code in `done_if` ("already exists", "no such
+        request"...), the lost attempt did it: None is returned, not a confusing error.
+        """
         if idempotent is None:
             idempotent = method in ("GET", "DELETE", "PUT")
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         last_error = "no trackers configured"
+        maybe_done = False  # an earlier attempt may have been carried out
         for index in self._order():
             tracker = self.trackers[index]
             try:
                 response = await self._http.request(
                     method, tracker.url + API + path, json=json, headers=headers
                 )
-            except httpx.ConnectError as exc:
-                # Never reached the tracker: always safe to try the next one.
-                self._failed_at[index] = self._clock()
-                last_error = f"{tracker}: {_reason(exc)}"
-                continue
             except httpx.HTTPError as exc:
                 self._failed_at[index] = self._clock()
                 last_error = f"{tracker}: {_reason(exc)}"
-                if idempotent:
+                if _never_sent(exc):
                     continue
-                raise TrackerUnreachable(f"tracker did not answer ({last_error})") from None
+                if not idempotent:
+                    raise TrackerUnreachable(f"tracker did not answer ({last_error})") from None
+                maybe_done = True
+                continue
             if response.status_code >= 500:
                 self._failed_at[index] = self._clock()
                 last_error = f"{tracker}: HTTP {response.status_code}"
-                if idempotent:
-                    continue
-                raise TrackerUnreachable(f"tracker failed ({last_error})")
+                if not idempotent:
+                    raise TrackerUnreachable(f"tracker failed ({last_error})")
+                maybe_done = True
+                continue
             self._failed_at.pop(index, None)
-            return _decode(response)
+            self.last_answered = index
+            try:
+                return _decode(response)
+            except TrackerRefused as exc:
+                if maybe_done and exc.code in done_if:
+                    return None
+                raise
         raise TrackerUnreachable(f"no tracker answered (last: {last_error})")
+
+    def health(self) -> list[float | None]:
+        """Per tracker, in the file's order: seconds until it is tried first again
+        after a failure, or None when it is in good standing."""
+        now = self._clock()
+        waits: list[float | None] = []
+        for index in range(len(self.trackers)):
+            failed_at = self._failed_at.get(index)
+            left = None if failed_at is None else failed_at + RETRY_FAILED_AFTER - now
+            waits.append(left if left is not None and left > 0 else None)
+        return waits
 
     # -- accounts and groups ------------------------------------------------
 
     async def create_user(self, user_id: str, password: str) -> None:
         # Safe to repeat: a duplicate is refused, never created twice.
         await self.request(
-            "POST", "/users", json={"user_id": user_id, "password": password}, idempotent=True
+            "POST",
+            "/users",
+            json={"user_id": user_id, "password": password},
+            idempotent=True,
+            done_if=("user_exists",),
         )
 
     async def login(self, user_id: str, password: str) -> dict[str, Any]:
+        # Safe to repeat: a session lost with its answer is never used and expires.
         body: dict[str, Any] = await self.request(
             "POST", "/sessions", json={"user_id": user_id, "password": password}, idempotent=True
         )
         return body
 
     async def logout(self) -> None:
-        await self.request("DELETE", "/sessions/current")
+        await self.request("DELETE", "/sessions/current", done_if=("not_logged_in",))
 
     async def me(self) -> dict[str, Any]:
         body: dict[str, Any] = await self.request("GET", "/me")
@@ -153,50 +186,74 @@ class TrackerClient:
         return body
 
     async def create_group(self, group_id: str) -> None:
-        await self.request("POST", "/groups", json={"group_id": group_id}, idempotent=True)
+        await self.request(
+            "POST",
+            "/groups",
+            json={"group_id": group_id},
+            idempotent=True,
+            done_if=("group_exists",),
+        )
 
     async def list_groups(self) -> list[dict[str, Any]]:
         body: list[dict[str, Any]] = await self.request("GET", "/groups")
         return body
 
     async def join_group(self, group_id: str) -> None:
-        await self.request("POST", f"/groups/{_seg(group_id)}/requests", idempotent=True)
+        await self.request(
+            "POST",
+            f"/groups/{_group(group_id)}/requests",
+            idempotent=True,
+            done_if=("request_pending",),
+        )
 
-    async def leave_group(self, group_id: str) -> None:
-        await self.request("DELETE", f"/groups/{_seg(group_id)}/members/me")
+    async def leave_group(self, group_id: str) -> str:
+        """Return "left", or "withdrawn" when it was a pending join request."""
+        body = await self.request(
+            "DELETE", f"/groups/{_group(group_id)}/members/me", done_if=("not_member",)
+        )
+        return "left" if body is None else str(body["status"])
 
     async def list_requests(self, group_id: str) -> list[dict[str, Any]]:
-        body: list[dict[str, Any]] = await self.request("GET", f"/groups/{_seg(group_id)}/requests")
+        body: list[dict[str, Any]] = await self.request(
+            "GET", f"/groups/{_group(group_id)}/requests"
+        )
         return body
 
     async def answer_request(self, group_id: str, user_id: str, *, accept: bool) -> None:
         verb = "accept" if accept else "reject"
         await self.request(
             "POST",
-            f"/groups/{_seg(group_id)}/requests/{_seg(user_id)}/{verb}",
+            f"/groups/{_group(group_id)}/requests/{_user(user_id)}/{verb}",
             idempotent=True,
+            done_if=("no_such_request",),
         )
 
     async def list_members(self, group_id: str) -> list[dict[str, Any]]:
-        body: list[dict[str, Any]] = await self.request("GET", f"/groups/{_seg(group_id)}/members")
+        body: list[dict[str, Any]] = await self.request(
+            "GET", f"/groups/{_group(group_id)}/members"
+        )
         return body
 
     async def remove_member(self, group_id: str, user_id: str) -> None:
-        await self.request("DELETE", f"/groups/{_seg(group_id)}/members/{_seg(user_id)}")
+        await self.request(
+            "DELETE",
+            f"/groups/{_group(group_id)}/members/{_user(user_id)}",
+            done_if=("no_such_member",),
+        )
 
     # -- files and swarms -------------------------------------------------------
 
     async def register_file(self, group_id: str, info: bytes, sha1: str) -> dict[str, Any]:
         body: dict[str, Any] = await self.request(
             "POST",
-            f"/groups/{_seg(group_id)}/files",
+            f"/groups/{_group(group_id)}/files",
             json={"info": base64.b64encode(info).decode(), "sha1": sha1},
             idempotent=True,
         )
         return body
 
     async def list_files(self, group_id: str) -> list[FileEntry]:
-        body = await self.request("GET", f"/groups/{_seg(group_id)}/files")
+        body = await self.request("GET", f"/groups/{_group(group_id)}/files")
         return [
             FileEntry(
                 name=f["name"],
@@ -211,11 +268,16 @@ class TrackerClient:
 
     async def file_info(self, group_id: str, name: str) -> tuple[bytes, str]:
         """The file's bencoded info dictionary and whole-file SHA1."""
-        body = await self.request("GET", f"/groups/{_seg(group_id)}/files/{_seg(name)}")
+        body = await self.request("GET", f"/groups/{_group(group_id)}/files/{_seg(name)}")
         return base64.b64decode(body["info"]), str(body["sha1"])
 
     async def stop_share(self, group_id: str, name: str) -> None:
-        await self.request("DELETE", f"/groups/{_seg(group_id)}/files/{_seg(name)}/shares/me")
+        # The file itself goes when its last sharer stops: hence no_such_file too.
+        await self.request(
+            "DELETE",
+            f"/groups/{_group(group_id)}/files/{_seg(name)}/shares/me",
+            done_if=("not_sharing", "no_such_file"),
+        )
 
     async def announce(
         self,
@@ -259,10 +321,36 @@ class TrackerClient:
 
 
 def _seg(value: str) -> str:
-    """Quote one path segment (file names may hold spaces, '%', '?', ...)."""
+    """Quote one path segment (file names may hold spaces, '%', '?', ...).
+
+    "." and ".." are valid ids, but as they stand URL normalisation would drop them."""
     from urllib.parse import quote
 
+    if value in (".", ".."):
+        return value.replace(".", "%2E")
     return quote(value, safe="")
+
+
+def _id(kind: str, value: str) -> str:
+    """A user or group id as a path segment; an id that cannot exist is refused here,
+    as the tracker would ('a/b' would otherwise reach another endpoint)."""
+    problem = id_problem(kind, value)
+    if problem is not None:
+        raise UsageError(problem)
+    return _seg(value)
+
+
+def _group(group_id: str) -> str:
+    return _id("group", group_id)
+
+
+def _user(user_id: str) -> str:
+    return _id("user", user_id)
+
+
+def _never_sent(exc: httpx.HTTPError) -> bool:
+    """The request cannot have reached the tracker, so sending it again cannot double it."""
+    return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
 def _reason(exc: httpx.HTTPError) -> str:
@@ -270,6 +358,8 @@ def _reason(exc: httpx.HTTPError) -> str:
         return "connection refused"
     if isinstance(exc, httpx.TimeoutException):
         return "timed out"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return "connection lost"  # e.g. the tracker died mid-request
     return type(exc).__name__
 
 

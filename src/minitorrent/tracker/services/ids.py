@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import re
-
+from minitorrent.ids import id_problem
 from minitorrent.tracker.services.errors import Invalid
 
-_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MAX_PASSWORD = 1024
 
 
 def check_id(kind: str, value: str) -> str:
     """kind is "user" or "group"; the error names it."""
-    if not _ID.fullmatch(value):
-        raise Invalid(
-            f"{kind} id must be 1-64 characters of letters, digits, '_', '.' or '-'",
-            code=f"invalid_{kind}_id",
-        )
+    problem = id_problem(kind, value)
+    if problem is not None:
+        raise Invalid(problem, code=f"invalid_{kind}_id")
     return value
 
 
