@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 COMMAND_TIMEOUT = 60.0
@@ -25,6 +25,11 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def password_of(user_id: str) -> str:
+    """The password test and demo users get (tests/conftest.py ``make_users``)."""
+    return f"{user_id}-password"
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
@@ -133,12 +138,19 @@ class Process:
 
     def stop(self) -> None:
         """Best-effort clean-up at the end of a test."""
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_all([self])
+
+
+def stop_all(procs: Iterable[Process], timeout: float = 15.0) -> None:
+    """Best-effort clean-up of several processes at once: SIGTERM to all, then wait."""
+    running = [p for p in procs if p.popen.poll() is None]
+    for proc in running:
+        proc.popen.send_signal(signal.SIGTERM)
+    for proc in running:
+        try:
+            proc.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def minitorrent(*args: str) -> list[str]:
@@ -146,11 +158,23 @@ def minitorrent(*args: str) -> list[str]:
 
 
 class Tracker(Process):
-    def __init__(self, info_file: Path, number: int, db_url: str, *extra: str) -> None:
+    def __init__(
+        self,
+        info_file: Path,
+        number: int,
+        db_url: str,
+        *extra: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(
-            minitorrent("tracker", str(info_file), str(number), "--db", db_url, *extra)
+            minitorrent("tracker", str(info_file), str(number), "--db", db_url, *extra), env=env
         )
         self.wait_for_line(r"listening on", timeout=30)
+
+    def quit(self, timeout: float = 30.0) -> int:
+        """Type ``quit`` on its standard input; the exit status."""
+        self.send("quit")
+        return self.wait(timeout)
 
 
 _markers = itertools.count()
@@ -166,6 +190,9 @@ class Client(Process):
         *extra: str,
         port: int | None = None,
         host: str = "127.0.0.1",
+        merge_stderr: bool = True,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
@@ -177,7 +204,10 @@ class Client(Process):
                 "--state-dir",
                 str(state_dir),
                 *extra,
-            )
+            ),
+            merge_stderr=merge_stderr,
+            env=env,
+            cwd=cwd,
         )
 
     def run(self, command: str, timeout: float = COMMAND_TIMEOUT) -> list[str]:
@@ -208,3 +238,49 @@ class Client(Process):
     def quit(self, timeout: float = 30.0) -> int:
         self.send("quit")
         return self.wait(timeout)
+
+    def script(self, lines: list[str], timeout: float = 30.0) -> int:
+        """Pipe a whole script in, close standard input; the exit status."""
+        assert self.popen.stdin is not None
+        self.popen.stdin.write("".join(line + "\n" for line in lines))
+        self.close_stdin()
+        return self.wait(timeout)
+
+
+class SilentServer:
+    """A TCP listener that accepts connections and never answers: a hung tracker."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self._sock = socket.create_server((host, 0))
+        self._sock.settimeout(0.1)  # so that the accept loop notices close()
+        self.host = host
+        self.port = int(self._sock.getsockname()[1])
+        self.accepted = 0
+        self._held: list[socket.socket] = []
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._held.append(conn)  # held open, never read or answered
+            self.accepted += 1
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(5)
+        self._sock.close()
+        for conn in self._held:
+            conn.close()
+
+    def __enter__(self) -> SilentServer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

@@ -13,10 +13,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from minitorrent.client.state import DownloadRecord, ShareRecord, UserState
-from minitorrent.errors import MetainfoError, MinitorrentError, StorageError, UsageError
-from minitorrent.metainfo import InfoDict, build_info, hash_file, safe_file_name
+from minitorrent.errors import (
+    MetainfoError,
+    MinitorrentError,
+    StorageError,
+    TrackerRefused,
+    UsageError,
+)
+from minitorrent.metainfo import (
+    InfoDict,
+    build_info,
+    hash_file,
+    magnet_link,
+    safe_file_name,
+    torrent_bytes,
+)
 from minitorrent.peer.node import PeerNode, Transfer
-from minitorrent.peer.storage import PieceStorage
+from minitorrent.peer.storage import PieceStorage, locked_elsewhere
 from minitorrent.peer.swarm import State
 from minitorrent.peer.tracker_client import TrackerClient
 
@@ -40,6 +53,7 @@ class Session:
     passkey: str
     state: UserState
     downloads: dict[bytes, Transfer] = field(default_factory=dict)  # in start order
+    keepalive: asyncio.Task[None] | None = None
 
 
 def human_size(n: float) -> str:
@@ -75,6 +89,7 @@ class Client:
         self.session: Session | None = None
         node.on_progress = self._save_progress
         node.on_download_done = self._download_done
+        node.on_share_ended = self._share_ended
 
     # -- helpers -------------------------------------------------------------
 
@@ -96,6 +111,8 @@ class Client:
         self.tracker.token = body["token"]
         state = UserState(self.state_dir / "users" / user_id / "state.db")
         self.session = Session(user_id, body["token"], body.get("passkey", ""), state)
+        idle_ttl = float(body.get("idle_ttl", 3600))
+        self.session.keepalive = asyncio.create_task(self._keep_alive(idle_ttl))
         lines = [f"logged in as '{user_id}'"]
         lines += await self._share_again(self.session)
         lines += await self._resume_downloads(self.session)
@@ -106,14 +123,34 @@ class Client:
         await self._end_session(session)
         return f"logged out '{session.user_id}'"
 
-    async def _end_session(self, session: Session) -> None:
+    async def _keep_alive(self, idle_ttl: float) -> None:
+        """Use the session now and then, so that it does not expire while we run."""
+        while True:
+            await asyncio.sleep(max(idle_ttl / 3, 0.5))
+            try:
+                await self.tracker.me()
+            except MinitorrentError as exc:
+                log.info("session keep-alive failed: %s", exc)
+
+    async def _end_session(self, session: Session, *, tell_tracker: bool = True) -> None:
+        if session.keepalive is not None:
+            session.keepalive.cancel()
         await self.node.stop_all()
         try:
-            await self.tracker.logout()
+            if tell_tracker:
+                await self.tracker.logout()
+        except TrackerRefused as exc:
+            if exc.code != "not_logged_in":  # else it has ended on the tracker already
+                raise
         finally:
             self.tracker.token = None
             self.session = None
             session.state.close()
+
+    async def session_lost(self) -> None:
+        """The tracker no longer knows our session (expired, revoked): end it here too."""
+        if self.session is not None:
+            await self._end_session(self.session, tell_tracker=False)
 
     async def shutdown(self) -> None:
         """End of input, quit or a signal: log out, quietly."""
@@ -137,7 +174,8 @@ class Client:
 
     async def leave_group(self, group_id: str) -> Result:
         session = self._require_login()
-        await self.tracker.leave_group(group_id)
+        if await self.tracker.leave_group(group_id) == "withdrawn":
+            return f"withdrew your request to join '{group_id}'"
         for share in session.state.shares():
             if share.group_id == group_id:
                 await self.node.remove(bytes.fromhex(share.info_hash))
@@ -257,6 +295,48 @@ class Client:
             ("group", "name", "uploaded", "status", "path"), rows, empty="not sharing any file"
         )
 
+    # -- trackers ----------------------------------------------------------------------
+
+    async def trackers(self) -> Result:
+        """The trackers in the file's order; `*` marks the one that answered last."""
+        rows = []
+        for index, wait in enumerate(self.tracker.health()):
+            mark = "*" if index == self.tracker.last_answered else ""
+            state = "ok" if wait is None else f"failed; asked last for {wait:.0f} s more"
+            rows.append((mark, str(self.tracker.trackers[index]), state))
+        return Table(("", "tracker", "state"), rows)
+
+    # -- interop: hand a file to any BitTorrent client --------------------------------
+
+    async def _announce_urls(self) -> list[str]:
+        """This user's private announce URL on every tracker, in the file's order."""
+        me = await self.tracker.me()  # the current passkey, even if rotated elsewhere
+        return [f"{t.url}/announce/{me['passkey']}" for t in self.tracker.trackers]
+
+    async def _group_file(self, group_id: str, file_name: str) -> InfoDict:
+        raw_info, _ = await self.tracker.file_info(group_id, file_name)
+        return InfoDict.decode(raw_info)
+
+    async def export_torrent(self, group_id: str, file_name: str, out_path: str) -> Result:
+        self._require_login()
+        info = await self._group_file(group_id, file_name)
+        urls = await self._announce_urls()
+        data = torrent_bytes(info, urls[0], [[url] for url in urls])
+        out = Path(out_path).expanduser()
+        try:
+            with open(out, "xb") as f:  # never overwrite
+                f.write(data)
+        except FileExistsError:
+            raise MinitorrentError(f"{out_path} already exists (no overwrite)") from None
+        except OSError as exc:
+            raise MinitorrentError(f"cannot write {out_path}: {exc.strerror}") from None
+        return f"wrote {out_path} (info-hash {info.info_hash_hex}, private)"
+
+    async def magnet(self, group_id: str, file_name: str) -> Result:
+        self._require_login()
+        info = await self._group_file(group_id, file_name)
+        return magnet_link(info, await self._announce_urls())
+
     # -- downloads -------------------------------------------------------------------
 
     async def download_file(self, group_id: str, file_name: str, destination: str) -> Result:
@@ -268,13 +348,21 @@ class Client:
             raise MetainfoError("the tracker sent metadata of another group")
         running = self.node.transfers.get(info.info_hash)
         if running is not None:
-            if running.kind == "download" and running.swarm.state is State.DOWNLOADING:
+            if running.kind == "download" and running.swarm.state in (
+                State.DOWNLOADING,
+                State.CHECKING,
+            ):
                 raise MinitorrentError(f"'{file_name}' is already being downloaded")
             if running.kind == "seed":
                 raise MinitorrentError(f"you already have '{file_name}' ({running.path})")
+        record = session.state.download(info.info_hash_hex)
+        if record is not None and locked_elsewhere(record.part_path):
+            raise MinitorrentError(
+                f"'{file_name}' is already being downloaded by another client process "
+                f"of '{session.user_id}'"
+            )
         target = resolve_destination(destination, name)
         part = target.with_name(target.name + ".part")
-        record = session.state.download(info.info_hash_hex)
         resume = record is not None and record.part_path == str(part) and part.exists()
         if part.exists() and not resume:
             raise MinitorrentError(f"{part} already exists (remove it or choose another place)")
@@ -354,11 +442,16 @@ class Client:
         return f"{len(pending)} download(s) complete" if pending else "no downloads in progress"
 
     def peer_counters(self) -> list[str]:
-        """Per-peer byte counters of every transfer (for tests and curious users)."""
+        """Per-peer byte counters of every transfer, peers gone since included (for tests
+        and curious users): ``[group] name <peer id> down=N up=N [disconnected|banned]``."""
         lines = []
         for t in self.node.transfers.values():
-            for peer_id, (down, up) in t.swarm.peer_counters().items():
-                lines.append(f"[{t.group_id}] {t.name} {peer_id.hex()} down={down} up={up}")
+            for peer_id, c in sorted(t.swarm.peer_counters().items()):
+                mark = " banned" if c.banned else "" if c.connected else " disconnected"
+                lines.append(
+                    f"[{t.group_id}] {t.name} {peer_id.hex()} "
+                    f"down={c.downloaded} up={c.uploaded}{mark}"
+                )
         return lines
 
     # -- background ------------------------------------------------------------------
@@ -388,9 +481,15 @@ class Client:
         )
         session.state.remove_download(info.info_hash_hex)
 
+    def _share_ended(self, transfer: Transfer) -> None:
+        """The node stopped a seed for good (group left, file changed): forget it."""
+        if self.session is not None:
+            self.session.state.remove_share(transfer.info_hash.hex())
+
     async def _share_again(self, session: Session) -> list[str]:
         """Serve again every file shared before from this machine, if unchanged."""
         notes = []
+        transfers = []
         for share in session.state.shares():
             info = InfoDict.decode(share.info)
             path = Path(share.path)
@@ -413,13 +512,23 @@ class Client:
                             share.uploaded,
                         )
                     )
-                self.node.seed(share.group_id, share.name, info, path)
+                transfers.append(self.node.seed(share.group_id, share.name, info, path))
             except (OSError, MinitorrentError) as exc:
                 reason = "it is gone" if isinstance(exc, FileNotFoundError) else str(exc)
                 notes.append(f"notice: no longer sharing [{share.group_id}] {share.name}: {reason}")
                 session.state.remove_share(share.info_hash)
                 with contextlib.suppress(MinitorrentError):
                     await self.tracker.stop_share(share.group_id, share.name)
+        # As after upload_file: list_files right after login already counts us.
+        await asyncio.gather(*(t.announced.wait() for t in transfers))
+        for transfer in transfers:
+            if transfer.swarm.failed and not transfer.failure_reported:  # refused (left group)
+                notes.append(
+                    f"notice: no longer sharing [{transfer.group_id}] {transfer.name}: "
+                    f"{transfer.swarm.reason}"
+                )
+                await self.node.remove(transfer.info_hash)
+                session.state.remove_share(transfer.info_hash.hex())
         count = len(session.state.shares())
         if count:
             notes.append(f"sharing {count} file(s) again")
@@ -430,6 +539,12 @@ class Client:
         for record in session.state.downloads():
             info_hash = bytes.fromhex(record.info_hash)
             if info_hash in self.node.transfers or not Path(record.part_path).exists():
+                continue
+            if locked_elsewhere(record.part_path):
+                notes.append(
+                    f"notice: not resuming [{record.group_id}] {record.name}: another client "
+                    "process of this user is downloading it"
+                )
                 continue
             try:
                 info = InfoDict.decode(record.info)

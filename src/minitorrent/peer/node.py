@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from minitorrent.errors import MinitorrentError, StorageError
+from minitorrent.errors import MinitorrentError, StorageError, TrackerRefused
 from minitorrent.metainfo import InfoDict
 from minitorrent.peer.connection import PeerConnection
 from minitorrent.peer.storage import PieceStorage
@@ -30,6 +30,12 @@ MAX_INCOMING = 200
 MAX_INCOMING_PER_IP = 32
 CONNECT_TIMEOUT = 5.0
 ANNOUNCE_RETRY_MIN = 1.0
+# Announces refused for good: the user is no longer in the file's group, or the file is
+# gone from it (nobody shares it any more). Reasons shown to the user.
+_NOT_IN_GROUP = {
+    "not_member": "not a member of '{group}' any more",
+    "unknown_torrent": "'{name}' is no longer shared in '{group}'",
+}
 
 
 @dataclass
@@ -48,6 +54,7 @@ class Transfer:
     announce_task: asyncio.Task[None] | None = None
     event: asyncio.Event | None = None  # set when a download ends (done or failed)
     failure_reported: bool = False
+    progress_dirty: bool = False  # pieces verified since resume data was last saved
     announced: asyncio.Event = field(default_factory=asyncio.Event)  # first announce tried
 
     @property
@@ -79,6 +86,7 @@ class PeerNode:
         self.transfers: dict[bytes, Transfer] = {}
         self.on_download_done: Callable[[Transfer], None] = lambda t: None
         self.on_progress: Callable[[Transfer], None] = lambda t: None
+        self.on_share_ended: Callable[[Transfer], None] = lambda t: None
         self._server: asyncio.Server | None = None
         self._incoming: dict[str, int] = {}
         self._tick_task: asyncio.Task[None] | None = None
@@ -140,12 +148,17 @@ class PeerNode:
             storage = PieceStorage.open_existing(part_path, info, writable=True)
         else:
             storage = PieceStorage.create(part_path, info)
+        try:
+            storage.lock()  # another client process of the user may resume it too
+        except StorageError:
+            storage.close()
+            raise
         transfer_ref: list[Transfer] = []
         swarm = Swarm(
             info,
             storage,
             have=have,
-            on_piece_verified=lambda s: self.on_progress(transfer_ref[0]),
+            on_piece_verified=lambda s: self._mark_progress(transfer_ref[0]),
             on_finished=lambda s: self._spawn(self._finish_download(transfer_ref[0])),
         )
         transfer = Transfer(
@@ -188,8 +201,20 @@ class PeerNode:
         if transfer.event is not None:
             transfer.event.set()
 
+    def _mark_progress(self, transfer: Transfer) -> None:
+        transfer.progress_dirty = True
+
+    def save_progress(self, transfer: Transfer) -> None:
+        """Hand resume data to the client; at most once a second while downloading
+        (a kill -9 loses at most that second, and resume re-checks those pieces)."""
+        if transfer.progress_dirty:
+            transfer.progress_dirty = False
+            self.on_progress(transfer)
+
     async def stop_all(self) -> None:
         transfers = list(self.transfers.values())
+        for transfer in transfers:
+            self.save_progress(transfer)
         self.transfers.clear()
         for transfer in transfers:
             self._discard(transfer)
@@ -222,8 +247,9 @@ class PeerNode:
         transfer.path = transfer.destination
         transfer.finished_at = time.monotonic()
         self.on_download_done(transfer)
-        self._ended(transfer)
+        # Tell the tracker first, so that when `wait` returns others can find this seed.
         await self._announce_once(transfer, "completed", quiet=True)
+        self._ended(transfer)
 
     def _ended(self, transfer: Transfer) -> None:
         if transfer.event is not None:
@@ -263,6 +289,10 @@ class PeerNode:
         except MinitorrentError as exc:
             if not quiet:
                 log.info("announce of %s failed: %s", transfer.name, exc)
+            if isinstance(exc, TrackerRefused) and event != "stopped":
+                gone = _NOT_IN_GROUP.get(exc.code)
+                if gone is not None:  # left or removed from the group: the share is over
+                    swarm.fail(gone.format(name=transfer.name, group=transfer.group_id))
             return False
         if swarm.state is State.DOWNLOADING:
             connected = swarm.connected_peer_ids()
@@ -334,6 +364,7 @@ class PeerNode:
                     f"no peer has the missing pieces ({missing} of {swarm.info.num_pieces} "
                     f"missing) for {int(self.no_peer_timeout)} s"
                 )
+        self.save_progress(transfer)
         if swarm.failed and not transfer.failure_reported:
             transfer.failure_reported = True
             self._report_failure(transfer)
@@ -343,6 +374,7 @@ class PeerNode:
         reason = transfer.swarm.reason
         if transfer.kind == "seed":
             self.notify(f"stopped sharing [{transfer.group_id}] {transfer.name}: {reason}")
+            self.on_share_ended(transfer)
             self.transfers.pop(transfer.info_hash, None)
             self._discard(transfer)
             self._spawn(self._announce_once(transfer, "stopped", quiet=True))
@@ -350,6 +382,7 @@ class PeerNode:
         self.notify(f"download of [{transfer.group_id}] {transfer.name} failed: {reason}")
         if transfer.announce_task is not None:
             transfer.announce_task.cancel()
+        transfer.swarm.storage.close()  # and its lock: a later download_file may resume it
         self._ended(transfer)
 
 

@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 
 from minitorrent.errors import StorageError
 from minitorrent.metainfo import InfoDict
+from minitorrent.peer import extensions
 from minitorrent.peer.choker import OptimisticSlot, PeerStats, choose_unchoked, pick_optimistic
 from minitorrent.peer.connection import PeerConnection
 from minitorrent.peer.picker import Block, PiecePicker
-from minitorrent.peer.storage import PieceStorage
+from minitorrent.peer.storage import PieceHasher, PieceStorage
 from minitorrent.wire import messages as m
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class PeerState:
     peer_choking: bool = True
     peer_interested: bool = False
     is_seed: bool = False
+    bitfield_seen: bool = False
     outstanding: int = 0
     last_block_at: float = 0.0
     downloaded: int = 0  # bytes of verified-or-not blocks received from this peer
@@ -65,7 +67,18 @@ class PeerState:
     _down_mark: int = 0
     _up_mark: int = 0
     queued: deque[m.Request] = field(default_factory=deque)
+    extensions: extensions.ExtensionState = field(default_factory=extensions.ExtensionState)
     connected_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PeerTotals:
+    """Bytes exchanged with one peer id during this transfer (all its connections)."""
+
+    downloaded: int  # bytes of blocks received from it
+    uploaded: int  # bytes of blocks sent to it
+    connected: bool
+    banned: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +111,7 @@ class Swarm:
     ) -> None:
         self.info = info
         self.info_hash = info.info_hash
+        self.metadata = info.encode()  # served to magnet-link clients (BEP 9)
         self.storage = storage
         self.rng = rng or random.Random()
         self.picker = PiecePicker(
@@ -112,6 +126,8 @@ class Swarm:
         self.peers: dict[PeerConnection, PeerState] = {}
         self.banned: set[bytes] = set()  # peer ids that sent bad data
         self.strikes: dict[bytes, int] = {}
+        # (downloaded, uploaded) of the closed connections, per peer id.
+        self._past: dict[bytes, tuple[int, int]] = {}
         self.uploaded = 0
         self.downloaded = 0
         self.rate_down = 0.0
@@ -125,6 +141,8 @@ class Swarm:
         self._optimistic: OptimisticSlot | None = None
         self._last_choke = 0.0
         self._have_buffer: list[int] = []
+        self._pending_writes: list[tuple[int, int, list[memoryview | bytes]]] = []
+        self._hashers: dict[int, PieceHasher | None] = {}  # None: out of order, read back
         self._marks = (0, 0, time.monotonic())
 
     # -- status ------------------------------------------------------------------
@@ -157,9 +175,17 @@ class Swarm:
     def _has(self, index: int) -> bool:
         return self.picker.has_piece(index)
 
-    def peer_counters(self) -> dict[bytes, tuple[int, int]]:
-        """(downloaded from, uploaded to) per connected peer id."""
-        return {p.conn.peer_id: (p.downloaded, p.uploaded) for p in self.peers.values()}
+    def peer_counters(self) -> dict[bytes, PeerTotals]:
+        """Bytes exchanged per peer id, peers that have disconnected included."""
+        live = {p.conn.peer_id: (p.downloaded, p.uploaded) for p in self.peers.values()}
+        totals = {}
+        for peer_id in {*self._past, *live}:
+            down0, up0 = self._past.get(peer_id, (0, 0))
+            down1, up1 = live.get(peer_id, (0, 0))
+            totals[peer_id] = PeerTotals(
+                down0 + down1, up0 + up1, peer_id in live, peer_id in self.banned
+            )
+        return totals
 
     # -- connections ----------------------------------------------------------------
 
@@ -172,6 +198,8 @@ class Swarm:
         now = time.monotonic()
         self.peers[conn] = PeerState(conn, last_block_at=now, connected_at=now)
         self.picker.add_peer(conn, ())  # until its bitfield says otherwise
+        if conn.protocol.extensions_enabled:
+            conn.send(extensions.our_handshake(len(self.metadata)))
         have = self.picker.have_list()
         if all(have) and conn.fast:
             conn.send(m.HaveAll())
@@ -183,8 +211,11 @@ class Swarm:
         return True
 
     def on_disconnect(self, conn: PeerConnection) -> None:
-        if self.peers.pop(conn, None) is not None:
+        peer = self.peers.pop(conn, None)
+        if peer is not None:
             self.picker.remove_peer(conn)
+            down, up = self._past.get(conn.peer_id, (0, 0))
+            self._past[conn.peer_id] = (down + peer.downloaded, up + peer.uploaded)
         if self._optimistic is not None and self._optimistic.peer is conn:
             self._optimistic = None
 
@@ -206,8 +237,13 @@ class Swarm:
             self._update_interest(peer)
         elif isinstance(msg, m.Bitfield):
             pieces = m.pieces_from_bitfield(msg.bits, self.info.num_pieces)
-            self.picker.remove_peer(conn)  # the bitfield is its first message: no requests yet
-            self.picker.add_peer(conn, [i for i, ok in enumerate(pieces) if ok])
+            if peer.bitfield_seen:  # a late, fuller bitfield (aria2): add what is new
+                for index in (i for i, ok in enumerate(pieces) if ok):
+                    self.picker.peer_has(conn, index)
+            else:  # its first message: no requests outstanding yet
+                self.picker.remove_peer(conn)
+                self.picker.add_peer(conn, [i for i, ok in enumerate(pieces) if ok])
+            peer.bitfield_seen = True
             peer.is_seed = all(pieces)
             self._update_interest(peer)
         elif isinstance(msg, m.HaveAll):
@@ -235,10 +271,14 @@ class Swarm:
             block = Block(msg.index, msg.begin, msg.length)
             self.picker.on_request_rejected(conn, block)
             peer.outstanding = max(0, peer.outstanding - 1)
-        # KeepAlive, HaveNone, Suggest, AllowedFast, Port, Extended: nothing to do.
+        elif isinstance(msg, m.Extended):
+            for reply in extensions.handle(msg, peer.extensions, self.metadata):
+                conn.send(reply)
+        # KeepAlive, HaveNone, Suggest, AllowedFast, Port: nothing to do.
 
     def after_messages(self, conn: PeerConnection) -> None:
-        """Called once per batch of received messages: send in bulk."""
+        """Called once per batch of received messages: write, then send in bulk."""
+        self.flush_writes()
         peer = self.peers.get(conn)
         if peer is None:
             return
@@ -265,7 +305,8 @@ class Swarm:
         self.downloaded += block.length
         if self.state is not State.DOWNLOADING or not self.picker.wants(block):
             return  # a late duplicate (end-game, or after a choke)
-        self.storage.write_blocks(self.info.piece_length * msg.index + msg.begin, [msg.block])
+        self._queue_write(self.info.piece_length * msg.index + msg.begin, msg.block)
+        self._hash_in_order(msg.index, msg.begin, msg.block)
         others = self.picker.on_block_received(conn, block)
         for other in others:
             other_state = self.peers.get(other)  # type: ignore[call-overload]
@@ -275,11 +316,45 @@ class Swarm:
         if self.picker.piece_complete(msg.index):
             self._check_piece(msg.index)
 
+    def _queue_write(self, offset: int, data: memoryview | bytes) -> None:
+        """Blocks wait here until the end of the receive callback; contiguous ones
+        then go to disk in one pwritev (the views stay valid until then)."""
+        pending = self._pending_writes
+        if pending and pending[-1][0] + pending[-1][1] == offset:
+            start, length, views = pending[-1]
+            views.append(data)
+            pending[-1] = (start, length + len(data), views)
+        else:
+            pending.append((offset, len(data), [data]))
+
+    def flush_writes(self) -> None:
+        pending, self._pending_writes = self._pending_writes, []
+        for offset, _, views in pending:
+            self.storage.write_blocks(offset, views)
+
+    def _hash_in_order(self, index: int, begin: int, data: memoryview | bytes) -> None:
+        """Hash a piece as its blocks arrive, when they arrive in order (they usually
+        do): no read-back later. Out of order, the piece is read back instead."""
+        hasher = self._hashers.get(index)
+        if hasher is None and begin == 0 and index not in self._hashers:
+            hasher = self._hashers[index] = PieceHasher.for_piece(self.info, index)
+        elif hasher is None or hasher.received != begin:
+            self._hashers[index] = None
+            return
+        hasher.update(data)
+
+    def _piece_is_good(self, index: int) -> bool:
+        hasher = self._hashers.pop(index, None)
+        if hasher is not None and hasher.received == hasher.size:
+            return hasher.finalize()
+        self.flush_writes()
+        return self.storage.verify_piece(index)
+
     def _check_piece(self, index: int) -> None:
         contributors = {
             c.peer_id for c in self.picker.contributors(index) if isinstance(c, PeerConnection)
         }
-        if self.storage.verify_piece(index):
+        if self._piece_is_good(index):
             self.picker.on_piece_verified(index)
             self.last_progress = time.monotonic()
             self._have_buffer.append(index)
@@ -326,7 +401,7 @@ class Swarm:
         if self.state is not State.DOWNLOADING or peer.peer_choking or not peer.am_interested:
             return
         room = REQUESTS_IN_FLIGHT - peer.outstanding
-        if room < REQUESTS_IN_FLIGHT // 4:
+        if room < REQUESTS_IN_FLIGHT // 2:
             return  # top up in bursts: fewer, larger writes
         blocks = self.picker.pick(peer.conn, room)
         if blocks:
