@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean system-deps
+.PHONY: demo test lint bench bench-deps clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,22 +15,46 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m minitorrent.demo
 
-# Interop tests drive aria2c (Debian package); install it when we can.
+# Interop tests drive aria2c; the PostgreSQL tests start a throwaway server from
+# Debian's postgresql (tests/postgres.py). Install what is missing when we can.
 system-deps:
-	@command -v aria2c >/dev/null || { \
+	@missing=""; \
+	command -v aria2c >/dev/null || missing="$$missing aria2"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq aria2; \
-	  else echo "note: install aria2 (sudo apt-get install aria2) to run the aria2 interop tests"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "note: install$$missing (sudo apt-get install$$missing) for the interop and PostgreSQL tests"; fi; \
+	fi
 
-test: $(STAMP) system-deps
-	$(BIN)/ruff check src tests
+test: $(STAMP) system-deps bench-deps
+	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+
+# The benchmark's references (README.md, "Benchmarks"): mktorrent, opentracker and wrk from
+# Debian (libtorrent comes from PyPI with the test extra); iproute2 for the shaped network.
+bench-deps:
+	@missing=""; \
+	command -v mktorrent >/dev/null || missing="$$missing mktorrent"; \
+	command -v opentracker >/dev/null || missing="$$missing opentracker"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	command -v tc >/dev/null || missing="$$missing iproute2"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "note: install$$missing (sudo apt-get install$$missing) for the benchmark"; fi; \
+	fi
+
+# BENCH_ARGS: e.g. --quick, --runs 5, --only w1,w2 (python bench/run.py --help).
+BENCH_ARGS ?=
+bench: $(STAMP) bench-deps
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,13 +1,12 @@
 """Fixtures of the tracker tests.
 
-The whole suite runs on whatever `db_url` yields: a fresh SQLite file per test by
-default; set MINITORRENT_TEST_POSTGRES_URL to also run everything on PostgreSQL
-(each test then wipes that database's public schema, so don't run it in parallel).
+The whole suite runs on both databases `db_url` yields: a fresh SQLite file and a
+fresh PostgreSQL database per test, each a copy of a template migrated once per
+session. PostgreSQL is the test suite's own throwaway server (tests/postgres.py).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,6 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from minitorrent.tracker.app import create_app
@@ -24,10 +22,10 @@ from minitorrent.tracker.context import password_hasher
 from minitorrent.tracker.db import Database
 from minitorrent.tracker.settings import TrackerSettings
 
+from ..postgres import PostgresServer
 from .helpers import FAST_HASH, FakeClock
 
-POSTGRES_URL = os.environ.get("MINITORRENT_TEST_POSTGRES_URL")
-BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+BACKENDS = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(scope="session")
@@ -38,17 +36,25 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def postgres_template(postgres: PostgresServer) -> str:
+    """A PostgreSQL database migrated once; CREATE DATABASE ... TEMPLATE copies it."""
+    name = postgres.create_database()
+    Database.open(postgres.url(name)).close()  # close: a template must have no connection
+    return name
+
+
 @pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    # Looked up lazily, so that SQLite-only runs never start PostgreSQL.
     if request.param == "sqlite":
-        shutil.copyfile(sqlite_template, tmp_path / "tracker.db")
-        return f"sqlite:///{tmp_path / 'tracker.db'}"
-    assert POSTGRES_URL is not None
-    engine = create_engine(POSTGRES_URL)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    engine.dispose()
-    return POSTGRES_URL
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), tmp_path / "tracker.db")
+        yield f"sqlite:///{tmp_path / 'tracker.db'}"
+        return
+    template: str = request.getfixturevalue("postgres_template")
+    postgres: PostgresServer = request.getfixturevalue("postgres")
+    with postgres.database(template) as url:
+        yield url
 
 
 @pytest.fixture

@@ -39,6 +39,17 @@ def display_url(url: str) -> str:
     return bare.render_as_string(hide_password=False)
 
 
+# Bare postgresql:// would pick psycopg2, which we do not ship; psycopg 3 is a dependency.
+_DRIVER_ALIASES = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
+
+
+def parse_url(url: str | URL) -> URL:
+    """The SQLAlchemy URL, with postgresql:// (and postgres://) meaning psycopg 3."""
+    parsed = make_url(url)
+    driver = _DRIVER_ALIASES.get(parsed.drivername)
+    return parsed if driver is None else parsed.set(drivername=driver)
+
+
 def _sqlite_file(url: URL) -> Path | None:
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
@@ -92,7 +103,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def make_engine(url: str | URL) -> Engine:
-    parsed = make_url(url)
+    parsed = parse_url(url)
     if parsed.get_backend_name() != "sqlite":
         try:
             return create_engine(parsed, pool_pre_ping=True)
@@ -133,7 +144,7 @@ class Database:
     def open(cls, url: str) -> Database:
         """Lock (SQLite), connect and migrate; every failure is a ConfigError."""
         try:
-            parsed = make_url(url)
+            parsed = parse_url(url)
         except ArgumentError:
             raise ConfigError(
                 "invalid database URL; expected e.g. sqlite:///PATH or postgresql://USER@HOST/DB"

@@ -78,7 +78,7 @@ def _pending(db: Session, group_id: str, user_id: str) -> JoinRequest | None:
 
 
 def request_join(db: Session, user_id: str, group_id: str, *, now: datetime) -> RequestView:
-    require_group(db, group_id)
+    require_group(db, group_id, lock=True)
     if membership(db, group_id, user_id) is not None:
         raise Conflict(f"already a member of '{group_id}'", code="already_member")
     if _pending(db, group_id, user_id) is not None:
@@ -90,7 +90,7 @@ def request_join(db: Session, user_id: str, group_id: str, *, now: datetime) -> 
 
 def leave_group(db: Session, user_id: str, group_id: str) -> Literal["left", "withdrawn"]:
     """Leave the group, or withdraw a pending join request."""
-    group = require_group(db, group_id)
+    group = require_group(db, group_id, lock=True)
     member = membership(db, group_id, user_id)
     if member is not None:
         _end_membership(db, group, member)
@@ -145,7 +145,7 @@ def _require_request(db: Session, group_id: str, user_id: str) -> JoinRequest:
 def accept_request(
     db: Session, admin_id: str, group_id: str, user_id: str, *, now: datetime
 ) -> MemberView:
-    require_admin(db, group_id, admin_id)
+    require_admin(db, group_id, admin_id, lock=True)
     db.delete(_require_request(db, group_id, user_id))
     db.add(Membership(group_id=group_id, user_id=user_id, joined_at=now))
     db.flush()
@@ -153,7 +153,7 @@ def accept_request(
 
 
 def reject_request(db: Session, admin_id: str, group_id: str, user_id: str) -> None:
-    require_admin(db, group_id, admin_id)
+    require_admin(db, group_id, admin_id, lock=True)
     db.delete(_require_request(db, group_id, user_id))
     db.flush()
 
@@ -167,7 +167,7 @@ def list_members(db: Session, user_id: str, group_id: str) -> list[MemberView]:
 
 
 def remove_member(db: Session, admin_id: str, group_id: str, user_id: str) -> None:
-    group = require_admin(db, group_id, admin_id)
+    group = require_admin(db, group_id, admin_id, lock=True)
     if user_id == admin_id:
         raise Invalid("use leave_group to leave your own group", code="remove_self")
     member = membership(db, group_id, user_id)
