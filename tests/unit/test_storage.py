@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import minitorrent.metainfo as mi
 from minitorrent.errors import StorageError
 from minitorrent.metainfo import InfoDict
-from minitorrent.peer.storage import PieceHasher, PieceStorage
+from minitorrent.peer.storage import PieceHasher, PieceStorage, locked_elsewhere
 
 PL = 16 * 1024
 BLOCK = 4096
@@ -354,6 +354,24 @@ def test_file_size_limit_in_subprocess(tmp_path: Path) -> None:
 
 
 # -- PieceHasher --------------------------------------------------------------------------------
+
+
+def test_lock_keeps_a_second_writer_out_until_closed(tmp_path: Path, info: InfoDict) -> None:
+    p = tmp_path / "f.bin.part"
+    assert not locked_elsewhere(p)  # no such file
+    first = PieceStorage.create(p, info)
+    assert not locked_elsewhere(p)
+    first.lock()
+    assert locked_elsewhere(p)
+    with (
+        PieceStorage.open_existing(p, info, writable=True) as second,
+        pytest.raises(StorageError, match="being written by another process"),
+    ):
+        second.lock()
+    first.close()
+    assert not locked_elsewhere(p)
+    with PieceStorage.open_existing(p, info, writable=True) as third:
+        third.lock()
 
 
 def test_piece_hasher(data: bytes, info: InfoDict) -> None:

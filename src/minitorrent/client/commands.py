@@ -135,6 +135,10 @@ class Client:
     async def _end_session(self, session: Session, *, tell_tracker: bool = True) -> None:
         if session.keepalive is not None:
             session.keepalive.cancel()
+        # Keep what this process uploaded in each share's total (list_shares).
+        for transfer in self.node.transfers.values():
+            if transfer.kind == "seed":
+                session.state.add_uploaded(transfer.info_hash.hex(), transfer.swarm.uploaded)
         await self.node.stop_all()
         try:
             if tell_tracker:
@@ -247,6 +251,9 @@ class Client:
             raise MinitorrentError(f"cannot read {file_path}: permission denied")
         info, sha1 = await asyncio.to_thread(build_info, path, name, group_id)
         await self.tracker.register_file(group_id, info.encode(), sha1)
+        uploaded = sum(
+            s.uploaded for s in session.state.shares() if s.info_hash == info.info_hash_hex
+        )
         session.state.put_share(
             ShareRecord(
                 info.info_hash_hex,
@@ -257,6 +264,7 @@ class Client:
                 st.st_mtime_ns,
                 sha1,
                 info.encode(),
+                uploaded,  # shared again: keep its total
             )
         )
         transfer = self.node.transfers.get(info.info_hash)
@@ -576,7 +584,7 @@ def resolve_destination(destination: str, name: str) -> Path:
     if path.is_dir():
         if path.is_symlink():
             raise MinitorrentError(f"{destination} is a symbolic link; give the real directory")
-        path = path / name
+        path = path / safe_file_name(name)  # a name from the tracker stays in the directory
     elif not path.parent.is_dir():
         raise MinitorrentError(f"directory {path.parent} does not exist")
     if path.is_symlink():
@@ -585,7 +593,21 @@ def resolve_destination(destination: str, name: str) -> Path:
         raise MinitorrentError(f"{path} already exists (no overwrite)")
     if not os.access(path.parent, os.W_OK):
         raise MinitorrentError(f"cannot write to {path.parent}: permission denied")
+    # The download goes to <name>.part first: that name must fit the file system too.
+    longest = _name_max(path.parent)
+    if len(os.fsencode(path.name + ".part")) > longest:
+        raise MinitorrentError(
+            f"the file name is too long for {path.parent} (at most {longest} bytes with "
+            "'.part'); give a shorter destination file name"
+        )
     return path
+
+
+def _name_max(directory: Path) -> int:
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
 
 
 def _recheck(part: Path, info: InfoDict, saved: bytes) -> list[bool]:

@@ -18,10 +18,11 @@ from pathlib import Path
 
 from minitorrent.errors import MinitorrentError, StorageError, TrackerRefused
 from minitorrent.metainfo import InfoDict
-from minitorrent.peer.connection import PeerConnection
+from minitorrent.peer.connection import IDLE_TIMEOUT, PeerConnection
 from minitorrent.peer.storage import PieceStorage
 from minitorrent.peer.swarm import State, Swarm, whole_file_sha1_async
-from minitorrent.peer.tracker_client import TrackerClient
+from minitorrent.peer.tracker_client import PeerAddress, TrackerClient
+from minitorrent.peer.vouch import POSITIVE_TTL, Vouchers
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class PeerNode:
         announce_interval: int = 30,
         no_peer_timeout: float = 60.0,
         notify: Callable[[str], None] = lambda text: None,
+        idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         self.host = host
         self.port = port
@@ -83,6 +85,12 @@ class PeerNode:
         self.announce_interval = announce_interval
         self.no_peer_timeout = no_peer_timeout
         self.notify = notify
+        self.idle_timeout = idle_timeout
+        # A yes lasts less than an announce interval: the re-check after each announce
+        # ends the access of a member who left the group within one interval.
+        self.vouchers = Vouchers(
+            tracker.vouch, positive_ttl=min(POSITIVE_TTL, announce_interval / 2)
+        )
         self.transfers: dict[bytes, Transfer] = {}
         self.on_download_done: Callable[[Transfer], None] = lambda t: None
         self.on_progress: Callable[[Transfer], None] = lambda t: None
@@ -294,6 +302,7 @@ class PeerNode:
                 if gone is not None:  # left or removed from the group: the share is over
                     swarm.fail(gone.format(name=transfer.name, group=transfer.group_id))
             return False
+        self._trust(swarm, result.peers)
         if swarm.state is State.DOWNLOADING:
             connected = swarm.connected_peer_ids()
             for peer in result.peers:
@@ -306,18 +315,50 @@ class PeerNode:
                 self._spawn(self._connect(swarm, peer.ip, peer.port, peer.peer_id))
         return True
 
+    # -- which peers the tracker vouches for (peer/vouch.py) ---------------------------
+
+    def vouched(self, info_hash: bytes, peer_id: bytes, ip: str) -> bool:
+        return self.vouchers.vouched(info_hash, peer_id, ip)
+
+    async def vouch(self, info_hash: bytes, peer_id: bytes, ip: str) -> bool:
+        # No answer (tracker down) is a no for a new peer: serve members only.
+        return await self.vouchers.check(info_hash, peer_id, ip) is True
+
+    def _trust(self, swarm: Swarm, listed: list[PeerAddress]) -> None:
+        """After an announce: the peers it listed are vouched for; every other connected
+        peer is checked again, and dropped if the tracker now says no (it left)."""
+        for peer in listed:
+            self.vouchers.remember(swarm.info_hash, peer.peer_id, peer.ip)
+        for conn in list(swarm.peers):
+            if not self.vouched(swarm.info_hash, conn.peer_id, conn.address[0]):
+                self._spawn(self._recheck(swarm, conn))
+
+    async def _recheck(self, swarm: Swarm, conn: PeerConnection) -> None:
+        # None (no tracker answered) keeps the peer: known peers carry on without one.
+        if await self.vouchers.check(swarm.info_hash, conn.peer_id, conn.address[0]) is False:
+            conn.drop("the tracker no longer vouches for this peer")
+
     async def _connect(self, swarm: Swarm, ip: str, port: int, peer_id: bytes) -> None:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(OSError, asyncio.TimeoutError):
             await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: PeerConnection(self, swarm=swarm, expected_peer_id=peer_id), ip, port
+                    lambda: PeerConnection(
+                        self, swarm=swarm, expected_peer_id=peer_id, idle_timeout=self.idle_timeout
+                    ),
+                    ip,
+                    port,
                 ),
                 CONNECT_TIMEOUT,
             )
 
     def _incoming_connection(self) -> PeerConnection:
-        return PeerConnection(self, on_close=self._incoming_closed, on_open=self._incoming_opened)
+        return PeerConnection(
+            self,
+            on_close=self._incoming_closed,
+            on_open=self._incoming_opened,
+            idle_timeout=self.idle_timeout,
+        )
 
     def _incoming_opened(self, conn: PeerConnection) -> bool:
         ip = conn.address[0]

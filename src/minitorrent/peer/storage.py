@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import os
 import stat
@@ -24,7 +25,7 @@ from typing import Self
 from minitorrent.errors import StorageError
 from minitorrent.metainfo import InfoDict, hash_pieces
 
-__all__ = ["PieceHasher", "PieceStorage"]
+__all__ = ["PieceHasher", "PieceStorage", "locked_elsewhere"]
 
 try:
     _IOV_MAX = max(16, min(os.sysconf("SC_IOV_MAX"), 1024))
@@ -168,6 +169,16 @@ class PieceStorage:
         except OSError as exc:
             raise StorageError(f"cannot flush {self.path} to disk: {exc.strerror}") from None
 
+    def lock(self) -> None:
+        """Take the file's exclusive advisory lock (``flock``), so that one process at a
+        time writes a partial download. It ends with :meth:`close` or with the process."""
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StorageError(f"{self.path} is being written by another process") from None
+        except OSError as exc:
+            raise StorageError(f"cannot lock {self.path}: {exc.strerror}") from None
+
     def close(self) -> None:
         """Close the file (idempotent)."""
         fd, self._fd = self._fd, -1
@@ -293,6 +304,24 @@ class PieceStorage:
         )
         expected = info.pieces
         return [digests[i : i + 20] == expected[i : i + 20] for i in range(0, len(expected), 20)]
+
+
+def locked_elsewhere(path: str | os.PathLike[str]) -> bool:
+    """Whether some open file holds the :meth:`PieceStorage.lock` of ``path`` (another
+    process writing it, or this one through another storage object)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # also releases the lock if we got it
+    return False
 
 
 def _preallocate(fd: int, length: int, path: str) -> None:

@@ -67,6 +67,8 @@ class PeerState:
     _down_mark: int = 0
     _up_mark: int = 0
     queued: deque[m.Request] = field(default_factory=deque)
+    ever_unchoked: bool = False  # by us
+    choked_requests: int = 0  # requests received since our last choke
     extensions: extensions.ExtensionState = field(default_factory=extensions.ExtensionState)
     connected_at: float = 0.0
 
@@ -419,9 +421,15 @@ class Swarm:
 
     def _on_request(self, peer: PeerState, req: m.Request) -> None:
         if peer.am_choking:
-            if peer.conn.fast:
+            # Requests sent before our choke reached the peer are legitimate (BEP 3): up
+            # to a full queue of them is ignored, or rejected with the fast extension.
+            # Before we ever unchoked it, or beyond that, the peer ignores the protocol.
+            peer.choked_requests += 1
+            if not peer.ever_unchoked or peer.choked_requests > MAX_QUEUED_REQUESTS:
+                peer.conn.drop("requested blocks while choked")
+            elif peer.conn.fast:
                 peer.conn.send(m.Reject(req.index, req.begin, req.length))
-            return  # a request racing our choke: ignore it (BEP 3)
+            return
         if not self._has(req.index):
             peer.conn.drop("requested a piece we do not have")
             return
@@ -480,10 +488,12 @@ class Swarm:
 
     def _unchoke(self, peer: PeerState) -> None:
         peer.am_choking = False
+        peer.ever_unchoked = True
         peer.conn.send(m.Unchoke())
 
     def _choke(self, peer: PeerState) -> None:
         peer.am_choking = True
+        peer.choked_requests = 0
         peer.queued.clear()
         peer.conn.send(m.Choke())
 
