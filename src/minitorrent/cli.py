@@ -12,6 +12,7 @@ from pathlib import Path
 
 from minitorrent import __version__
 from minitorrent.errors import MinitorrentError
+from minitorrent.tls import ServerTls
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +32,13 @@ def _parser() -> argparse.ArgumentParser:
         help="SQLAlchemy database URL (default: an SQLite file per tracker number "
         "in the user's data directory)",
     )
+    tracker.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help="serve HTTPS with this PEM certificate (chain); list the tracker as "
+        "https://HOST:PORT in tracker_info.txt",
+    )
+    tracker.add_argument("--tls-key", metavar="FILE", help="the PEM private key of --tls-cert")
 
     client = sub.add_parser("client", help="run a client that serves peers on IP:PORT")
     client.add_argument("address", metavar="IP:PORT", help="where this client listens for peers")
@@ -66,6 +74,18 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="timeout of each request to a tracker (default 10)",
     )
+    client.add_argument(
+        "--peer-idle-timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="drop a peer that sends nothing for this long (default 120)",
+    )
+    client.add_argument(
+        "--ca-cert",
+        metavar="FILE",
+        help="also trust this PEM CA certificate for https:// trackers (a self-signed CA)",
+    )
     return parser
 
 
@@ -73,10 +93,30 @@ def _run_tracker(args: argparse.Namespace) -> int:
     from minitorrent.trackers import load_trackers, pick_tracker
 
     entry = pick_tracker(load_trackers(args.tracker_info), args.number)
+    tls = _server_tls(args, entry.scheme)
     # Imported once the arguments are known good: a mistake is reported at once.
     from minitorrent.tracker.server import run_tracker
 
-    return run_tracker(entry.host, entry.port, db_url=args.db, tracker_number=int(args.number))
+    return run_tracker(
+        entry.host, entry.port, db_url=args.db, tracker_number=int(args.number), tls=tls
+    )
+
+
+def _server_tls(args: argparse.Namespace, scheme: str) -> ServerTls | None:
+    """Both TLS files or neither, matching how tracker_info.txt lists this tracker
+    (clients use the scheme of the file)."""
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise MinitorrentError("--tls-cert and --tls-key go together")
+    if args.tls_cert and scheme != "https":
+        raise MinitorrentError(
+            "--tls-cert given, but tracker_info.txt lists this tracker without https://; "
+            "write it as https://HOST:PORT so that clients use TLS"
+        )
+    if not args.tls_cert and scheme == "https":
+        raise MinitorrentError(
+            "tracker_info.txt lists this tracker as https://: give --tls-cert and --tls-key"
+        )
+    return ServerTls(Path(args.tls_cert), Path(args.tls_key)) if args.tls_cert else None
 
 
 def _run_client(args: argparse.Namespace) -> int:
@@ -87,7 +127,7 @@ def _run_client(args: argparse.Namespace) -> int:
     advertise = parse_endpoint(args.advertise) if args.advertise else None
     if not 1 <= args.announce_interval <= 3600:
         raise MinitorrentError("--announce-interval must be between 1 and 3600 seconds")
-    for option in ("tracker_timeout", "no_peer_timeout"):
+    for option in ("tracker_timeout", "no_peer_timeout", "peer_idle_timeout"):
         if not 0 < getattr(args, option) < math.inf:  # also refuses nan
             raise MinitorrentError(
                 f"--{option.replace('_', '-')} must be a positive number of seconds"
@@ -107,6 +147,8 @@ def _run_client(args: argparse.Namespace) -> int:
         announce_interval=args.announce_interval,
         no_peer_timeout=args.no_peer_timeout,
         tracker_timeout=args.tracker_timeout,
+        ca_cert=Path(args.ca_cert) if args.ca_cert else None,
+        peer_idle_timeout=args.peer_idle_timeout,
     )
     return main(options)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import re
 import time
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -142,61 +144,117 @@ def test_group_flow(trio: tuple[ApiUser, ApiUser, ApiUser]) -> None:
     assert bob.get("/groups").json() == []
 
 
-# (method, path, body) of every group-scoped endpoint, and who may call it.
-Endpoint = tuple[str, str, object]
-MEMBER_ONLY: list[Endpoint] = [
-    ("GET", "/groups/{g}/members", None),
-    ("GET", "/groups/{g}/files", None),
-    ("GET", "/groups/{g}/files/f", None),
-    ("POST", "/groups/{g}/files", {"info": "", "sha1": "0" * 40}),
-    ("DELETE", "/groups/{g}/files/f/shares/me", None),
+# -- authorisation: who may call what ----------------------------------------------------
+
+# Every authenticated endpoint and who may call it: any logged-in user, members of the
+# group (or of the file's group), or its admin. Placeholders: {g} group, {ih} info-hash.
+Level = Literal["login", "member", "admin"]
+ANNOUNCE = {"info_hash": "{ih}", "peer_id": "ab" * 20, "ip": "10.0.0.1", "port": 1, "left": 0}
+ENDPOINTS: list[tuple[str, str, object, Level]] = [
+    ("GET", "/me", None, "login"),
+    ("POST", "/me/passkey", None, "login"),
+    ("DELETE", "/sessions/current", None, "login"),
+    ("GET", "/groups", None, "login"),
+    ("POST", "/groups", {"group_id": "new"}, "login"),
+    ("POST", "/groups/{g}/requests", None, "login"),
+    ("DELETE", "/groups/{g}/members/me", None, "login"),
+    ("GET", "/groups/{g}/members", None, "member"),
+    ("GET", "/groups/{g}/files", None, "member"),
+    ("GET", "/groups/{g}/files/f", None, "member"),
+    ("POST", "/groups/{g}/files", {"info": "", "sha1": "0" * 40}, "member"),
+    ("DELETE", "/groups/{g}/files/f/shares/me", None, "member"),
+    ("POST", "/announce", ANNOUNCE, "member"),
+    ("POST", "/announce/batch", {"items": [ANNOUNCE]}, "member"),
+    ("GET", "/swarms/{ih}/peers/" + "ab" * 20 + "?ip=10.0.0.1", None, "member"),
+    ("GET", "/groups/{g}/requests", None, "admin"),
+    ("POST", "/groups/{g}/requests/cat/accept", None, "admin"),
+    ("POST", "/groups/{g}/requests/cat/reject", None, "admin"),
+    ("DELETE", "/groups/{g}/members/ann", None, "admin"),
 ]
-ADMIN_ONLY: list[Endpoint] = [
-    ("GET", "/groups/{g}/requests", None),
-    ("POST", "/groups/{g}/requests/cat/accept", None),
-    ("POST", "/groups/{g}/requests/cat/reject", None),
-    ("DELETE", "/groups/{g}/members/ann", None),
-]
-ANYONE: list[Endpoint] = [
-    ("POST", "/groups/{g}/requests", None),
-    ("DELETE", "/groups/{g}/members/me", None),
-]
+# The status /announce answers for the refusals a batch item reports with HTTP 200.
+BATCH_ITEM_STATUS = {"not_member": 403, "unknown_torrent": 404}
+# Unauthenticated on purpose: creating an account and logging in.
+PUBLIC = {("POST", "/users"), ("POST", "/sessions")}
+# What each caller gets where the level refuses them (absent: allowed, not called).
+Refusal = tuple[int, str]
+REFUSED: dict[Level, dict[str, Refusal]] = {
+    "login": {"stranger": (401, "not_logged_in")},
+    "member": {"stranger": (401, "not_logged_in"), "outsider": (403, "not_member")},
+    "admin": {
+        "stranger": (401, "not_logged_in"),
+        "outsider": (403, "not_admin"),
+        "member": (403, "not_admin"),
+    },
+}
 
 
-def _call(user: ApiUser, method: str, path: str, body: object, group: str) -> httpx.Response:
-    return user.call(method, path.format(g=group), body)
+class Callers:
+    """ann admin of "g" (sharing a file) with member bob; cat, admin of another group
+    "h", is an outsider to "g"; a stranger has no token at all."""
+
+    def __init__(self, http: TestClient) -> None:
+        self.http = http
+        ann, bob, self.cat = (ApiUser(http, name) for name in ("ann", "bob", "cat"))
+        api_group("g", ann, bob)
+        api_group("h", self.cat)
+        self.ih = ann.upload("g", make_info("g")).json()["info_hash"]
+        self.users = {"member": bob, "outsider": self.cat}
+
+    def call(self, who: str, method: str, path: str, body: object, **names: str) -> Refusal:
+        values = {"g": "g", "ih": self.ih} | names
+        path, body = _fill(path, values), _fill(body, values)
+        if who == "stranger":
+            answer = self.http.request(method, "/api/v1" + path, json=body)
+        else:
+            answer = self.users[who].call(method, path, body)
+        payload, status = answer.json(), answer.status_code
+        if "results" in payload:  # a batch refuses per item, with HTTP 200
+            payload = payload["results"][0]
+            status = BATCH_ITEM_STATUS.get(payload["error"], status)
+        assert payload.get("message"), payload  # every refusal says why
+        return status, payload.get("error", "")
 
 
-# One test per rule, looping over endpoints: each case would otherwise rebuild the trio.
-def test_unknown_group_is_404_first(trio: tuple[ApiUser, ApiUser, ApiUser]) -> None:
-    ann, _, cat = trio
-    for method, path, body in MEMBER_ONLY + ADMIN_ONLY + ANYONE:
-        for user in (ann, cat):
-            answer = _call(user, method, path, body, "nope")
-            assert _is_error(answer, 404, "no_such_group"), (method, path)
+def _fill(value: object, names: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return value.format(**names)
+    if isinstance(value, dict):
+        return {k: _fill(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, names) for v in value]
+    return value
 
 
-def test_strangers_are_refused_member_endpoints(trio: tuple[ApiUser, ApiUser, ApiUser]) -> None:
-    cat = trio[2]
-    for method, path, body in MEMBER_ONLY:
-        refused = _is_error(_call(cat, method, path, body, "g"), 403, "not_member")
-        assert refused["message"] == "not a member of 'g'", (method, path)
-
-
-def test_non_admins_are_refused_admin_endpoints(trio: tuple[ApiUser, ApiUser, ApiUser]) -> None:
-    _, bob, cat = trio
-    for method, path, body in ADMIN_ONLY:
-        for user in (bob, cat):
-            refused = _is_error(_call(user, method, path, body, "g"), 403, "not_admin")
-            assert refused["message"] == "only the admin of 'g' can do that", (method, path)
-
-
-@pytest.mark.parametrize(("method", "path", "body"), MEMBER_ONLY + ADMIN_ONLY + ANYONE)
-def test_every_group_endpoint_needs_a_login(
-    http: TestClient, method: str, path: str, body: object
+@pytest.mark.parametrize(
+    ("method", "path", "body", "level"), ENDPOINTS, ids=[f"{m} {p}" for m, p, *_ in ENDPOINTS]
+)
+def test_every_endpoint_refuses_strangers_non_members_and_non_admins(
+    http: TestClient, method: str, path: str, body: object, level: Level
 ) -> None:
-    answer = http.request(method, "/api/v1" + path.format(g="g"), json=body)
-    assert answer.status_code == 401 and answer.json() == NOT_LOGGED_IN
+    callers = Callers(http)
+    for who, expected in REFUSED[level].items():
+        assert callers.call(who, method, path, body) == expected, (who, method, path)
+    # A group or file that does not exist is 404 before any membership check.
+    if "{g}" in path:
+        assert callers.call("outsider", method, path, body, g="nope") == (404, "no_such_group")
+    if "{ih}" in path + str(body):
+        unknown = callers.call("outsider", method, path, body, ih="0" * 40)
+        assert unknown == (404, "unknown_torrent")
+
+
+def test_the_table_lists_every_endpoint(http: TestClient) -> None:
+    """A new endpoint cannot go untested: it must be in ENDPOINTS (or PUBLIC)."""
+    listed = {(m, "/api/v1" + p.split("?")[0]) for m, p, *_ in ENDPOINTS}
+    listed |= {(m, "/api/v1" + p) for m, p in PUBLIC}
+    paths = http.get("/openapi.json").json()["paths"]
+    for path, operations in paths.items():
+        if not path.startswith("/api/v1/"):
+            continue  # the BitTorrent announce and scrape: passkey, see test_bt_announce
+        for method in operations:
+            pattern = re.sub(r"\\{[a-z_]+\\}", "[^/]+", re.escape(path)) + "$"
+            assert any(m == method.upper() and re.match(pattern, p) for m, p in listed), (
+                f"{method.upper()} {path} is not in ENDPOINTS"
+            )
 
 
 def test_files_flow(trio: tuple[ApiUser, ApiUser, ApiUser]) -> None:

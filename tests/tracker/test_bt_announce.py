@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from urllib.parse import quote_from_bytes
 
@@ -10,6 +11,7 @@ from fastapi.testclient import TestClient
 from fastbencode import bdecode  # type: ignore[attr-defined]
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from starlette.types import ASGIApp, Message, Scope
 
 from .helpers import ApiUser, api_group, make_info
 
@@ -199,11 +201,80 @@ def test_scrape(sw: Swarm) -> None:
     )
 
 
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+def _raw_get(app: ASGIApp, path: str, query: bytes) -> tuple[int, bytes, bytes]:
+    """GET straight through ASGI, so the query string arrives byte for byte (an HTTP
+    client would re-encode invalid percent escapes and raw bytes)."""
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": query,
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    headers = dict(start["headers"])
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], headers.get(b"content-type", b""), body
+
+
+_KEYS = sorted(["info_hash", "peer_id", "port", "uploaded", "downloaded", "left"])
+_KEYS += ["event", "numwant", "compact", "ip", "key", "", "info%5fhash", "%ZZ", "\xff"]
+_NUMBERS = st.one_of(
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.sampled_from([2**63 - 1, 2**63, 2**64, 10**19, 65535, 65536, 0, -1]),
+).map(lambda n: str(n).encode())
+_VALUES = st.one_of(
+    st.binary(max_size=41).map(quote_from_bytes),  # info_hash / peer_id of any length
+    _NUMBERS.map(bytes.decode),
+    st.sampled_from(["%", "%1", "%g0", "%%41", "%00" * 20, "+" * 20, "1e9", " 7", "0x10"]),
+    st.sampled_from(
+        ["started", "stopped", "completed", "paused", "exploded", "::1", "::ffff:1.2.3.4"]
+    ),
 )
-@given(query=st.binary(max_size=200))
-def test_any_query_string_gets_a_bencoded_answer(sw: Swarm, query: bytes) -> None:
-    answer = sw.http.get(f"/announce/{sw.ann.passkey}?{quote_from_bytes(query, safe='&=%')}")
-    assert answer.status_code == 200
-    assert isinstance(bdecode(answer.content), dict)
+_PAIRS = st.tuples(st.sampled_from(_KEYS), _VALUES).map(lambda kv: f"{kv[0]}={kv[1]}".encode())
+# Well-formed pairs (repeats included), raw binary junk, or a whole valid announce.
+_PARTS = st.lists(st.one_of(_PAIRS, st.binary(max_size=30)), max_size=12)
+
+
+def _valid_query(ih: bytes) -> bytes:
+    return _qs(info_hash=ih, peer_id=PEER_A, port=6881, left=0).encode()
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(parts=_PARTS, with_valid=st.booleans(), scrape=st.booleans())
+def test_malformed_queries_always_get_a_bencoded_answer(
+    sw: Swarm, parts: list[bytes], with_valid: bool, scrape: bool
+) -> None:
+    """Wrong info_hash lengths, huge numbers, repeated keys, bad percent escapes,
+    missing keys, binary junk: HTTP 200 with a bencoded dict, a failure reason unless
+    the query happens to be a valid request."""
+    query = b"&".join(([_valid_query(sw.ih)] if with_valid else []) + parts)
+    path = f"/{'scrape' if scrape else 'announce'}/{sw.ann.passkey}"
+    status, content_type, body = _raw_get(sw.http.app, path, query)
+    assert status == 200, (query, body)
+    assert content_type.startswith(b"text/plain"), (query, content_type)
+    answer = bdecode(body)
+    assert isinstance(answer, dict), (query, body)
+    if b"failure reason" in answer:
+        reason = answer[b"failure reason"]
+        assert isinstance(reason, bytes) and reason and b"Traceback" not in reason, answer
+    else:
+        assert (b"files" if scrape else b"interval") in answer, (query, answer)

@@ -591,3 +591,17 @@ def test_random_bytes_give_events_or_protocol_error(
                 assert type(event) in ALLOWED[State.FIRST_MESSAGE]
     except ProtocolError as exc:
         assert exc.message
+
+
+def test_grow_buffer_keeps_the_frames_waiting_for_the_torrent() -> None:
+    """An incoming peer starts with the smallest buffer; admitted, it grows, and the
+    frames that came with its handshake (even one cut in half) still parse."""
+    proto = PeerProtocol(buffer_size=MIN_BUFFER_SIZE)
+    block = bytes(range(256)) * 64
+    data = encode(handshake(b"P")) + encode(Have(3)) + encode(Piece(1, 0, block))
+    assert proto.receive_data(data[:-100]) == [handshake(b"P")]
+    proto.grow_buffer(4 * MIN_BUFFER_SIZE)
+    proto.grow_buffer(MIN_BUFFER_SIZE)  # never shrinks
+    assert len(proto.get_buffer()) >= 3 * MIN_BUFFER_SIZE
+    assert proto.set_torrent(*TORRENT) == [Have(3)]
+    assert copied(proto.receive_data(data[-100:])) == [Piece(1, 0, block)]

@@ -25,6 +25,7 @@ from minitorrent.client.commands import Client, Result, Table, usage_error
 from minitorrent.errors import MinitorrentError, TrackerRefused
 from minitorrent.peer.node import PeerNode
 from minitorrent.peer.tracker_client import TrackerClient
+from minitorrent.tls import client_context
 from minitorrent.trackers import TrackerAddress
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class ClientOptions:
     announce_interval: int
     no_peer_timeout: float
     tracker_timeout: float
+    ca_cert: Path | None = None  # a CA to trust for https:// trackers
+    peer_idle_timeout: float = 120.0
 
 
 class Shell:
@@ -323,7 +326,9 @@ async def _interactive_lines(shell: Shell, history: Path) -> AsyncIterator[str]:
 
 async def run_client(options: ClientOptions) -> int:
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    tracker = TrackerClient(options.trackers, timeout=options.tracker_timeout)
+    tracker = TrackerClient(
+        options.trackers, timeout=options.tracker_timeout, verify=client_context(options.ca_cert)
+    )
     peer_id = b"-MT0100-" + secrets.token_bytes(12)
     shell_ref: list[Shell] = []
     node = PeerNode(
@@ -334,6 +339,7 @@ async def run_client(options: ClientOptions) -> int:
         peer_id=peer_id,
         announce_interval=options.announce_interval,
         no_peer_timeout=options.no_peer_timeout,
+        idle_timeout=options.peer_idle_timeout,
         notify=lambda text: shell_ref[0].notice(text) if shell_ref else None,
     )
     try:

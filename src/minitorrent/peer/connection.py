@@ -4,6 +4,10 @@ The connection owns the socket (an ``asyncio.BufferedProtocol``, so received
 bytes land straight in the wire protocol's buffer) and the handshake. Once
 the handshake names a torrent it hands every event to that torrent's swarm.
 Anything the peer does wrong ends this connection only.
+
+An incoming peer is served only if the tracker vouches for it (see peer/vouch.py):
+until then we neither answer its handshake nor read further. A connection silent for
+``idle_timeout`` is dropped; we send keep-alives so that well-behaved peers never are.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 from minitorrent.errors import ProtocolError, StorageError
 from minitorrent.wire import messages as m
-from minitorrent.wire.protocol import PeerProtocol
+from minitorrent.wire.protocol import DEFAULT_BUFFER_SIZE, MIN_BUFFER_SIZE, PeerProtocol
 
 if TYPE_CHECKING:
     from minitorrent.peer.swarm import Swarm
@@ -24,6 +28,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HANDSHAKE_TIMEOUT = 10.0
+# A peer that sends nothing, not even a keep-alive, for this long is gone (libtorrent's
+# peer_timeout too); we send a keep-alive after half of it without sending anything.
+IDLE_TIMEOUT = 120.0
 # Keep at most this many bytes queued in the kernel/transport before we pause
 # serving requests; the rest wait in the connection's request queue.
 WRITE_HIGH_WATER = 4 * 1024 * 1024
@@ -36,6 +43,14 @@ class SwarmDirectory(Protocol):
 
     def swarm_for(self, info_hash: bytes) -> Swarm | None: ...
 
+    def vouched(self, info_hash: bytes, peer_id: bytes, ip: str) -> bool:
+        """The tracker vouched for this peer recently (no request needed)."""
+        ...
+
+    async def vouch(self, info_hash: bytes, peer_id: bytes, ip: str) -> bool:
+        """Ask the tracker whether this peer is a member in the file's swarm."""
+        ...
+
 
 class PeerConnection(asyncio.BufferedProtocol):
     def __init__(
@@ -46,11 +61,16 @@ class PeerConnection(asyncio.BufferedProtocol):
         expected_peer_id: bytes | None = None,
         on_open: Callable[[PeerConnection], bool] | None = None,
         on_close: Callable[[PeerConnection], None] | None = None,
+        idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         self.directory = directory
         self.swarm: Swarm | None = swarm  # known up front for outgoing connections
         self.expected_peer_id = expected_peer_id
-        self.protocol = PeerProtocol()
+        # Incoming peers get a small receive buffer until admitted: a flood of
+        # connections must not cost 4 MiB each (see _admit).
+        self.protocol = PeerProtocol(
+            buffer_size=DEFAULT_BUFFER_SIZE if swarm is not None else MIN_BUFFER_SIZE
+        )
         self.transport: asyncio.Transport | None = None
         self.peer_id: bytes = b""
         self.address: tuple[str, int] = ("", 0)
@@ -62,6 +82,10 @@ class PeerConnection(asyncio.BufferedProtocol):
         self._writing_paused = False
         self._out: list[bytes | bytearray | memoryview] = []  # written by flush()
         self._handshake_timer: asyncio.TimerHandle | None = None
+        self._idle_timeout = idle_timeout
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._last_received = self._last_sent = 0.0
+        self._vouching: asyncio.Task[None] | None = None
 
     # -- asyncio.BufferedProtocol -------------------------------------------
 
@@ -80,9 +104,12 @@ class PeerConnection(asyncio.BufferedProtocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         loop = asyncio.get_running_loop()
+        # A short idle timeout (tests) shortens the wait for the handshake too.
         self._handshake_timer = loop.call_later(
-            HANDSHAKE_TIMEOUT, self.drop, "no handshake in time"
+            min(HANDSHAKE_TIMEOUT, self._idle_timeout), self.drop, "no handshake in time"
         )
+        self._last_received = self._last_sent = loop.time()
+        self._idle_timer = loop.call_later(self._idle_timeout / 2, self._check_idle)
         if self.swarm is not None:
             self._start_outgoing(self.swarm)
 
@@ -90,9 +117,14 @@ class PeerConnection(asyncio.BufferedProtocol):
         return self.protocol.get_buffer()
 
     def buffer_updated(self, nbytes: int) -> None:
+        self._last_received = asyncio.get_running_loop().time()
+        self._guarded(lambda: self._dispatch(self.protocol.buffer_updated(nbytes)))
+
+    def _guarded(self, step: Callable[[], None]) -> None:
+        """Run a step of handling the peer's input; whatever goes wrong ends this
+        connection only."""
         try:
-            events = self.protocol.buffer_updated(nbytes)
-            self._dispatch(events)
+            step()
         except ProtocolError as exc:
             self.drop(f"protocol error: {exc}")
         except StorageError as exc:
@@ -100,8 +132,12 @@ class PeerConnection(asyncio.BufferedProtocol):
                 self.swarm.on_storage_error(exc)
             self.drop(str(exc))
         except Exception as exc:  # a bug of ours: end this connection, keep the process
-            log.warning("internal error with peer %s:%s: %r", *self.address, exc,
-                        exc_info=log.isEnabledFor(logging.DEBUG))
+            log.warning(
+                "internal error with peer %s:%s: %r",
+                *self.address,
+                exc,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
             self.drop(f"internal error: {exc!r}")
 
     def eof_received(self) -> bool:
@@ -136,7 +172,9 @@ class PeerConnection(asyncio.BufferedProtocol):
         if self.closed or self.transport is None:
             return
         if not self._out:
-            asyncio.get_running_loop().call_soon(self.flush)
+            loop = asyncio.get_running_loop()
+            loop.call_soon(self.flush)
+            self._last_sent = loop.time()
         self._out.append(data)
 
     def flush(self) -> None:
@@ -156,8 +194,11 @@ class PeerConnection(asyncio.BufferedProtocol):
     def _closed(self, reason: str) -> None:
         self.closed = True
         self.close_reason = reason
-        if self._handshake_timer is not None:
-            self._handshake_timer.cancel()
+        for timer in (self._handshake_timer, self._idle_timer):
+            if timer is not None:
+                timer.cancel()
+        if self._vouching is not None:
+            self._vouching.cancel()
         log.debug("peer %s:%s closed: %s", *self.address, reason)
         if self.swarm is not None:
             self.swarm.on_disconnect(self)
@@ -185,27 +226,66 @@ class PeerConnection(asyncio.BufferedProtocol):
         if self.swarm is not None and not self.closed and self.peer_id:
             self.swarm.after_messages(self)
 
+    def _check_idle(self) -> None:
+        """Drop a silent peer; keep a quiet but healthy connection alive."""
+        if self.closed:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if now - self._last_received >= self._idle_timeout:
+            self.drop(f"silent for {self._idle_timeout:g} s")
+            return
+        if now - self._last_sent >= self._idle_timeout / 2 and self.peer_id:
+            self.send(m.KeepAlive())
+        self._idle_timer = loop.call_later(self._idle_timeout / 4, self._check_idle)
+
     def _on_handshake(self, handshake: m.Handshake) -> list[m.Message]:
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
             self._handshake_timer = None
+        if handshake.peer_id == self.directory.peer_id:
+            raise ProtocolError("connected to ourselves")
+        if self.swarm is not None:  # outgoing: the tracker gave us this peer
+            if handshake.info_hash != self.swarm.info_hash:
+                raise ProtocolError("handshake for another torrent")
+            if self.expected_peer_id and handshake.peer_id != self.expected_peer_id:
+                raise ProtocolError("peer id differs from the tracker's")
+            return self._admit(self.swarm, handshake)
+        swarm = self.directory.swarm_for(handshake.info_hash)
+        if swarm is None:
+            raise ProtocolError("handshake for a torrent we do not share")
+        if self.directory.vouched(swarm.info_hash, handshake.peer_id, self.address[0]):
+            return self._admit(swarm, handshake)
+        # Unknown peer: ask the tracker before we say anything; its frames wait unread.
+        if self.transport is not None:
+            self.transport.pause_reading()
+        self._vouching = asyncio.ensure_future(self._admit_if_vouched(swarm, handshake))
+        return []
+
+    async def _admit_if_vouched(self, swarm: Swarm, handshake: m.Handshake) -> None:
+        vouched = await self.directory.vouch(swarm.info_hash, handshake.peer_id, self.address[0])
+        self._vouching = None
+        if self.closed:
+            return
+        if not vouched:
+            self.drop("the tracker does not vouch for this peer in the file's swarm")
+            return
+        self._guarded(lambda: self._dispatch(self._admit(swarm, handshake)))
+        if not self.closed and self.transport is not None:
+            self.transport.resume_reading()
+
+    def _admit(self, swarm: Swarm, handshake: m.Handshake) -> list[m.Message]:
+        """Join the swarm; return the frames that waited for the torrent's geometry."""
         held: list[m.Message] = []
-        if self.swarm is None:
-            swarm = self.directory.swarm_for(handshake.info_hash)
-            if swarm is None:
-                raise ProtocolError("handshake for a torrent we do not share")
+        if self.swarm is None:  # incoming: answer the handshake now
             self.swarm = swarm
+            if not swarm.complete:  # it will send us pieces: make room for them
+                self.protocol.grow_buffer(DEFAULT_BUFFER_SIZE)
             info = swarm.info
             held = self.protocol.set_torrent(info.num_pieces, info.piece_length, info.length)
             self._send_handshake(swarm)
-        elif handshake.info_hash != self.swarm.info_hash:
-            raise ProtocolError("handshake for another torrent")
-        if handshake.peer_id == self.directory.peer_id:
-            raise ProtocolError("connected to ourselves")
-        if self.expected_peer_id and handshake.peer_id != self.expected_peer_id:
-            raise ProtocolError("peer id differs from the tracker's")
         self.peer_id = handshake.peer_id
         self.fast = self.protocol.fast_enabled
-        if not self.swarm.accept(self):
+        if not swarm.accept(self):
             raise ProtocolError("swarm refused the connection")
         return held

@@ -9,6 +9,7 @@ trackers' shared database, so the token stays valid on every tracker.
 from __future__ import annotations
 
 import base64
+import ssl
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ class TrackerClient:
         timeout: float = 10.0,
         clock: Any = time.monotonic,
         transport: httpx.AsyncBaseTransport | None = None,  # tests inject failures here
+        verify: ssl.SSLContext | bool = True,  # https:// trackers: whom to trust
     ) -> None:
         self.trackers = list(trackers)
         self.token: str | None = None
@@ -67,7 +69,7 @@ class TrackerClient:
         self.last_answered: int | None = None  # index of the tracker that answered last
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
-            verify=True,
+            verify=verify,
             trust_env=False,
             transport=transport,
         )
@@ -319,6 +321,13 @@ class TrackerClient:
             leechers=int(body.get("leechers", 0)),
         )
 
+    async def vouch(self, info_hash: bytes, peer_id: bytes, ip: str) -> bool:
+        """Whether the tracker has `peer_id` at `ip` in the file's swarm (members only)."""
+        body = await self.request(
+            "GET", f"/swarms/{info_hash.hex()}/peers/{peer_id.hex()}?ip={_seg(ip)}"
+        )
+        return bool(body["in_swarm"])
+
 
 def _seg(value: str) -> str:
     """Quote one path segment (file names may hold spaces, '%', '?', ...).
@@ -355,6 +364,8 @@ def _never_sent(exc: httpx.HTTPError) -> bool:
 
 def _reason(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.ConnectError):
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            return "its TLS certificate is not trusted (see --ca-cert)"
         return "connection refused"
     if isinstance(exc, httpx.TimeoutException):
         return "timed out"

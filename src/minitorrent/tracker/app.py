@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from minitorrent import __version__
 from minitorrent.tracker import announce
-from minitorrent.tracker.api import errors, files, groups, sessions, swarm, users
+from minitorrent.tracker.api import errors, files, groups, sessions, swarm, users, vouch
 from minitorrent.tracker.context import TrackerContext
 from minitorrent.tracker.db import Database, default_db_url
 from minitorrent.tracker.services.clock import Clock, utcnow
@@ -63,7 +63,7 @@ def create_app(
     app = FastAPI(title="minitorrent tracker", version=__version__, lifespan=lifespan)
     app.state.context = context
     api = APIRouter(prefix=API_PREFIX)
-    for module in (users, sessions, groups, files, swarm):
+    for module in (users, sessions, groups, files, swarm, vouch):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(announce.router)

@@ -21,6 +21,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from minitorrent.errors import ConfigError
+from minitorrent.tls import ServerTls
 from minitorrent.tracker.app import create_app
 from minitorrent.tracker.db import Database, default_db_url, display_url
 from minitorrent.tracker.settings import TrackerSettings
@@ -100,13 +101,15 @@ def _listen(host: str, port: int) -> socket.socket:
     return socket.create_server((host, port), family=family)
 
 
-def _http_url(host: str, port: int) -> str:
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+def _url(host: str, port: int, scheme: str) -> str:
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
-def _server_for(app: FastAPI) -> _Server:
+def _server_for(app: FastAPI, tls: ServerTls | None) -> _Server:
     config = uvicorn.Config(
         app,
+        ssl_certfile=tls.cert if tls else None,
+        ssl_keyfile=tls.key if tls else None,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         log_level="warning",
         access_log=False,
@@ -122,15 +125,19 @@ def run_tracker(
     db_url: str | None = None,
     tracker_number: int = 1,
     stdin_fd: int | None = 0,
+    tls: ServerTls | None = None,
     **overrides: Any,
 ) -> int:
     """Serve until told to stop; return the exit status. `overrides` are TrackerSettings
-    fields (e.g. session_idle_ttl=60); `stdin_fd=None` ignores standard input."""
+    fields (e.g. session_idle_ttl=60); `stdin_fd=None` ignores standard input; with
+    `tls` the API is HTTPS only."""
     shutdown = _Shutdown()
     with _signals_stop(shutdown):
         url = db_url or default_db_url(tracker_number)
         settings = TrackerSettings(db_url=url, **overrides)
         try:
+            if tls is not None:
+                tls.check()
             database = Database.open(url)
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -141,9 +148,9 @@ def run_tracker(
             except OSError as exc:
                 print(f"error: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
                 return 1
-            server = _server_for(create_app(settings, database=database))
+            server = _server_for(create_app(settings, database=database), tls)
             shutdown.attach(server)
-            where = _http_url(host, sock.getsockname()[1])
+            where = _url(host, sock.getsockname()[1], "https" if tls else "http")
             print(
                 f"tracker {tracker_number} listening on {where} (database: {display_url(url)})",
                 flush=True,

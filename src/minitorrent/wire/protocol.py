@@ -201,6 +201,19 @@ class PeerProtocol:
             self._start, self._end = 0, n
         return self._mv[self._end :]
 
+    def grow_buffer(self, size: int) -> None:
+        """Enlarge the receive buffer to ``size`` bytes, keeping unparsed data. Like
+        get_buffer, this invalidates the blocks of previously returned Piece events."""
+        self._raise_if_failed()
+        if size <= len(self._buf):
+            return
+        n = self._end - self._start
+        grown = bytearray(size)
+        grown[:n] = self._mv[self._start : self._end]
+        self._buf, self._mv = grown, memoryview(grown)
+        self._ro = self._mv.toreadonly()
+        self._start, self._end = 0, n
+
     def buffer_updated(self, nbytes: int) -> list[Event]:
         """``nbytes`` were written at the start of the last ``get_buffer()`` view."""
         if not 0 <= nbytes <= len(self._buf) - self._end:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
@@ -48,7 +47,7 @@ class FileDetailsOut(FileOut):
 def _b64decode(text: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or non-ASCII text (a plain ValueError)
         raise Invalid("info is not valid base64", code="bad_info") from None
 
 

@@ -63,7 +63,7 @@ def share_file(
     db: Session, user_id: str, group_id: str, raw_info: bytes, sha1: str, *, now: datetime
 ) -> SharedFile:
     """Register a file in the group, or add the caller as a sharer of the same content."""
-    require_member(db, group_id, user_id)
+    require_member(db, group_id, user_id, lock=True)
     sha1 = sha1.lower()
     if not _SHA1_HEX.fullmatch(sha1):
         raise Invalid("sha1 must be 40 hexadecimal digits", code="bad_sha1")
@@ -152,7 +152,7 @@ def get_file(db: Session, user_id: str, group_id: str, name: str, *, now: dateti
 
 
 def stop_share(db: Session, user_id: str, group_id: str, name: str) -> None:
-    require_member(db, group_id, user_id)
+    require_member(db, group_id, user_id, lock=True)
     shared = _require_file(db, group_id, name)
     if db.get(Share, (shared.id, user_id)) is None:
         raise Conflict(f"you are not sharing '{name}' in '{group_id}'", code="not_sharing")

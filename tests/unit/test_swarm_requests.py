@@ -1,0 +1,111 @@
+"""How a swarm answers a peer's requests: which misbehaviour ends the connection.
+
+BEP 3 lets requests cross our choke on the wire, so some requests while choked are
+legitimate; a request for a piece we lack, or while never unchoked, is not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from minitorrent import wire
+from minitorrent.metainfo import build_info
+from minitorrent.peer.storage import PieceStorage
+from minitorrent.peer.swarm import MAX_QUEUED_REQUESTS, Swarm
+
+PL = 256 * 1024
+
+
+@dataclass
+class FakeProtocol:
+    extensions_enabled: bool = False
+
+
+@dataclass(eq=False)
+class FakeConn:
+    """What the swarm uses of a PeerConnection: it records instead of sending."""
+
+    fast: bool = False
+    peer_id: bytes = b"-FK0001-000000000000"
+    address: tuple[str, int] = ("10.0.0.1", 6881)
+    protocol: FakeProtocol = field(default_factory=FakeProtocol)
+    sent: list[wire.Message] = field(default_factory=list)
+    dropped: str = ""
+    writable: bool = True
+
+    def send(self, message: wire.Message) -> None:
+        self.sent.append(message)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        pass
+
+    def drop(self, reason: str) -> None:
+        self.dropped = self.dropped or reason
+
+
+@pytest.fixture
+def swarm(tmp_path: Path) -> Swarm:
+    """A swarm that has pieces 0 and 2 of 3."""
+    path = tmp_path / "f.bin"
+    path.write_bytes(bytes(2 * PL + 1000))
+    info, _ = build_info(path, "f.bin", "g")
+    storage = PieceStorage.create(tmp_path / "part", info)
+    return Swarm(info, storage, have=[True, False, True])
+
+
+def _connect(swarm: Swarm, *, fast: bool = False, interested: bool = True) -> FakeConn:
+    conn = FakeConn(fast=fast)
+    assert swarm.accept(conn)  # type: ignore[arg-type]
+    if interested:
+        swarm.on_message(conn, wire.Interested())  # type: ignore[arg-type]
+        assert wire.Unchoke() in conn.sent
+    return conn
+
+
+def _request(swarm: Swarm, conn: FakeConn, index: int = 0) -> None:
+    swarm.on_message(conn, wire.Request(index, 0, 16 * 1024))  # type: ignore[arg-type]
+
+
+def test_a_request_for_a_piece_we_lack_ends_the_connection(swarm: Swarm) -> None:
+    conn = _connect(swarm)
+    _request(swarm, conn, 0)
+    assert not conn.dropped
+    _request(swarm, conn, 1)
+    assert conn.dropped == "requested a piece we do not have"
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_a_request_before_we_ever_unchoked_ends_the_connection(swarm: Swarm, fast: bool) -> None:
+    conn = _connect(swarm, fast=fast, interested=False)
+    _request(swarm, conn)
+    assert conn.dropped == "requested blocks while choked"
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_requests_racing_our_choke_are_tolerated_up_to_a_full_queue(
+    swarm: Swarm, fast: bool
+) -> None:
+    conn = _connect(swarm, fast=fast)
+    peer = swarm.peers[conn]  # type: ignore[index]
+    swarm._choke(peer)
+    for _ in range(MAX_QUEUED_REQUESTS):
+        _request(swarm, conn)
+    assert not conn.dropped
+    rejects = [m for m in conn.sent if isinstance(m, wire.Reject)]
+    assert len(rejects) == (MAX_QUEUED_REQUESTS if fast else 0)  # BEP 6: say so
+    _request(swarm, conn)
+    assert conn.dropped == "requested blocks while choked"
+
+
+def test_the_allowance_starts_again_at_each_choke(swarm: Swarm) -> None:
+    conn = _connect(swarm)
+    peer = swarm.peers[conn]  # type: ignore[index]
+    for _ in range(3):
+        swarm._choke(peer)
+        for _ in range(MAX_QUEUED_REQUESTS):
+            _request(swarm, conn)
+        swarm._unchoke(peer)
+    assert not conn.dropped
