@@ -12,21 +12,9 @@ from minitorrent.driver import Client
 
 
 @pytest.fixture
-def group(make_client: Callable[..., Client]) -> Callable[[int], list[Client]]:
-    """make(n): n logged-in clients, users u0..u{n-1}, all members of group 'lab' (u0 admin)."""
-
-    def make(n: int) -> list[Client]:
-        clients = [make_client() for _ in range(n)]
-        for i, client in enumerate(clients):
-            client.ok(f"create_user u{i} pw{i}")
-            client.ok(f"login u{i} pw{i}")
-        clients[0].ok("create_group lab")
-        for i, client in enumerate(clients[1:], start=1):
-            client.ok("join_group lab")
-            clients[0].ok(f"accept_request lab u{i}")
-        return clients
-
-    return make
+def group(make_users: Callable[..., list[Client]]) -> Callable[[int], list[Client]]:
+    """group(n): n logged-in clients, users u0..u{n-1}, all members of 'lab' (u0 admin)."""
+    return lambda n: make_users(*(f"u{i}" for i in range(n)), group="lab")
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from minitorrent.driver import Client, free_port, wait_until
+from tests.e2e.sharing_helpers import own_peer_id
 
 from .ltclient import add_magnet, add_torrent, describe, is_seeding, session
 
@@ -115,13 +116,6 @@ def test_mixed_swarm_libtorrent_and_minitorrent_leechers_trade_pieces(
     leecher.ok("wait", timeout=90)
     assert (out_lt / "video.mkv").read_bytes() == data.read_bytes()
     assert (out_mt / "video.mkv").read_bytes() == data.read_bytes()
-    leecher_id = _own_peer_id(leecher)
+    leecher_id = own_peer_id(leecher)
     traded = sum(n for pid, n in exchanged.items() if pid.hex() == leecher_id)
     assert traded > 0, f"no bytes between libtorrent and the minitorrent leecher: {exchanged}"
-
-
-def _own_peer_id(client: Client) -> str:
-    """The client's peer id (hex), from the first line of `peers`."""
-    first = client.ok("peers")[0]
-    assert first.startswith("this client: "), first
-    return first.split()[2]
