@@ -1,0 +1,254 @@
+"""The benchmark's command line: run the workloads, print the table, write docs/performance.md."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import resource
+import shlex
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import w1_hash, w2_pair, w3_shaped, w3_swarm, w4_tracker
+from bench.common import (
+    FULL,
+    QUICK,
+    REPO,
+    BenchError,
+    Context,
+    Row,
+    fmt,
+    libtorrent_version,
+    package_version,
+    summary,
+)
+
+WORKLOADS: dict[str, Callable[[Context], list[Row]]] = {
+    "w1": w1_hash.run,
+    "w2": w2_pair.run,
+    "w3": w3_swarm.run,
+    "w3s": w3_shaped.run,
+    "w4": w4_tracker.run,
+}
+TITLES = {
+    "w1": "W1 hashing",
+    "w2": "W2 one-to-one",
+    "w3": "W3 swarm (loopback)",
+    "w3s": "W3s swarm (shaped network)",
+    "w4": "W4 tracker",
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench/run.py",
+        description="minitorrent against libtorrent, mktorrent and opentracker, side by side.",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes, one run (CI's smoke test)"
+    )
+    parser.add_argument("--runs", type=int, help="runs per workload (default 3; --quick: 1)")
+    parser.add_argument(
+        "--only",
+        default=",".join(WORKLOADS),
+        help=f"comma-separated workloads among {','.join(WORKLOADS)} (default: all)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=REPO / "docs" / "performance.md",
+        help="where to write the report (default docs/performance.md)",
+    )
+    parser.add_argument("--keep-tmp", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args(argv)
+    args.only = [w.strip().lower() for w in args.only.split(",") if w.strip()]
+    unknown = [w for w in args.only if w not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workload(s) {', '.join(unknown)}; choose among {list(WORKLOADS)}")
+    if args.runs is None:
+        args.runs = 1 if args.quick else 3
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    return args
+
+
+def log(text: str) -> None:
+    load = os.getloadavg()[0]
+    print(
+        f"[bench {time.strftime('%H:%M:%S')} load {load:.1f}] {text}", file=sys.stderr, flush=True
+    )
+
+
+def raise_fd_limit() -> None:
+    """1,000 connections (W4) need more than the usual 1,024 descriptors per process."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def machine() -> list[str]:
+    model = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) / (1 << 20):.1f} GiB"
+    except OSError:
+        pass
+    return [
+        f"cores: {os.cpu_count()} ({model})",
+        f"memory: {mem}",
+        f"Python: {platform.python_version()} ({sys.executable})",
+        f"kernel: {platform.system()} {platform.release()}",
+        f"references: libtorrent {libtorrent_version()} (PyPI), "
+        f"mktorrent {package_version('mktorrent')}, opentracker "
+        f"{package_version('opentracker')}, wrk {package_version('wrk')} (Debian)",
+    ]
+
+
+def table(rows: list[Row]) -> list[str]:
+    out = [
+        "| workload | metric | minitorrent | reference | reference's figure "
+        "| ratio (minitorrent / reference) | target (issue 5) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        if row.error:
+            mine = ref = ratio = "failed (see below)"
+        else:
+            mine = summary(row.mine)
+            ref = "n/a (see below)" if row.ref_missing else summary(row.ref)
+            ratio = summary(row.ratios()) if row.ratios() else "n/a"
+        metric = f"{row.metric} ({row.better} is better)" if row.metric else ""
+        out.append(
+            f"| {row.workload} | {metric} | {mine} | {row.reference} | {ref} "
+            f"| {ratio} | {row.target} |"
+        )
+    return out
+
+
+def problems(rows: list[Row]) -> list[str]:
+    """Why some figures are missing, each reason once."""
+    seen: dict[str, None] = {}
+    for row in rows:
+        if row.error:
+            seen[f"{row.workload}: failed: {row.error}"] = None
+        elif row.ref_missing:
+            seen[f"{row.workload}: no reference figure: {row.ref_missing}"] = None
+    return list(seen)
+
+
+def report(
+    args: argparse.Namespace, rows: list[Row], ctx: Context, started: str, seconds: float
+) -> str:
+    loads = ctx.loads or [os.getloadavg()]
+    first = " / ".join(f"{x:.2f}" for x in loads[0])
+    during = [a for a, _, _ in loads[1:]] or [loads[0][0]]
+    lines = [
+        "# Performance",
+        "",
+        "Written by the benchmark (`make bench`, see README.md); do not edit by hand.",
+        "",
+        f"Command: `{shlex.join(sys.orig_argv)}` (in {Path.cwd()})",
+        "",
+        f"Run: {started}, {seconds / 60:.1f} min, {args.runs} run(s) per workload"
+        + (", quick mode (tiny sizes)" if args.quick else ""),
+        "",
+        "Machine:",
+        "",
+        *[f"- {m}" for m in machine()],
+        f"- load average before the start (1 / 5 / 15 min): {first}; during the run (1 min, "
+        f"{len(during)} samples, the benchmark's own processes included): median "
+        f"{statistics.median(during):.2f}, max {max(during):.2f}",
+        "",
+        "Each cell is median (min-max) over the runs; the ratio is taken within each run "
+        "(both figures measured back to back on the same files), then summarised.",
+        "",
+        *table(rows),
+        "",
+        *([*[f"- {p}" for p in problems(rows)], ""] if problems(rows) else []),
+        "## How each figure is measured",
+        "",
+        *[f"- {note}" for note in ctx.notes],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    raise_fd_limit()
+    # SIGTERM (a CI timeout, kill) unwinds like Ctrl-C: processes stopped, namespaces and
+    # temporary files removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    t0 = time.monotonic()
+    tmp = Path(tempfile.mkdtemp(prefix="minitorrent-bench-"))
+    ctx = Context(
+        quick=args.quick,
+        runs=args.runs,
+        sizes=QUICK if args.quick else FULL,
+        tmp=tmp,
+        log=log,
+    )
+    ctx.sample_load()  # before anything starts
+
+    def log_and_sample(text: str) -> None:
+        ctx.sample_load()
+        log(text)
+
+    ctx.log = log_and_sample
+    rows: list[Row] = []
+    failed = False
+    log(f"temporary directory {tmp}")
+    try:
+        for name in args.only:
+            ctx.sample_load()
+            log(f"{TITLES[name]} ...")
+            try:
+                rows += WORKLOADS[name](ctx)
+            except BenchError as exc:
+                failed = True
+                log(f"{TITLES[name]} failed: {exc}")
+                rows.append(Row(TITLES[name], "", "", "lower", error=str(exc)))
+            except Exception as exc:
+                failed = True
+                log(f"{TITLES[name]} failed:\n{traceback.format_exc()}")
+                rows.append(Row(TITLES[name], "", "", "lower", error=f"{exc!r}"))
+            finally:
+                ctx.cleanup()
+                ctx.procs.clear()
+                ctx.popens.clear()
+                ctx.sample_load()
+    finally:
+        ctx.cleanup()
+        if args.keep_tmp:
+            log(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    text = report(args, rows, ctx, started, time.monotonic() - t0)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    print("\n".join(table(rows) + problems(rows)))
+    log(f"wrote {args.output}")
+    return 1 if failed else 0
+
+
+__all__ = ["fmt", "main"]

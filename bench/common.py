@@ -1,0 +1,335 @@
+"""What every workload shares: settings, result rows, process statistics, files, tools."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from minitorrent.driver import Process, stop_all
+
+KiB = 1 << 10
+MiB = 1 << 20
+GiB = 1 << 30
+
+REPO = Path(__file__).resolve().parent.parent
+LT_PEER = Path(__file__).resolve().parent / "lt_peer.py"
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+#: argon2id at its lowest cost for the benchmark's tracker: logging 20 users in is set-up, not
+#: what is measured (no workload creates accounts or logs in while it is timed).
+FAST_PASSWORD_HASH = {
+    "MINITORRENT_TRACKER_PASSWORD_TIME_COST": "1",
+    "MINITORRENT_TRACKER_PASSWORD_MEMORY_KIB": "8",
+    "MINITORRENT_TRACKER_PASSWORD_PARALLELISM": "1",
+}
+
+
+P = TypeVar("P", bound=Process)
+
+
+class BenchError(Exception):
+    """A workload could not be measured (a tool is missing, a transfer failed, ...)."""
+
+
+class Missing(BenchError):
+    """A reference tool is not installed."""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    w1: int
+    w2: int
+    w3: int
+    w3_peers: int
+    w3s: int
+    w4_seconds: int
+    w4_connections: tuple[int, ...]
+
+
+FULL = Sizes(
+    w1=1 * GiB,
+    w2=1 * GiB,
+    w3=256 * MiB,
+    w3_peers=8,
+    w3s=64 * MiB,
+    w4_seconds=10,
+    w4_connections=(100, 1000),
+)
+QUICK = Sizes(
+    w1=64 * MiB,
+    w2=32 * MiB,
+    w3=16 * MiB,
+    w3_peers=8,
+    w3s=8 * MiB,
+    w4_seconds=2,
+    w4_connections=(100, 1000),
+)
+
+
+@dataclass
+class Row:
+    """One line of the table: minitorrent's figure and the reference's, one value per run."""
+
+    workload: str
+    metric: str
+    reference: str
+    better: Literal["lower", "higher"]
+    target: str = ""
+    mine: list[float] = field(default_factory=list)
+    ref: list[float] = field(default_factory=list)
+    ref_missing: str = ""  # why the reference has no figure ("n/a")
+    error: str = ""  # why the row has no figure at all
+
+    def ratios(self) -> list[float]:
+        return [m / r for m, r in zip(self.mine, self.ref, strict=False) if r > 0]
+
+
+@dataclass
+class Context:
+    """Settings of this run plus everything it started (for the final clean-up)."""
+
+    quick: bool
+    runs: int
+    sizes: Sizes
+    tmp: Path
+    log: Callable[[str], None]
+    procs: list[Process] = field(default_factory=list)
+    popens: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    loads: list[tuple[float, float, float]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    files: dict[tuple[str, int], Path] = field(default_factory=dict)
+    sha1s: dict[Path, str] = field(default_factory=dict)
+
+    def track(self, proc: P) -> P:
+        self.procs.append(proc)
+        return proc
+
+    def sample_load(self) -> None:
+        self.loads.append(os.getloadavg())
+
+    def cleanup(self) -> None:
+        stop_all(self.procs)
+        for popen in self.popens:
+            if popen.poll() is None:
+                popen.terminate()
+                try:
+                    popen.wait(10)
+                except subprocess.TimeoutExpired:
+                    popen.kill()
+                    popen.wait(10)
+
+    def random_file(self, name: str, size: int) -> Path:
+        """A file of ``size`` random bytes, made once per run of the benchmark."""
+        key = (name, size)
+        if key not in self.files:
+            path = self.tmp / "data" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.log(f"writing {size / MiB:.0f} MiB of random data to {path.name}")
+            with open(path, "wb") as f:
+                left = size
+                while left:
+                    n = min(left, 16 * MiB)
+                    f.write(os.urandom(n))
+                    left -= n
+            self.files[key] = path
+            self.sha1s[path] = file_sha1(path)
+        return self.files[key]
+
+    def verify(self, copy: Path, original: Path) -> None:
+        """Raise unless ``copy`` has exactly the bytes of ``original``."""
+        if not copy.is_file():
+            raise BenchError(f"{copy} is missing after the transfer")
+        if copy.stat().st_size != original.stat().st_size or file_sha1(copy) != self.sha1s.get(
+            original, file_sha1(original)
+        ):
+            raise BenchError(f"{copy} differs from {original}")
+
+
+def file_sha1(path: Path) -> str:
+    h = hashlib.sha1()
+    buf = memoryview(bytearray(4 * MiB))
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(buf[:n])
+    return h.hexdigest()
+
+
+def warm(path: Path) -> None:
+    """Read a file once so that it is in the page cache."""
+    buf = bytearray(4 * MiB)
+    with open(path, "rb", buffering=0) as f:
+        while f.readinto(buf):
+            pass
+
+
+def remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+# -- processes -------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        data = f.read()
+    fields = data[data.rindex(")") + 2 :].split()  # fields[0] is field 3 (state)
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def peak_rss_mib(pid: int) -> float:
+    """VmHWM (peak resident set size since the process started) in MiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise BenchError(f"no VmHWM for process {pid}")
+
+
+def rss_anon_mib(pid: int) -> float:
+    """RssAnon (resident anonymous memory: heap, buffers; not mapped file pages) in MiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class AnonPeak:
+    """Samples a process's RssAnon every 20 ms in a thread: ``with AnonPeak(pid) as p: ...``
+    then ``p.peak`` (MiB).  VmHWM also counts file pages a process maps (libtorrent 2 maps
+    the files it shares), this does not."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while True:
+            try:
+                self.peak = max(self.peak, rss_anon_mib(self.pid))
+            except OSError:
+                return
+            if self._stop.wait(0.02):
+                return
+
+    def __enter__(self) -> AnonPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        with suppress(OSError):
+            self.peak = max(self.peak, rss_anon_mib(self.pid))
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Pin every thread of a process (threads it starts later inherit it)."""
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with suppress(ProcessLookupError, PermissionError):
+            os.sched_setaffinity(int(task), cpus)
+
+
+def python_script(script: Path, *args: str) -> list[str]:
+    return [sys.executable, str(script), *args]
+
+
+# -- tools -------------------------------------------------------------------------------------
+
+
+def have_tool(name: str) -> str | None:
+    return shutil.which(name)
+
+
+def need_tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise Missing(
+            f"{name} is not installed (Debian package {package}: `make bench-deps` as root, "
+            f"or sudo apt-get install {package})"
+        )
+    return path
+
+
+def need_libtorrent() -> None:
+    probe = subprocess.run(
+        [sys.executable, "-c", "import libtorrent"], capture_output=True, text=True, check=False
+    )
+    if probe.returncode != 0:
+        raise Missing(
+            "the Python module libtorrent is missing (PyPI libtorrent, in the test extra: "
+            "pip install -e '.[test]')"
+        )
+
+
+def package_version(package: str) -> str:
+    if shutil.which("dpkg-query") is None:
+        return "?"
+    out = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Version}", package],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip() or "?"
+
+
+def libtorrent_version() -> str:
+    out = subprocess.run(
+        [sys.executable, "-c", "import libtorrent; print(libtorrent.__version__)"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip() or "missing"
+
+
+# -- statistics and formatting ------------------------------------------------------------------
+
+
+def fmt(x: float) -> str:
+    if x >= 100:
+        return f"{x:.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    if x >= 1:
+        return f"{x:.2f}"
+    return f"{x:.3f}"
+
+
+def summary(values: list[float]) -> str:
+    """``median (min-max)``, or the single value."""
+    if not values:
+        return "n/a"
+    med = statistics.median(values)
+    if len(values) == 1:
+        return fmt(med)
+    return f"{fmt(med)} ({fmt(min(values))}-{fmt(max(values))})"
+
+
+@contextmanager
+def timed() -> Iterator[list[float]]:
+    """``with timed() as t: ...`` then ``t[0]`` is the wall time in seconds."""
+    out: list[float] = []
+    start = time.perf_counter()
+    try:
+        yield out
+    finally:
+        out.append(time.perf_counter() - start)

@@ -1,0 +1,85 @@
+"""W1: hashing a file to share it (page cache warm) against ``mktorrent -t 2``."""
+
+from __future__ import annotations
+
+import subprocess
+
+from fastbencode import bdecode  # type: ignore[attr-defined]
+
+from bench.common import BenchError, Context, Missing, Row, need_tool, remove, timed, warm
+from bench.peers import GROUP
+from minitorrent.metainfo import build_info, hash_file, piece_length_for
+
+
+def run(ctx: Context) -> list[Row]:
+    size = ctx.sizes.w1
+    label = f"W1 hashing {size >> 20} MiB"
+    build = Row(
+        label,
+        "build_info (upload_file: pieces + file SHA1), s",
+        "mktorrent -t 2",
+        "lower",
+        "ratio ≤ 1.25",
+    )
+    pieces = Row(label, "hash_file(whole_file=False): pieces only, s", "mktorrent -t 2", "lower")
+    rows = [build, pieces]
+    try:
+        mktorrent: str | None = need_tool("mktorrent", "mktorrent")
+    except Missing as exc:
+        if not ctx.quick:
+            raise
+        mktorrent = None
+        for row in rows:
+            row.ref_missing = str(exc)
+    data = ctx.random_file(f"data-{size >> 20}MiB.bin", size)
+    piece_length = piece_length_for(size)
+    out = ctx.tmp / "w1.torrent"
+    for run_no in range(ctx.runs):
+        warm(data)
+        with timed() as t:
+            info, _ = build_info(data, data.name, GROUP)
+        build.mine.append(t[0])
+        with timed() as t:
+            hashes, _ = hash_file(data, piece_length, whole_file=False)
+        pieces.mine.append(t[0])
+        if hashes != info.pieces:
+            raise BenchError("hash_file and build_info disagree on the piece hashes")
+        if mktorrent is not None:
+            remove(out)
+            cmd = [
+                mktorrent,
+                "-t",
+                "2",
+                "-l",
+                str(piece_length.bit_length() - 1),
+                "-p",
+                "-a",
+                "http://127.0.0.1/announce",
+                "-o",
+                str(out),
+                str(data),
+            ]
+            with timed() as t:
+                done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise BenchError(f"mktorrent failed: {done.stderr.strip() or done.stdout}")
+            for row in rows:
+                row.ref.append(t[0])
+            theirs = bdecode(out.read_bytes())[b"info"][b"pieces"]
+            if theirs != info.pieces:
+                raise BenchError("mktorrent's piece hashes differ from minitorrent's")
+        ctx.log(
+            f"w1 run {run_no + 1}/{ctx.runs}: build_info {build.mine[-1]:.3f} s, "
+            f"pieces only {pieces.mine[-1]:.3f} s, mktorrent "
+            + (f"{build.ref[-1]:.3f} s" if build.ref else "n/a")
+        )
+    remove(out)
+    ctx.notes.append(
+        f"W1: {size >> 20} MiB random file, piece length {piece_length >> 10} KiB "
+        "(metainfo.piece_length_for), read once before each run; build_info and hash_file run "
+        "in the benchmark's process (2 workers, the default), mktorrent as "
+        f"`mktorrent -t 2 -l {piece_length.bit_length() - 1} -p -a URL -o OUT FILE` (process "
+        "start included). Both rows are compared with the same mktorrent time; mktorrent's "
+        "piece hashes are checked equal to minitorrent's."
+    )
+    return rows
