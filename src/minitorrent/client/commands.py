@@ -269,7 +269,7 @@ class Client:
         )
         transfer = self.node.transfers.get(info.info_hash)
         if transfer is None:
-            transfer = self.node.seed(group_id, name, info, path)
+            transfer = self.node.seed(group_id, name, info, path, hashed_as_of=st)
         # So that list_files right after this already counts us as a peer.
         await transfer.announced.wait()
         return f"sharing '{name}' in '{group_id}' ({human_size(info.length)}, sha1 {sha1})"
@@ -520,7 +520,9 @@ class Client:
                             share.uploaded,
                         )
                     )
-                transfers.append(self.node.seed(share.group_id, share.name, info, path))
+                transfers.append(
+                    self.node.seed(share.group_id, share.name, info, path, hashed_as_of=st)
+                )
             except (OSError, MinitorrentError) as exc:
                 reason = "it is gone" if isinstance(exc, FileNotFoundError) else str(exc)
                 notes.append(f"notice: no longer sharing [{share.group_id}] {share.name}: {reason}")

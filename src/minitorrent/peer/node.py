@@ -31,6 +31,7 @@ MAX_INCOMING = 200
 MAX_INCOMING_PER_IP = 32
 CONNECT_TIMEOUT = 5.0
 ANNOUNCE_RETRY_MIN = 1.0
+STARVED_RETRY = 5.0
 # Announces refused for good: the user is no longer in the file's group, or the file is
 # gone from it (nobody shares it any more). Reasons shown to the user.
 _NOT_IN_GROUP = {
@@ -133,9 +134,20 @@ class PeerNode:
 
     # -- adding and removing transfers ------------------------------------------------
 
-    def seed(self, group_id: str, name: str, info: InfoDict, path: Path) -> Transfer:
+    def seed(
+        self,
+        group_id: str,
+        name: str,
+        info: InfoDict,
+        path: Path,
+        *,
+        hashed_as_of: os.stat_result | None = None,
+    ) -> Transfer:
+        """Share a file; ``hashed_as_of`` is its stat when its pieces were last hashed."""
         storage = PieceStorage.open_existing(path, info, writable=False)
         swarm = Swarm(info, storage, have=[True] * info.num_pieces)
+        if hashed_as_of is not None:
+            swarm.trust_file(hashed_as_of.st_size, hashed_as_of.st_mtime_ns)
         transfer = Transfer(group_id, name, swarm, "seed", path, started_at=time.monotonic())
         self._add(transfer)
         return transfer
@@ -274,6 +286,10 @@ class PeerNode:
             if ok:
                 event = ""
                 delay = float(self.announce_interval)
+                if transfer.swarm.state is State.DOWNLOADING and not transfer.swarm.peers:
+                    # Stuck without a single connection (refused, or raced the
+                    # tracker): ask again soon rather than a whole interval later.
+                    delay = min(delay, STARVED_RETRY)
             else:
                 # Tracker down: retry with backoff; peers already known keep going.
                 delay = min(delay * 2, float(self.announce_interval))
