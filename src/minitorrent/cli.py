@@ -82,6 +82,13 @@ def _parser() -> argparse.ArgumentParser:
         help="drop a peer that sends nothing for this long (default 120)",
     )
     client.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="drop a peer that leaves our requests unanswered this long (default 20)",
+    )
+    client.add_argument(
         "--ca-cert",
         metavar="FILE",
         help="also trust this PEM CA certificate for https:// trackers (a self-signed CA)",
@@ -127,7 +134,7 @@ def _run_client(args: argparse.Namespace) -> int:
     advertise = parse_endpoint(args.advertise) if args.advertise else None
     if not 1 <= args.announce_interval <= 3600:
         raise MinitorrentError("--announce-interval must be between 1 and 3600 seconds")
-    for option in ("tracker_timeout", "no_peer_timeout", "peer_idle_timeout"):
+    for option in ("tracker_timeout", "no_peer_timeout", "peer_idle_timeout", "stall_timeout"):
         if not 0 < getattr(args, option) < math.inf:  # also refuses nan
             raise MinitorrentError(
                 f"--{option.replace('_', '-')} must be a positive number of seconds"
@@ -149,6 +156,7 @@ def _run_client(args: argparse.Namespace) -> int:
         tracker_timeout=args.tracker_timeout,
         ca_cert=Path(args.ca_cert) if args.ca_cert else None,
         peer_idle_timeout=args.peer_idle_timeout,
+        stall_timeout=args.stall_timeout,
     )
     return main(options)
 

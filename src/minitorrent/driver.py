@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -131,6 +132,14 @@ class Process:
     def signal(self, sig: int) -> None:
         self.popen.send_signal(sig)
 
+    def limit_file_size(self, size: int | None) -> None:
+        """Set the running process's RLIMIT_FSIZE soft limit (None: unlimited): a write
+        past `size` bytes into any file fails, as on a disk that filled up. The hard
+        limit is left alone, so that an unprivileged test can lift the limit again."""
+        soft = resource.RLIM_INFINITY if size is None else size
+        _, hard = resource.prlimit(self.popen.pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(self.popen.pid, resource.RLIMIT_FSIZE, (soft, hard))
+
     def kill(self) -> None:
         if self.popen.poll() is None:
             self.popen.kill()
@@ -212,12 +221,21 @@ class Client(Process):
 
     def run(self, command: str, timeout: float = COMMAND_TIMEOUT) -> list[str]:
         """Run one command; return the lines it printed (stdout and stderr)."""
+        return self.submit(command)(timeout)
+
+    def submit(self, command: str) -> Callable[[float], list[str]]:
+        """Send a command without waiting (to do something while it runs); call what is
+        returned, with a timeout, for the lines it printed."""
         marker = f"__done_{next(_markers)}__"
         start = len(self.lines)
         self.send(command)
         self.send(f"echo {marker}")
-        end = self.wait_for_line(re.escape(marker), start=start, timeout=timeout)
-        return self.lines[start:end]
+
+        def output(timeout: float = COMMAND_TIMEOUT) -> list[str]:
+            end = self.wait_for_line(re.escape(marker), start=start, timeout=timeout)
+            return self.lines[start:end]
+
+        return output
 
     def ok(self, command: str, timeout: float = COMMAND_TIMEOUT) -> list[str]:
         """Run a command that must succeed."""

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import httpx
 
@@ -218,6 +219,10 @@ class FakePeer:
     minitorrent.wire: handshake, a bitfield, unchoke, then answers every request with
     ``blocks(index, begin, length)``. ``pieces_for(peer_id)`` picks the pieces it
     claims to each peer (default: all). Announced to the tracker as a seed of `info`.
+
+    ``cut="stall"`` or ``"close"``: it sends only the first half of its first piece
+    message on each connection, then answers nothing more (the connection stays open)
+    or closes the connection.
     """
 
     def __init__(
@@ -227,8 +232,11 @@ class FakePeer:
         blocks: BlockSource,
         *,
         pieces_for: Callable[[bytes], set[int]] | None = None,
+        cut: Literal["stall", "close"] | None = None,
     ) -> None:
         self.user = user
+        self.cut = cut
+        self.cut_short: Counter[bytes] = Counter()  # piece messages cut in half, per peer
         self.info = info
         self.blocks = blocks
         self.pieces_for = pieces_for or (lambda peer_id: set(range(info.num_pieces)))
@@ -275,6 +283,7 @@ class FakePeer:
         proto = wire.PeerProtocol()
         proto.set_torrent(info.num_pieces, info.piece_length, info.length)
         remote = b""
+        stalled = False  # cut="stall" and done: read on, answer nothing
         try:
             while data := await reader.read(256 * KiB):
                 for event in proto.receive_data(data):
@@ -287,9 +296,19 @@ class FakePeer:
                         bits = wire.bitfield_from_pieces(pieces, info.num_pieces)
                         writer.write(proto.send(wire.Bitfield(bits)))
                         writer.write(proto.send(wire.Unchoke()))
-                    elif isinstance(event, wire.Request):
+                    elif isinstance(event, wire.Request) and not stalled:
                         block = self.blocks(event.index, event.begin, event.length)
-                        writer.write(proto.send(wire.Piece(event.index, event.begin, block)))
+                        message = proto.send(wire.Piece(event.index, event.begin, block))
+                        if self.cut is not None:
+                            writer.write(message[: len(message) // 2])
+                            with self._lock:
+                                self.cut_short[remote] += 1
+                            if self.cut == "close":
+                                await writer.drain()
+                                return
+                            stalled = True
+                            continue
+                        writer.write(message)
                         with self._lock:
                             self.served[remote] += len(block)
                 if writer.is_closing():

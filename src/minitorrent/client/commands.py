@@ -114,6 +114,9 @@ class Client:
         idle_ttl = float(body.get("idle_ttl", 3600))
         self.session.keepalive = asyncio.create_task(self._keep_alive(idle_ttl))
         lines = [f"logged in as '{user_id}'"]
+        damaged = state.damage_notice()
+        if damaged is not None:
+            lines.append(damaged)
         lines += await self._share_again(self.session)
         lines += await self._resume_downloads(self.session)
         return lines
@@ -372,11 +375,19 @@ class Client:
         target = resolve_destination(destination, name)
         part = target.with_name(target.name + ".part")
         resume = record is not None and record.part_path == str(part) and part.exists()
-        if part.exists() and not resume:
-            raise MinitorrentError(f"{part} already exists (remove it or choose another place)")
+        adopted = part.exists() and not resume
+        if adopted:
+            # A .part without resume data (the state file was lost or damaged): if it can
+            # be this file's, keep the pieces that pass their hash check; fetch the rest.
+            if not _may_be_part_of(part, info):
+                raise MinitorrentError(f"{part} already exists (remove it or choose another place)")
+            if locked_elsewhere(part):
+                raise MinitorrentError(f"{part} is being written by another client process")
+            resume = True
         have = [False] * info.num_pieces
-        if resume and record is not None:
-            have = await asyncio.to_thread(_recheck, part, info, record.have)
+        if resume:
+            saved = record.have if record is not None and not adopted else b""
+            have = await asyncio.to_thread(_recheck, part, info, saved)
         session.state.put_download(
             DownloadRecord(
                 info.info_hash_hex,
@@ -406,7 +417,8 @@ class Client:
         session.downloads.pop(info.info_hash, None)
         session.downloads[info.info_hash] = transfer
         verb = "resuming" if resume else "downloading"
-        return f"{verb} '{name}' from '{group_id}' to {target}"
+        done = f" ({sum(have)} of {info.num_pieces} pieces found good in {part.name})"
+        return f"{verb} '{name}' from '{group_id}' to {target}" + (done if adopted else "")
 
     async def cancel_download(self, group_id: str, file_name: str) -> Result:
         session = self._require_login()
@@ -610,6 +622,13 @@ def _name_max(directory: Path) -> int:
         return os.pathconf(directory, "PC_NAME_MAX")
     except (OSError, ValueError):
         return 255
+
+
+def _may_be_part_of(part: Path, info: InfoDict) -> bool:
+    """Whether an existing file can be a partial download of `info`: a regular file (not
+    a link) of its size."""
+    st = part.lstat()
+    return stat.S_ISREG(st.st_mode) and st.st_size == info.length
 
 
 def _recheck(part: Path, info: InfoDict, saved: bytes) -> list[bool]:

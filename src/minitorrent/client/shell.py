@@ -55,6 +55,7 @@ class ClientOptions:
     tracker_timeout: float
     ca_cert: Path | None = None  # a CA to trust for https:// trackers
     peer_idle_timeout: float = 120.0
+    stall_timeout: float = 20.0  # drop a peer that leaves requested blocks unanswered
 
 
 class Shell:
@@ -340,6 +341,7 @@ async def run_client(options: ClientOptions) -> int:
         announce_interval=options.announce_interval,
         no_peer_timeout=options.no_peer_timeout,
         idle_timeout=options.peer_idle_timeout,
+        stall_timeout=options.stall_timeout,
         notify=lambda text: shell_ref[0].notice(text) if shell_ref else None,
     )
     try:
@@ -406,6 +408,9 @@ def main(options: ClientOptions) -> int:
         level=os.environ.get("MINITORRENT_LOG", "WARNING").upper(),
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # Past a file size limit (ulimit -f) a write then fails with EFBIG, which storage
+    # reports as a failed download, instead of SIGXFSZ killing the whole client.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         import uvloop
 

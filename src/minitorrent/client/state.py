@@ -2,13 +2,21 @@
 
 One SQLite file per user under the state directory. SQLite makes every write
 atomic and lets several client processes of the same user share the file
-safely (WAL, busy timeout), which a hand-rolled JSON file would not.
+safely (WAL, busy timeout), which a hand-rolled JSON file would not: a process
+killed at any point leaves the last committed state, never a torn one.
+
+A state file damaged some other way (a disk error, a stray write) is moved aside at
+open and a fresh one started (UserState.moved_aside): shares are then made again with
+upload_file, and download_file finds a partial download's .part and re-checks it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -71,15 +79,25 @@ class UserState:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            path, timeout=10.0, isolation_level=None, check_same_thread=False
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self.moved_aside: Path | None = None  # where a damaged state file went
+        try:
+            self._db = _open(path)
+        except Damaged:
+            self.moved_aside = _move_aside(path)
+            self._db = _open(path)
 
     def close(self) -> None:
         self._db.close()
+
+    def damage_notice(self) -> str | None:
+        """What to tell the user if the state file had to be started afresh."""
+        if self.moved_aside is None:
+            return None
+        return (
+            f"notice: the state file {self.path} was damaged; it was moved to "
+            f"{self.moved_aside.name} and a new one started: upload_file again what you "
+            "shared, and download_file again resumes a download from its .part (re-checked)"
+        )
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -169,3 +187,40 @@ class UserState:
     def remove_download(self, info_hash: str) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM downloads WHERE info_hash = ?", (info_hash,))
+
+
+class Damaged(Exception):
+    """The state file is not a sound SQLite database (unlike locked or unreadable)."""
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    """Connect, check the whole file (it is small) and create missing tables."""
+    db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        (verdict,) = db.execute("PRAGMA quick_check").fetchone()
+        if verdict != "ok":
+            raise Damaged(verdict)
+        db.executescript(SCHEMA)
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        if getattr(exc, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+            raise Damaged(str(exc)) from None
+        raise
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename a damaged state file (and its write-ahead log, which SQLite would otherwise
+    replay into the new file) to <name>.damaged-<time>; return the new name."""
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.replace(path, aside)
+    with contextlib.suppress(FileNotFoundError):
+        os.replace(f"{path}-wal", f"{aside}-wal")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(f"{path}-shm")  # an index of the log, rebuilt from it
+    return aside

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from minitorrent.errors import MinitorrentError, StorageError, TrackerRefused
 from minitorrent.metainfo import InfoDict
 from minitorrent.peer.connection import IDLE_TIMEOUT, PeerConnection
 from minitorrent.peer.storage import PieceStorage
-from minitorrent.peer.swarm import State, Swarm, whole_file_sha1_async
+from minitorrent.peer.swarm import STALL_TIMEOUT, State, Swarm, whole_file_sha1_async
 from minitorrent.peer.tracker_client import PeerAddress, TrackerClient
 from minitorrent.peer.vouch import POSITIVE_TTL, Vouchers
 
@@ -77,6 +78,7 @@ class PeerNode:
         no_peer_timeout: float = 60.0,
         notify: Callable[[str], None] = lambda text: None,
         idle_timeout: float = IDLE_TIMEOUT,
+        stall_timeout: float = STALL_TIMEOUT,
     ) -> None:
         self.host = host
         self.port = port
@@ -87,6 +89,7 @@ class PeerNode:
         self.no_peer_timeout = no_peer_timeout
         self.notify = notify
         self.idle_timeout = idle_timeout
+        self.stall_timeout = stall_timeout
         # A yes lasts less than an announce interval: the re-check after each announce
         # ends the access of a member who left the group within one interval.
         self.vouchers = Vouchers(
@@ -145,7 +148,9 @@ class PeerNode:
     ) -> Transfer:
         """Share a file; ``hashed_as_of`` is its stat when its pieces were last hashed."""
         storage = PieceStorage.open_existing(path, info, writable=False)
-        swarm = Swarm(info, storage, have=[True] * info.num_pieces)
+        swarm = Swarm(
+            info, storage, have=[True] * info.num_pieces, stall_timeout=self.stall_timeout
+        )
         if hashed_as_of is not None:
             swarm.trust_file(hashed_as_of.st_size, hashed_as_of.st_mtime_ns)
         transfer = Transfer(group_id, name, swarm, "seed", path, started_at=time.monotonic())
@@ -180,6 +185,7 @@ class PeerNode:
             have=have,
             on_piece_verified=lambda s: self._mark_progress(transfer_ref[0]),
             on_finished=lambda s: self._spawn(self._finish_download(transfer_ref[0])),
+            stall_timeout=self.stall_timeout,
         )
         transfer = Transfer(
             group_id,
@@ -279,20 +285,24 @@ class PeerNode:
 
     async def _announce_loop(self, transfer: Transfer) -> None:
         event = "started"
-        delay = ANNOUNCE_RETRY_MIN
+        retry = ANNOUNCE_RETRY_MIN
         while True:
             ok = await self._announce_once(transfer, event, quiet=False)
             transfer.announced.set()
             if ok:
                 event = ""
+                retry = ANNOUNCE_RETRY_MIN
                 delay = float(self.announce_interval)
                 if transfer.swarm.state is State.DOWNLOADING and not transfer.swarm.peers:
                     # Stuck without a single connection (refused, or raced the
                     # tracker): ask again soon rather than a whole interval later.
                     delay = min(delay, STARVED_RETRY)
             else:
-                # Tracker down: retry with backoff; peers already known keep going.
-                delay = min(delay * 2, float(self.announce_interval))
+                # Tracker down: retry with backoff from 1 s up to the interval (so a
+                # restarted tracker hears from us soon), with jitter (so not all clients
+                # at once); peers already connected keep going meanwhile.
+                delay = min(retry, float(self.announce_interval)) * random.uniform(0.5, 1.0)
+                retry *= 2
             await asyncio.sleep(delay)
 
     async def _announce_once(self, transfer: Transfer, event: str, *, quiet: bool) -> bool:

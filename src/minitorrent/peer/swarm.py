@@ -31,7 +31,7 @@ from minitorrent.wire import messages as m
 
 log = logging.getLogger(__name__)
 
-REQUESTS_IN_FLIGHT = 64  # per peer; notes/fast-peer-io.md: 64 saturates loopback
+REQUESTS_IN_FLIGHT = 128  # per peer; requests go out in bursts of half of this
 MAX_QUEUED_REQUESTS = 512  # a peer asking for more than this is misbehaving
 STALL_TIMEOUT = 20.0  # requests outstanding and no block for this long: drop the peer
 CHOKE_INTERVAL = 10.0
@@ -110,8 +110,10 @@ class Swarm:
         on_piece_verified: Callable[[Swarm], None] | None = None,
         on_finished: Callable[[Swarm], None] | None = None,
         rng: random.Random | None = None,
+        stall_timeout: float = STALL_TIMEOUT,
     ) -> None:
         self.info = info
+        self.stall_timeout = stall_timeout
         self.info_hash = info.info_hash
         self.metadata = info.encode()  # served to magnet-link clients (BEP 9)
         self.storage = storage
@@ -358,6 +360,9 @@ class Swarm:
             c.peer_id for c in self.picker.contributors(index) if isinstance(c, PeerConnection)
         }
         if self._piece_is_good(index):
+            # Written before it counts as verified: resume data trusts verified pieces, so
+            # a piece whose write failed (disk full) must stay missing, not pass for good.
+            self.flush_writes()
             self.picker.on_piece_verified(index)
             self.last_progress = time.monotonic()
             self._have_buffer.append(index)
@@ -560,7 +565,7 @@ class Swarm:
             peer.rate_down = 0.7 * peer.rate_down + 0.3 * (peer.downloaded - peer._down_mark)
             peer.rate_up = 0.7 * peer.rate_up + 0.3 * (peer.uploaded - peer._up_mark)
             peer._down_mark, peer._up_mark = peer.downloaded, peer.uploaded
-            if peer.outstanding and now - peer.last_block_at > STALL_TIMEOUT:
+            if peer.outstanding and now - peer.last_block_at > self.stall_timeout:
                 peer.conn.drop("stalled: no data for requested blocks")
                 continue
             self._request_more(peer)

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request, Response
 from fastbencode import bencode  # type: ignore[attr-defined]  # not re-exported in its stub
 from sqlalchemy.exc import SQLAlchemyError
 
-from minitorrent.tracker.api.deps import Context
+from minitorrent.tracker.api.deps import Context, DBSlot
 from minitorrent.tracker.context import TrackerContext
 from minitorrent.tracker.services import swarm, users
 from minitorrent.tracker.services.errors import DomainError, Invalid
@@ -232,10 +232,10 @@ def _answer(handler: Handler, context: TrackerContext, passkey: str, request: Re
 
 
 @router.get("/announce/{passkey}")
-def announce(passkey: str, request: Request, context: Context) -> Response:
+def announce(passkey: str, request: Request, context: Context, _slot: DBSlot) -> Response:
     return _answer(_announce, context, passkey, request)
 
 
 @router.get("/scrape/{passkey}")
-def scrape(passkey: str, request: Request, context: Context) -> Response:
+def scrape(passkey: str, request: Request, context: Context, _slot: DBSlot) -> Response:
     return _answer(_scrape, context, passkey, request)

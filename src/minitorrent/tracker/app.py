@@ -29,7 +29,8 @@ async def _cleanup_forever(context: TrackerContext) -> None:
     while True:
         await asyncio.sleep(context.settings.cleanup_interval)
         try:
-            await run_in_threadpool(context.cleanup)
+            async with context.db_slots:  # as requests do (api/deps.get_db)
+                await run_in_threadpool(context.cleanup)
         except SQLAlchemyError:
             log.warning("periodic cleanup failed; will retry", exc_info=True)
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+import anyio
 from argon2 import PasswordHasher
 
 from minitorrent.tracker.db import Database
@@ -25,6 +26,18 @@ def password_hasher(settings: TrackerSettings) -> PasswordHasher:
     )
 
 
+def database_slots(database: Database) -> int:
+    """How many requests may hold a database transaction at once (see api/deps.db_slot).
+
+    SQLite: one, since every transaction takes the write lock up front (BEGIN IMMEDIATE).
+    Otherwise the connection pool's size, so no request waits for a connection while
+    holding a worker thread."""
+    if database.engine.dialect.name == "sqlite":
+        return 1
+    size = getattr(database.engine.pool, "size", None)
+    return max(1, int(size())) if callable(size) else 8
+
+
 @dataclass
 class TrackerContext:
     settings: TrackerSettings
@@ -33,6 +46,7 @@ class TrackerContext:
     hasher: PasswordHasher
     throttle: LoginThrottle
     policy: swarm.SwarmPolicy
+    db_slots: anyio.Semaphore
 
     @classmethod
     def create(
@@ -59,6 +73,7 @@ class TrackerContext:
                 grace=settings.peer_grace,
                 max_peers=settings.max_peers,
             ),
+            db_slots=anyio.Semaphore(database_slots(database)),
         )
 
     @property

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Annotated
 
@@ -23,7 +23,23 @@ def get_context(request: Request) -> TrackerContext:
 Context = Annotated[TrackerContext, Depends(get_context)]
 
 
-def get_db(context: Context) -> Iterator[Session]:
+async def db_slot(context: Context) -> AsyncIterator[None]:
+    """Wait, without holding a worker thread, for the right to open a transaction.
+
+    A request's transaction spans several worker-thread calls (the caller check, the
+    endpoint, the commit). Before this gate, under load every worker thread ended up
+    blocked on SQLite's write lock (or on the connection pool) while the request holding
+    it waited for a free thread to commit: a deadlock that only "database is locked"
+    errors after busy_timeout broke. Waiting here costs no thread, and it is first come,
+    first served instead of SQLite's sleep-and-retry busy handler."""
+    async with context.db_slots:
+        yield
+
+
+DBSlot = Annotated[None, Depends(db_slot, scope="function")]
+
+
+def get_db(context: Context, _slot: DBSlot) -> Iterator[Session]:
     """One transaction per request, committed before the response is sent."""
     with context.database.session() as db, db.begin():
         yield db
