@@ -31,7 +31,7 @@ from minitorrent.wire import messages as m
 
 log = logging.getLogger(__name__)
 
-REQUESTS_IN_FLIGHT = 128  # per peer; requests go out in bursts of half of this
+REQUESTS_IN_FLIGHT = 64  # per peer; notes/fast-peer-io.md: 64 saturates loopback
 MAX_QUEUED_REQUESTS = 512  # a peer asking for more than this is misbehaving
 STALL_TIMEOUT = 20.0  # requests outstanding and no block for this long: drop the peer
 CHOKE_INTERVAL = 10.0
