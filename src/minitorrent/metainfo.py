@@ -608,3 +608,14 @@ def magnet_link(info: InfoDict, trackers: Sequence[str]) -> str:
     ]
     parts.extend(f"tr={quote(url, safe='')}" for url in trackers)
     return "magnet:?" + "&".join(parts)
+
+
+def file_sha1(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """Hex SHA1 of a whole file (a finished download's check), one reused buffer."""
+    digest = hashlib.sha1()
+    buffer = bytearray(chunk)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buffer):
+            digest.update(view[:n])
+    return digest.hexdigest()

@@ -632,14 +632,10 @@ def _may_be_part_of(part: Path, info: InfoDict) -> bool:
 
 
 def _recheck(part: Path, info: InfoDict, saved: bytes) -> list[bool]:
-    """Which pieces of a partial file are good: trust saved resume data for the
-    pieces it marks, re-hash the rest (pieces verified after the last save)."""
+    """Which pieces of a partial file are good: the saved resume data vouches for the
+    pieces it marks, the rest (verified after the last save) are re-hashed."""
     with PieceStorage.open_existing(part, info, writable=False) as storage:
-        have = []
-        for index in range(info.num_pieces):
-            marked = index < len(saved) and saved[index] == 1
-            have.append(marked or storage.verify_piece(index))
-        return have
+        return storage.recheck(trusted=[b == 1 for b in saved])
 
 
 def usage_error(usage: str) -> UsageError:

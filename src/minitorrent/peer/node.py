@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from minitorrent.errors import MinitorrentError, StorageError, TrackerRefused
-from minitorrent.metainfo import InfoDict
+from minitorrent.metainfo import InfoDict, file_sha1
 from minitorrent.peer.connection import IDLE_TIMEOUT, PeerConnection
 from minitorrent.peer.storage import PieceStorage
-from minitorrent.peer.swarm import STALL_TIMEOUT, State, Swarm, whole_file_sha1_async
+from minitorrent.peer.swarm import STALL_TIMEOUT, State, Swarm
 from minitorrent.peer.tracker_client import PeerAddress, TrackerClient
 from minitorrent.peer.vouch import POSITIVE_TTL, Vouchers
 
@@ -256,7 +256,7 @@ class PeerNode:
         assert transfer.destination is not None
         try:
             swarm.storage.sync()
-            digest = await whole_file_sha1_async(transfer.path)
+            digest = await asyncio.to_thread(file_sha1, transfer.path)
             if digest != transfer.sha1:
                 raise StorageError(
                     f"whole-file SHA1 mismatch (got {digest}, expected {transfer.sha1})"

@@ -286,14 +286,25 @@ class PieceStorage:
         return hashlib.sha1(view).digest() == self.info.piece_hash(index)
 
     def recheck(
-        self, progress: Callable[[int], None] | None = None, *, workers: int = 2
+        self,
+        progress: Callable[[int], None] | None = None,
+        *,
+        workers: int = 2,
+        trusted: Sequence[bool] = (),
     ) -> list[bool]:
         """Which pieces on disk match their hash (to resume after a crash).
 
-        Parallel, bounded memory; see :func:`minitorrent.metainfo.hash_pieces`.  ``progress``
-        gets the number of bytes checked so far.
+        Pieces marked in ``trusted`` (saved resume data) are taken as good and only the
+        others are read; with none trusted the whole file is hashed in parallel, bounded
+        memory (:func:`minitorrent.metainfo.hash_pieces`).  ``progress`` gets the number
+        of bytes checked so far (whole-file pass only).
         """
         info = self.info
+        if any(trusted):
+            return [
+                (i < len(trusted) and trusted[i]) or self.verify_piece(i)
+                for i in range(info.num_pieces)
+            ]
         digests, _ = hash_pieces(
             self.fd,
             info.length,

@@ -8,10 +8,8 @@ the event loop; the periodic ``tick`` does the slow bookkeeping.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import enum
-import hashlib
 import logging
 import os
 import random
@@ -600,18 +598,3 @@ class Swarm:
         for peer in list(self.peers.values()):
             if peer.is_seed:
                 peer.conn.drop("both sides are seeds")
-
-
-def whole_file_sha1(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """SHA1 of a whole file, reading into one reused buffer."""
-    digest = hashlib.sha1()
-    buffer = bytearray(chunk)
-    view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as f:
-        while n := f.readinto(buffer):
-            digest.update(view[:n])
-    return digest.hexdigest()
-
-
-async def whole_file_sha1_async(path: str | os.PathLike[str]) -> str:
-    return await asyncio.to_thread(whole_file_sha1, path)
