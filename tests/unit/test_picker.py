@@ -247,13 +247,55 @@ def test_random_among_equally_rare() -> None:
     assert _order_for_seed(3) == _order_for_seed(3)
 
 
-def test_random_among_equal_for_seed_peers() -> None:
+def test_random_among_equal_for_seed_peers_when_others_could_trade() -> None:
     firsts = set()
     for seed in range(20):
         pk = make(16, seed=seed)
         pk.add_peer_have_all("s")
+        pk.add_peer("leech", [])  # a downloader too: pieces should differ from its own
         firsts.add(pk.pick("s", 1)[0].index)
     assert len(firsts) > 3
+
+
+def test_in_order_while_every_peer_is_a_seed() -> None:
+    pk = make(8, seed=5)
+    pk.add_peer_have_all("s1")
+    pk.add_peer_have_all("s2")
+    assert [pk.pick(s, 1)[0].index for s in ("s1", "s2", "s1")] == [0, 1, 2]
+    pk.check_invariants()
+
+
+def test_in_order_resumes_after_gaps_and_returned_pieces() -> None:
+    pk = make(8, 2, have=(0, 2))
+    pk.add_peer_have_all("s")
+    assert pk.pick("s", 4) == pk.blocks_of(1) + pk.blocks_of(3)
+    pk.cancel_all("s")  # pieces 1 and 3 are free again: back to the lowest first
+    assert pk.pick("s", 2) == pk.blocks_of(1)
+    pk.check_invariants()
+
+
+def test_random_again_once_a_downloader_connects() -> None:
+    firsts = set()
+    for seed in range(20):
+        pk = make(16, seed=seed)
+        pk.add_peer_have_all("s")
+        assert pk.pick("s", 1)[0].index == 0
+        pk.add_peer("leech", [])
+        firsts.add(pk.pick("s", 1)[0].index)
+        pk.remove_peer("leech")
+        pk.check_invariants()
+    assert len(firsts) > 3
+
+
+def test_verified_prefix() -> None:
+    pk = make(5, have=(1, 3))
+    assert pk.verified_prefix() == 0
+    pk.add_peer_have_all("s")
+    drain(pk, "s", pk.pick("s", 1))  # piece 0
+    assert pk.verified_prefix() == 2
+    drain(pk, "s", pk.pick("s", 2))  # pieces 2 and 4
+    assert pk.verified_prefix() == 5
+    assert make(3, have=(0, 1, 2)).verified_prefix() == 3
 
 
 def test_partial_pieces_are_finished_first() -> None:
@@ -652,6 +694,7 @@ class PickerMachine(RuleBasedStateMachine):
             num_pieces, piece_length, total, block_size=4, rng=random.Random(seed), have=have
         )
         self.peer_pieces = {}
+        self.seeds: set[str] = set()  # peers added with add_peer_have_all
         self.model_have = set(have)
 
     def all_pieces(self) -> set[int]:
@@ -666,6 +709,7 @@ class PickerMachine(RuleBasedStateMachine):
         if data.draw(st.booleans()):
             self.pk.add_peer_have_all(name)
             self.peer_pieces[name] = self.all_pieces()
+            self.seeds.add(name)
         else:
             pieces = data.draw(st.sets(st.sampled_from(range(max(self.pk.num_pieces, 1)))))
             pieces = {i for i in pieces if i < self.pk.num_pieces}
@@ -679,6 +723,7 @@ class PickerMachine(RuleBasedStateMachine):
         outstanding = self.pk.requests_of(name)
         assert sorted(self.pk.remove_peer(name)) == sorted(outstanding)
         del self.peer_pieces[name]
+        self.seeds.discard(name)
 
     @precondition(lambda self: self.peer_pieces and self.pk.num_pieces)
     @rule(data=st.data())
@@ -721,9 +766,16 @@ class PickerMachine(RuleBasedStateMachine):
             for i in self.peer_pieces[name] - self.model_have
             if all(pk.block_state(b) is BlockState.FREE for b in pk.blocks_of(i))
         ]
-        for i in {b.index for b in got}:
-            if all(state_before[b] is BlockState.FREE for b in pk.blocks_of(i)):
-                assert all(pk.availability(i) <= pk.availability(j) for j in untouched)
+        started = [
+            i
+            for i in {b.index for b in got}
+            if all(state_before[b] is BlockState.FREE for b in pk.blocks_of(i))
+        ]
+        for i in started:
+            assert all(pk.availability(i) <= pk.availability(j) for j in untouched)
+        if started and untouched and set(self.peer_pieces) == self.seeds:
+            # Nobody to trade with: untouched pieces are started lowest index first.
+            assert max(started) < min(untouched)
         if len(got) < k:
             # Nothing FREE left that this peer could give us.
             for i in self.peer_pieces[name] - self.model_have:
@@ -815,6 +867,8 @@ class PickerMachine(RuleBasedStateMachine):
             assert all(b.index in pieces for b in pk.requests_of(name))
         for i in range(pk.num_pieces):
             assert pk.availability(i) == sum(i in s for s in self.peer_pieces.values())
+        missing = self.all_pieces() - self.model_have
+        assert pk.verified_prefix() == min(missing, default=pk.num_pieces)
 
 
 PickerMachine.TestCase.settings = settings(

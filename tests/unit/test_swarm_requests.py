@@ -109,3 +109,22 @@ def test_the_allowance_starts_again_at_each_choke(swarm: Swarm) -> None:
             _request(swarm, conn)
         swarm._unchoke(peer)
     assert not conn.dropped
+
+
+def test_status_counts_the_short_last_piece(swarm: Swarm) -> None:
+    assert swarm.status().bytes_done == PL + 1000  # pieces 0 and 2 of PL, PL, 1000 bytes
+
+
+def test_a_full_bitfield_is_a_seed_and_pieces_come_in_order(tmp_path: Path) -> None:
+    """Only seeds connected: nobody to trade with, so the picker goes in order (which
+    lets the whole-file SHA1 follow the download)."""
+    path = tmp_path / "f.bin"
+    path.write_bytes(bytes(6 * PL))
+    info, _ = build_info(path, "f.bin", "g")
+    storage = PieceStorage.create(tmp_path / "part", info)
+    swarm = Swarm(info, storage, have=[False] * 6)
+    conn = _connect(swarm)
+    swarm.on_message(conn, wire.Bitfield(wire.bitfield_from_pieces([True] * 6, 6)))  # type: ignore[arg-type]
+    picked = [swarm.picker.pick(conn, 16)[0].index for _ in range(6)]
+    assert picked == list(range(6))
+    storage.close()

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from minitorrent.errors import MinitorrentError, StorageError, TrackerRefused
-from minitorrent.metainfo import InfoDict, file_sha1
+from minitorrent.metainfo import InfoDict
 from minitorrent.peer.connection import IDLE_TIMEOUT, PeerConnection
+from minitorrent.peer.file_check import WholeFileHasher
 from minitorrent.peer.storage import PieceStorage
 from minitorrent.peer.swarm import STALL_TIMEOUT, State, Swarm
 from minitorrent.peer.tracker_client import PeerAddress, TrackerClient
@@ -58,6 +59,7 @@ class Transfer:
     event: asyncio.Event | None = None  # set when a download ends (done or failed)
     failure_reported: bool = False
     progress_dirty: bool = False  # pieces verified since resume data was last saved
+    file_check: WholeFileHasher | None = None  # downloads: the whole-file SHA1 so far
     announced: asyncio.Event = field(default_factory=asyncio.Event)  # first announce tried
 
     @property
@@ -197,9 +199,11 @@ class PeerNode:
             sha1=sha1,
             started_at=time.monotonic(),
             event=asyncio.Event(),
+            file_check=WholeFileHasher(storage.fd, info.length, storage.path),
         )
         transfer_ref.append(transfer)
         self._add(transfer)
+        self._hash_verified_prefix(transfer)  # resumed: pieces verified by an earlier run
         if swarm.complete:
             self._spawn(self._finish_download(transfer))
         return transfer
@@ -224,11 +228,23 @@ class PeerNode:
             transfer.announce_task.cancel()
         transfer.swarm.stop()
         transfer.swarm.storage.close()
+        self._stop_file_check(transfer)
         if transfer.event is not None:
             transfer.event.set()
 
     def _mark_progress(self, transfer: Transfer) -> None:
         transfer.progress_dirty = True
+        self._hash_verified_prefix(transfer)
+
+    def _hash_verified_prefix(self, transfer: Transfer) -> None:
+        if transfer.file_check is not None:
+            info = transfer.swarm.info
+            transfer.file_check.advance(transfer.swarm.picker.verified_prefix() * info.piece_length)
+
+    def _stop_file_check(self, transfer: Transfer) -> None:
+        if transfer.file_check is not None:
+            transfer.file_check.close()
+            transfer.file_check = None
 
     def save_progress(self, transfer: Transfer) -> None:
         """Hand resume data to the client; at most once a second while downloading
@@ -253,10 +269,12 @@ class PeerNode:
 
     async def _finish_download(self, transfer: Transfer) -> None:
         swarm = transfer.swarm
-        assert transfer.destination is not None
+        assert transfer.destination is not None and transfer.file_check is not None
         try:
-            swarm.storage.sync()
-            digest = await asyncio.to_thread(file_sha1, transfer.path)
+            # Most of the file was hashed while it downloaded; flush it meanwhile.
+            _, digest = await asyncio.gather(
+                asyncio.to_thread(swarm.storage.sync), transfer.file_check.hexdigest()
+            )
             if digest != transfer.sha1:
                 raise StorageError(
                     f"whole-file SHA1 mismatch (got {digest}, expected {transfer.sha1})"
@@ -268,6 +286,8 @@ class PeerNode:
             swarm.fail(f"cannot complete the download: {reason}")
             self._ended(transfer)
             return
+        finally:
+            self._stop_file_check(transfer)
         swarm.become_seed(storage)
         transfer.kind = "seed"
         transfer.path = transfer.destination
@@ -450,6 +470,7 @@ class PeerNode:
         if transfer.announce_task is not None:
             transfer.announce_task.cancel()
         transfer.swarm.storage.close()  # and its lock: a later download_file may resume it
+        self._stop_file_check(transfer)
         self._ended(transfer)
 
 

@@ -17,6 +17,10 @@ Data model
   is one swap; inserting or removing costs one swap per bucket (buckets <= peers).
   Picking scans the buckets from the rarest, starting at a random offset inside each
   bucket, so equally rare pieces are chosen in random order.
+* Exception: while every connected peer is a seed, nobody can trade pieces with us, so
+  there is no diversity to keep: free pieces are taken lowest index first. The download
+  then grows a verified prefix from piece 0, which the whole-file SHA1 follows
+  (``verified_prefix``) instead of reading the file again once it is complete.
 
 Errors: ``ValueError`` means the arguments break the torrent's geometry (typically a
 peer sent a bad index: drop it); ``KeyError`` means an unknown peer (a caller bug).
@@ -134,6 +138,8 @@ class PiecePicker:
             self._pos[index] = p
             self._num_free_blocks += self.blocks_in_piece(index)
         self._bstart = [0, len(self._order)]
+        self._free_from = 0  # no free piece below this index (see _lowest_free_piece)
+        self._prefix = 0  # pieces 0.._prefix-1 are verified (see verified_prefix)
 
     # ------------------------------------------------------------------ geometry
 
@@ -275,8 +281,9 @@ class PiecePicker:
         """Blocks to request from ``peer`` now (at most ``max_blocks``); marks them REQUESTED.
 
         Order: FREE blocks of pieces already started; then FREE blocks of the rarest
-        free pieces the peer has (random among equally rare); then, in end-game only,
-        blocks already requested from other peers (fewest requesters first)."""
+        free pieces the peer has (random among equally rare; lowest index first while
+        every peer is a seed); then, in end-game only, blocks already requested from
+        other peers (fewest requesters first)."""
         info = self._peers[peer]
         out: list[Block] = []
         if max_blocks <= 0 or info.wanted == 0:
@@ -340,6 +347,8 @@ class PiecePicker:
         """A rarest free piece among ``pieces`` (None: any), or -1."""
         order, bstart, rng = self._order, self._bstart, self._rng
         if pieces is None:
+            if self._seeds == len(self._peers):
+                return self._lowest_free_piece()
             for b in range(len(bstart) - 1):
                 lo, hi = bstart[b], bstart[b + 1]
                 if lo < hi:
@@ -358,6 +367,16 @@ class PiecePicker:
                 if pieces[order[p]]:
                     return order[p]
         return -1
+
+    def _lowest_free_piece(self) -> int:
+        """The free piece of lowest index, or -1 (amortised O(1): the hint only moves
+        back when a piece becomes free again)."""
+        pos, n = self._pos, self.num_pieces
+        i = self._free_from
+        while i < n and pos[i] < 0:
+            i += 1
+        self._free_from = i
+        return i if i < n else -1
 
     @property
     def in_end_game(self) -> bool:
@@ -401,12 +420,18 @@ class PiecePicker:
         Returns the other peers that still had it requested (send them ``cancel``).
         A block nobody requested, or one already received or verified, is ignored,
         counted in :attr:`num_duplicates`, and gives ``[]``; use :meth:`wants` first
-        to decide whether to store the data. ``peer`` need not be registered."""
+        to decide whether to store the data, or :meth:`receive`. ``peer`` need not be
+        registered."""
+        return self.receive(peer, block) or []
+
+    def receive(self, peer: Hashable, block: Block) -> list[Hashable] | None:
+        """:meth:`on_block_received`, but None for a block that was not wanted: one
+        lookup per block instead of two on the download's hot path."""
         index, n = self._locate(block)
         dp = self._downloading.get(index)
         if dp is None or dp.states[n] != _REQUESTED:
             self._num_duplicates += 1
-            return []
+            return None
         requesters = dp.requesters[n]
         others = []
         for p in requesters:
@@ -422,7 +447,9 @@ class PiecePicker:
 
     def wants(self, block: Block) -> bool:
         """Whether :meth:`on_block_received` would accept ``block`` (it is REQUESTED)."""
-        return self.block_state(block) is BlockState.REQUESTED
+        index, n = self._locate(block)
+        dp = self._downloading.get(index)  # verified pieces are not downloading
+        return dp is not None and dp.states[n] == _REQUESTED
 
     def block_state(self, block: Block) -> BlockState:
         index, n = self._locate(block)
@@ -488,6 +515,12 @@ class PiecePicker:
     def missing_pieces(self) -> list[int]:
         return [i for i, bit in enumerate(self._have) if not bit]
 
+    def verified_prefix(self) -> int:
+        """How many pieces from piece 0 on are verified without a gap."""
+        i = self._have.find(0, self._prefix)  # verified pieces stay verified
+        self._prefix = self.num_pieces if i < 0 else i
+        return self._prefix
+
     def have_list(self) -> list[bool]:
         return [bool(bit) for bit in self._have]
 
@@ -546,6 +579,7 @@ class PiecePicker:
         order.append(index)
         pos[index] = p
         bstart[-1] = len(order)
+        self._free_from = min(self._free_from, index)
         # Bubble down one bucket at a time: swap with the first slot, shrink the bucket.
         for b in range(len(bstart) - 2, a, -1):
             first = bstart[b]
@@ -620,6 +654,10 @@ class PiecePicker:
                     _fail(f"pos of piece {i} is {pos[i]}, expected {p}")
                 if self._avail[i] != b:
                     _fail(f"piece {i} with availability {self._avail[i]} in bucket {b}")
+        if order and min(order) < self._free_from:
+            _fail(f"free piece {min(order)} below the hint {self._free_from}")
+        if self._have[: self._prefix].count(0):
+            _fail(f"verified prefix {self._prefix} has a gap")
         for i in range(n):
             free_piece = not self._have[i] and i not in self._downloading
             if free_piece != (pos[i] >= 0):

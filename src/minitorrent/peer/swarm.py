@@ -160,7 +160,10 @@ class Swarm:
 
     def status(self) -> SwarmStatus:
         have = self.picker.num_have
-        done = sum(self.info.piece_size(i) for i in range(self.info.num_pieces) if self._has(i))
+        done = have * self.info.piece_length  # O(1): announces ask on the critical path
+        last = self.info.num_pieces - 1
+        if have and self._has(last):
+            done -= self.info.piece_length - self.info.piece_size(last)
         return SwarmStatus(
             state=self.state,
             have=have,
@@ -245,7 +248,10 @@ class Swarm:
                     self.picker.peer_has(conn, index)
             else:  # its first message: no requests outstanding yet
                 self.picker.remove_peer(conn)
-                self.picker.add_peer(conn, [i for i, ok in enumerate(pieces) if ok])
+                if all(pieces):  # a seed without the fast extension
+                    self.picker.add_peer_have_all(conn)
+                else:
+                    self.picker.add_peer(conn, [i for i, ok in enumerate(pieces) if ok])
             peer.bitfield_seen = True
             peer.is_seed = all(pieces)
             self._update_interest(peer)
@@ -306,11 +312,13 @@ class Swarm:
         peer.last_block_at = time.monotonic()
         peer.downloaded += block.length
         self.downloaded += block.length
-        if self.state is not State.DOWNLOADING or not self.picker.wants(block):
+        if self.state is not State.DOWNLOADING:
+            return
+        others = self.picker.receive(conn, block)
+        if others is None:
             return  # a late duplicate (end-game, or after a choke)
         self._queue_write(self.info.piece_length * msg.index + msg.begin, msg.block)
         self._hash_in_order(msg.index, msg.begin, msg.block)
-        others = self.picker.on_block_received(conn, block)
         for other in others:
             other_state = self.peers.get(other)  # type: ignore[call-overload]
             if other_state is not None:
