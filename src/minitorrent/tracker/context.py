@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, TypeVar
 
 import anyio
 from argon2 import PasswordHasher
+from sqlalchemy.exc import SQLAlchemyError
 
 from minitorrent.tracker.db import Database
 from minitorrent.tracker.services import swarm, users
 from minitorrent.tracker.services.clock import Clock, utcnow
+from minitorrent.tracker.services.errors import DomainError
 from minitorrent.tracker.services.throttle import LoginThrottle
 from minitorrent.tracker.settings import TrackerSettings
+from minitorrent.tracker.swarm_cache import REFRESH, STALE_LIMIT, SwarmCache
+from minitorrent.tracker.ttl_cache import TtlCache
+
+log = logging.getLogger(__name__)
+V = TypeVar("V")
 
 
 def password_hasher(settings: TrackerSettings) -> PasswordHasher:
@@ -47,6 +57,12 @@ class TrackerContext:
     throttle: LoginThrottle
     policy: swarm.SwarmPolicy
     db_slots: anyio.Semaphore
+    swarms: SwarmCache
+    # Answers the database gave less than REFRESH seconds ago, for the hot requests
+    # (announces); the routes that end sessions or change passkeys drop theirs at once.
+    sessions: TtlCache[str, users.Authenticated]  # bearer token -> caller
+    passkeys: TtlCache[str, str]  # passkey -> user id
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
     def create(
@@ -57,6 +73,11 @@ class TrackerContext:
         clock: Clock = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> TrackerContext:
+        policy = swarm.SwarmPolicy(
+            default_interval=settings.announce_interval,
+            grace=settings.peer_grace,
+            max_peers=settings.max_peers,
+        )
         return cls(
             settings=settings,
             database=database,
@@ -68,12 +89,11 @@ class TrackerContext:
                 window=settings.login_window,
                 clock=monotonic,
             ),
-            policy=swarm.SwarmPolicy(
-                default_interval=settings.announce_interval,
-                grace=settings.peer_grace,
-                max_peers=settings.max_peers,
-            ),
+            policy=policy,
             db_slots=anyio.Semaphore(database_slots(database)),
+            swarms=SwarmCache(database, policy, clock=clock, monotonic=monotonic),
+            sessions=TtlCache(REFRESH, monotonic=monotonic, stale_limit=STALE_LIMIT),
+            passkeys=TtlCache(REFRESH, monotonic=monotonic, stale_limit=STALE_LIMIT),
         )
 
     @property
@@ -85,5 +105,103 @@ class TrackerContext:
         now = self.clock()
         with self.database.session() as db, db.begin():
             swarm.prune_expired(db, now=now)
-            users.expire_sessions(db, now=now, idle_ttl=self.idle_ttl)
+            ended = users.expire_sessions(db, now=now, idle_ttl=self.idle_ttl)
+        if ended:
+            self.sessions.forget(lambda _: True)
+            self.swarms.forget_all()
         self.throttle.sweep()
+
+    # -- the hot requests: from memory when possible, else one trip to the database ----
+
+    async def caller(self, token: str) -> users.Authenticated:
+        """The session of a bearer token (raises NotLoggedIn)."""
+        caller = await self._cached(self.sessions, token, self._authenticate)
+        assert caller is not None  # _authenticate raises instead
+        return caller
+
+    def _authenticate(self, token: str) -> users.Authenticated:
+        with self.database.session() as db, db.begin():
+            return users.authenticate(
+                db,
+                token,
+                now=self.clock(),
+                idle_ttl=self.idle_ttl,
+                touch_interval=timedelta(seconds=self.settings.session_touch_interval),
+            )
+
+    async def user_for_passkey(self, passkey: str) -> str | None:
+        return await self._cached(self.passkeys, passkey, self._user_for_passkey)
+
+    async def _cached(
+        self, cache: TtlCache[str, V], key: str, load: Callable[[str], V | None]
+    ) -> V | None:
+        """From the cache (reloaded in the background once past its TTL), else `load` in a
+        worker thread. `load` may raise; None means "no such thing" and is not cached."""
+        value = cache.get(key)
+        if value is not None:
+            if cache.claim_refresh(key):
+                self._in_background(self._reload(cache, key, load))
+            return value
+        async with self.db_slots:
+            # Requests that missed together wait here: the first one loads.
+            value = cache.get(key)
+            if value is None:
+                value = await anyio.to_thread.run_sync(load, key)
+                if value is not None:
+                    cache.put(key, value)
+        return value
+
+    async def _reload(
+        self, cache: TtlCache[str, V], key: str, load: Callable[[str], V | None]
+    ) -> None:
+        try:
+            async with self.db_slots:
+                value = await anyio.to_thread.run_sync(load, key)
+        except DomainError:  # the session ended: the next request gets the error
+            cache.discard(key)
+            return
+        except SQLAlchemyError:
+            log.warning("re-reading a cached answer failed", exc_info=True)
+            return
+        if value is None:
+            cache.discard(key)
+        else:
+            cache.put(key, value)
+
+    def _in_background(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)  # a reference, so the task is not collected
+        task.add_done_callback(self._tasks.discard)
+
+    def _user_for_passkey(self, passkey: str) -> str | None:
+        with self.database.session() as db, db.begin():
+            return users.user_for_passkey(db, passkey)
+
+    async def announce(
+        self, user_id: str, ann: swarm.Announce, session_id: int | None
+    ) -> swarm.AnnounceResult:
+        """Raises the domain errors of swarm.announce."""
+        result = self.swarms.answer(user_id, ann, session_id)
+        if result is not None:
+            if self.swarms.claim_refresh(ann.info_hash):
+                self._in_background(self._refresh_swarm(ann.info_hash))
+        else:
+            async with self.db_slots:
+                result = self.swarms.answer(user_id, ann, session_id)  # another reloaded it
+                if result is None:
+                    result = await anyio.to_thread.run_sync(
+                        self.swarms.announce_in_db, user_id, ann, session_id
+                    )
+        return result
+
+    async def _refresh_swarm(self, info_hash: str) -> None:
+        try:
+            async with self.db_slots:
+                await anyio.to_thread.run_sync(self.swarms.refresh, info_hash)
+        except SQLAlchemyError:
+            log.warning("re-reading a swarm failed; will retry", exc_info=True)
+
+    async def flush_announces(self) -> None:
+        # No db_slot: one short transaction from the flusher's own worker thread cannot
+        # starve the pool (api/deps.db_slot), and SQLite's busy timeout covers the wait.
+        await anyio.to_thread.run_sync(self.swarms.flush)

@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 
-from minitorrent.tracker.api.deps import DB, Caller, Context
+from minitorrent.tracker.api.deps import DB, Caller, Context, after_commit
 from minitorrent.tracker.services import groups
 
 router = APIRouter(prefix="/groups", tags=["groups"])
@@ -90,12 +90,17 @@ def list_members(group_id: str, caller: Caller, db: DB) -> list[MemberOut]:
 
 # Declared before /members/{user_id}, so "me" always means the caller.
 @router.delete("/{group_id}/members/me")
-def leave_group(group_id: str, caller: Caller, db: DB) -> LeaveOut:
+def leave_group(group_id: str, caller: Caller, context: Context, db: DB) -> LeaveOut:
     """Leave the group, or withdraw a pending join request."""
-    return LeaveOut(group_id=group_id, status=groups.leave_group(db, caller.user_id, group_id))
+    status = groups.leave_group(db, caller.user_id, group_id)
+    after_commit(db, lambda: context.swarms.forget_group(group_id))
+    return LeaveOut(group_id=group_id, status=status)
 
 
 @router.delete("/{group_id}/members/{user_id}", status_code=NO_CONTENT)
-def remove_member(group_id: str, user_id: str, caller: Caller, db: DB) -> Response:
+def remove_member(
+    group_id: str, user_id: str, caller: Caller, context: Context, db: DB
+) -> Response:
     groups.remove_member(db, caller.user_id, group_id, user_id)
+    after_commit(db, lambda: context.swarms.forget_group(group_id))
     return Response(status_code=NO_CONTENT)

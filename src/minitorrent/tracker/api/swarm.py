@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from minitorrent.tracker.api.deps import DB, Caller, Context
+from minitorrent.tracker.api.deps import CachedCaller, Context
 from minitorrent.tracker.services import swarm
 from minitorrent.tracker.services.errors import DomainError
 
@@ -63,36 +63,28 @@ class BatchOut(BaseModel):
     results: list[BatchItemOut]
 
 
-def _announce(body: AnnounceIn, caller: Caller, context: Context, db: DB) -> AnnounceOut:
-    result = swarm.announce(
-        db,
-        caller.user_id,
-        body.to_announce(),
-        session_id=caller.session_id,
-        policy=context.policy,
-        now=context.clock(),
-    )
+async def _announce(body: AnnounceIn, caller: CachedCaller, context: Context) -> AnnounceOut:
+    result = await context.announce(caller.user_id, body.to_announce(), caller.session_id)
     return AnnounceOut(
         interval=result.interval,
-        peers=[PeerOut.model_validate(p, from_attributes=True) for p in result.peers],
+        peers=[PeerOut(peer_id=p.peer_id, ip=p.ip, port=p.port, seed=p.seed) for p in result.peers],
         seeders=result.counts.complete,
         leechers=result.counts.incomplete,
     )
 
 
 @router.post("")
-def announce(body: AnnounceIn, caller: Caller, context: Context, db: DB) -> AnnounceOut:
-    return _announce(body, caller, context, db)
+async def announce(body: AnnounceIn, caller: CachedCaller, context: Context) -> AnnounceOut:
+    return await _announce(body, caller, context)
 
 
 @router.post("/batch")
-def announce_batch(body: BatchIn, caller: Caller, context: Context, db: DB) -> BatchOut:
+async def announce_batch(body: BatchIn, caller: CachedCaller, context: Context) -> BatchOut:
     """Many announces in one round trip; each item succeeds or fails on its own."""
     results = []
     for item in body.items:
         try:
-            with db.begin_nested():  # a failed item leaves no trace
-                out = _announce(item, caller, context, db)
+            out = await _announce(item, caller, context)  # a failed item leaves no trace
         except DomainError as exc:
             results.append(
                 BatchItemOut(info_hash=item.info_hash, error=exc.code, message=exc.message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ MAX_INTERVAL = 3600
 _HEX40 = re.compile(r"[0-9a-f]{40}")
 
 
+@functools.lru_cache(maxsize=65536)  # every announce parses one; peers repeat them
 def normalize_ip(text: str) -> str:
     """The canonical text of an IP literal; IPv4-mapped IPv6 becomes plain IPv4."""
     try:
@@ -251,3 +253,66 @@ def scrape(
 def prune_expired(db: Session, *, now: datetime) -> int:
     result = cast("CursorResult[Any]", db.execute(delete(Peer).where(Peer.expires_at <= now)))
     return result.rowcount
+
+
+# -- the swarm cache's statements (tracker/swarm_cache.py) ------------------------------------
+
+
+@dataclass(frozen=True)
+class LivePeer:
+    user_id: str
+    peer_id: str
+    session_id: int | None
+    ip: str
+    port: int
+    left: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class SwarmSnapshot:
+    """A file's live swarm as the database has it, every tracker's peers included."""
+
+    info_hash: str
+    file: FileRef
+    peers: list[LivePeer]
+
+
+_FILE_BY_HASH = select(SharedFile.id, SharedFile.group_id, SharedFile.completed).where(
+    SharedFile.info_hash == bindparam("info_hash")
+)
+_LIVE_PEERS = select(
+    Peer.user_id, Peer.peer_id, Peer.session_id, Peer.ip, Peer.port, Peer.left, Peer.expires_at
+).where(Peer.file_id == bindparam("file_id"), Peer.expires_at > bindparam("now"))
+# A re-announce only moves a row's timers and counters. An UPDATE, never an insert: a row
+# that a leave, logout or stop_share deleted meanwhile must stay deleted.
+_TOUCH_COLUMNS = ("ip", "port", "left", "uploaded", "downloaded", "last_seen", "expires_at")
+# Prefixed parameter names: SQLAlchemy reserves a column's own name in an UPDATE.
+_TOUCH = (
+    update(Peer)
+    .where(*(getattr(Peer, name) == bindparam(f"key_{name}") for name in _PEER_KEY_COLUMNS))
+    .values({name: bindparam(f"new_{name}") for name in _TOUCH_COLUMNS})
+)
+
+
+def load_swarm(db: Session, info_hash: str, *, now: datetime) -> SwarmSnapshot | None:
+    """The file of an info-hash (hex) and its live peers; None if no such file."""
+    conn = db.connection()
+    row = conn.execute(_FILE_BY_HASH, {"info_hash": info_hash}).first()
+    if row is None:
+        return None
+    file = FileRef(row[0], row[1], row[2])
+    rows = conn.execute(_LIVE_PEERS, {"file_id": file.id, "now": now}).all()
+    return SwarmSnapshot(info_hash, file, [LivePeer(*r) for r in rows])
+
+
+def touch_peers(db: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Write re-announces in one statement (executemany). Each row has the peer key
+    (file_id, user_id, peer_id) and the columns of _TOUCH_COLUMNS."""
+    if rows:
+        params = [
+            {f"key_{name}": row[name] for name in _PEER_KEY_COLUMNS}
+            | {f"new_{name}": row[name] for name in _TOUCH_COLUMNS}
+            for row in rows
+        ]
+        db.connection().execute(_TOUCH, params)

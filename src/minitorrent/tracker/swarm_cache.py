@@ -1,0 +1,266 @@
+"""The swarm cache: most announces answered from memory, their writes batched.
+
+Nearly every announce is a known peer saying "still here": it moves the row's timers and
+counters and asks for peers. Writing each one (and reading the swarm back) capped a
+tracker at a few hundred announces a second. Here such an announce is answered from a
+snapshot of the file's swarm and its row update is queued; `flush` writes the queue in
+one statement about twice a second.
+
+Everything the database must know at once still goes through it, in the announcing
+request (`swarm.announce`): a peer new to the snapshot (so membership is checked on the
+way in and vouching sees it at once), `started` from a peer the snapshot lacks, `stopped`,
+`completed`, a peer becoming a seed (it becomes a sharer), a new session.
+
+Snapshots hold every tracker's peers and are re-read after REFRESH seconds, so with
+several trackers on one database a peer announced to one is in the others' answers
+within FLUSH + REFRESH seconds. A queued update never inserts: a row that a leave, a
+logout or stop_share deleted meanwhile stays deleted, and the routes that delete rows
+drop the snapshots they touch (`forget_group`, `forget_user`) so this tracker answers
+from the database again at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from minitorrent.tracker.db import Database
+from minitorrent.tracker.services import swarm
+from minitorrent.tracker.services.clock import Clock
+
+log = logging.getLogger(__name__)
+
+REFRESH = 1.0  # seconds a snapshot of a swarm is trusted
+# An older snapshot still answers while one refresh of it runs in the background (a
+# request that waited for it stalled every announce of the file: p99 0.5 s under wrk);
+# one this old, with its refresh stuck or failing, answers nothing.
+STALE_LIMIT = 5 * REFRESH
+FLUSH = 0.5  # seconds between writes of the queued re-announces
+KEEP = 30.0  # seconds an unused snapshot stays in memory
+
+PeerKey = tuple[str, str]  # (user_id, peer_id)
+RowKey = tuple[int, str, str]  # (file_id, user_id, peer_id)
+
+
+@dataclass
+class _Peer:
+    session_id: int | None
+    ip: str
+    port: int
+    left: int
+    expires_at: Any  # datetime, as the clock gives it
+
+
+@dataclass
+class _Swarm:
+    file: swarm.FileRef
+    peers: dict[PeerKey, _Peer]
+    loaded: float  # monotonic time of the read
+    refreshing: bool = False
+
+
+class SwarmCache:
+    """Thread-safe: the event loop answers from memory, worker threads read and write."""
+
+    def __init__(
+        self,
+        database: Database,
+        policy: swarm.SwarmPolicy,
+        *,
+        clock: Clock,
+        monotonic: Callable[[], float],
+        refresh: float = REFRESH,
+        stale_limit: float = STALE_LIMIT,
+    ) -> None:
+        self._database = database
+        self._policy = policy
+        self._clock = clock
+        self._monotonic = monotonic
+        self._refresh = refresh
+        self._stale_limit = stale_limit
+        self._lock = threading.Lock()  # guards the two dicts below
+        self._swarms: dict[str, _Swarm] = {}
+        self._queued: dict[RowKey, dict[str, Any]] = {}
+        # Held across a write and its commit, by `flush` and by `announce_in_db`, so a
+        # queued older update never lands after a newer write-through of the same row.
+        self._write_lock = threading.Lock()
+
+    # -- answering --------------------------------------------------------------------
+
+    def answer(
+        self, user_id: str, ann: swarm.Announce, session_id: int | None
+    ) -> swarm.AnnounceResult | None:
+        """The answer from memory, or None when the database must see this announce.
+        A snapshot older than REFRESH still answers: see `claim_refresh`."""
+        now = self._clock()
+        with self._lock:
+            cached = self._swarms.get(ann.info_hash)
+            if cached is None or self._monotonic() - cached.loaded > self._stale_limit:
+                return None
+            key = (user_id, ann.peer_id)
+            peer = cached.peers.get(key)
+            if (
+                peer is None
+                or peer.expires_at <= now
+                or peer.session_id != session_id
+                or ann.event not in ("", "started")
+                or (ann.left == 0 and peer.left != 0)  # a new seed becomes a sharer
+            ):
+                return None
+            interval = ann.interval or self._policy.default_interval
+            peer.ip = swarm.normalize_ip(ann.ip)
+            peer.port, peer.left = ann.port, ann.left
+            peer.expires_at = now + timedelta(seconds=2 * interval + self._policy.grace)
+            self._queued[(cached.file.id, user_id, ann.peer_id)] = {
+                "file_id": cached.file.id,
+                "user_id": user_id,
+                "peer_id": ann.peer_id,
+                "ip": peer.ip,
+                "port": ann.port,
+                "left": ann.left,
+                "uploaded": ann.uploaded,
+                "downloaded": ann.downloaded,
+                "last_seen": now,
+                "expires_at": peer.expires_at,
+            }
+            return self._result(cached, key, interval, ann.numwant, now)
+
+    def announce_in_db(
+        self, user_id: str, ann: swarm.Announce, session_id: int | None
+    ) -> swarm.AnnounceResult:
+        """Blocking: re-read the swarm and answer from memory if that is enough; else the
+        whole announce in the database. Raises the domain errors of swarm.announce."""
+        self._reload(ann.info_hash)
+        answer = self.answer(user_id, ann, session_id)
+        if answer is not None:
+            return answer
+        now = self._clock()
+        with self._write_lock, self._database.session() as db:
+            with db.begin():
+                result = swarm.announce(
+                    db, user_id, ann, session_id=session_id, policy=self._policy, now=now
+                )
+                snapshot = swarm.load_swarm(db, ann.info_hash, now=now)
+                loaded = self._monotonic()
+            with self._lock:
+                if snapshot is not None:
+                    # Queued before this write, so older than it: drop, don't write.
+                    self._queued.pop((snapshot.file.id, user_id, ann.peer_id), None)
+                    self._install(snapshot, loaded)
+        return result
+
+    def claim_refresh(self, info_hash: str) -> bool:
+        """True once per snapshot older than REFRESH: the caller then runs `refresh`."""
+        with self._lock:
+            cached = self._swarms.get(info_hash)
+            if (
+                cached is None
+                or cached.refreshing
+                or self._monotonic() - cached.loaded <= self._refresh
+            ):
+                return False
+            cached.refreshing = True
+            return True
+
+    def refresh(self, info_hash: str) -> None:
+        """Blocking: re-read the swarm (after claim_refresh)."""
+        try:
+            self._reload(info_hash)
+        finally:
+            with self._lock:  # a failed read may be claimed again
+                cached = self._swarms.get(info_hash)
+                if cached is not None:
+                    cached.refreshing = False
+
+    def _result(
+        self, cached: _Swarm, key: PeerKey, interval: int, numwant: int | None, now: Any
+    ) -> swarm.AnnounceResult:
+        seeds = leechers = 0
+        others: list[swarm.PeerView] = []
+        for other_key, peer in cached.peers.items():
+            if peer.expires_at <= now:
+                continue
+            seed = peer.left == 0
+            seeds += seed
+            leechers += not seed
+            if other_key != key:
+                others.append(swarm.PeerView(other_key[1], peer.ip, peer.port, seed))
+        limit = self._policy.max_peers if numwant is None else min(numwant, self._policy.max_peers)
+        if len(others) > limit:
+            others = random.sample(others, limit)
+        else:
+            random.shuffle(others)
+        counts = swarm.Counts(seeds, leechers, cached.file.completed)
+        return swarm.AnnounceResult(interval, others, counts)
+
+    # -- reading and writing ----------------------------------------------------------
+
+    def _reload(self, info_hash: str) -> None:
+        with self._database.session() as db, db.begin():
+            snapshot = swarm.load_swarm(db, info_hash, now=self._clock())
+        loaded = self._monotonic()
+        with self._lock:
+            if snapshot is None:
+                self._swarms.pop(info_hash, None)
+            else:
+                self._install(snapshot, loaded)
+
+    def _install(self, snapshot: swarm.SwarmSnapshot, loaded: float) -> None:
+        """Caller holds _lock. Queued updates not yet written are newer than the rows."""
+        peers = {
+            (p.user_id, p.peer_id): _Peer(p.session_id, p.ip, p.port, p.left, p.expires_at)
+            for p in snapshot.peers
+        }
+        file_id = snapshot.file.id
+        for (user_id, peer_id), peer in peers.items():
+            row = self._queued.get((file_id, user_id, peer_id))
+            if row is not None:
+                peer.ip, peer.port, peer.left = row["ip"], row["port"], row["left"]
+                peer.expires_at = row["expires_at"]
+        self._swarms[snapshot.info_hash] = _Swarm(snapshot.file, peers, loaded)
+
+    def flush(self) -> int:
+        """Blocking: write the queued re-announces; returns how many. On a database error
+        they stay queued (unless newer ones replaced them) and the error propagates."""
+        with self._write_lock:
+            with self._lock:
+                rows, self._queued = self._queued, {}
+                self._evict_unused()
+            try:
+                with self._database.session() as db, db.begin():
+                    swarm.touch_peers(db, list(rows.values()))
+            except Exception:
+                with self._lock:
+                    self._queued = rows | self._queued
+                raise
+        return len(rows)
+
+    def _evict_unused(self) -> None:
+        """Caller holds _lock. Keeps memory flat: snapshots nobody asked for lately go."""
+        oldest = self._monotonic() - KEEP
+        for info_hash in [h for h, s in self._swarms.items() if s.loaded < oldest]:
+            del self._swarms[info_hash]
+
+    # -- invalidation (after writes that delete peers) --------------------------------
+
+    def forget_group(self, group_id: str) -> None:
+        """Drop the snapshots of the group's files (a member left, a share ended)."""
+        with self._lock:
+            for info_hash in [h for h, s in self._swarms.items() if s.file.group_id == group_id]:
+                del self._swarms[info_hash]
+
+    def forget_user(self, user_id: str) -> None:
+        """Drop the snapshots holding the user's peers (a logout ended some)."""
+        with self._lock:
+            stale = [h for h, s in self._swarms.items() if any(k[0] == user_id for k in s.peers)]
+            for info_hash in stale:
+                del self._swarms[info_hash]
+
+    def forget_all(self) -> None:
+        with self._lock:
+            self._swarms.clear()

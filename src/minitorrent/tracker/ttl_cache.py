@@ -1,0 +1,82 @@
+"""A small thread-safe map of answers the database gave a moment ago."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+@dataclass
+class _Entry(Generic[V]):
+    value: V
+    fresh_until: float
+    usable_until: float
+    refreshing: bool = False
+
+
+class TtlCache(Generic[K, V]):
+    """Entries are fresh for `ttl` seconds and usable for `stale_limit`: past `ttl`,
+    `claim_refresh` says (once) that it is time to reload one while it keeps answering,
+    so requests never queue behind the reload. At `max_entries` the unusable entries
+    are dropped, and if that is not enough, all of them: memory stays bounded whatever
+    keys arrive."""
+
+    def __init__(
+        self,
+        ttl: float,
+        *,
+        monotonic: Callable[[], float],
+        stale_limit: float | None = None,
+        max_entries: int = 100_000,
+    ) -> None:
+        self._ttl = ttl
+        self._stale_limit = max(ttl, stale_limit if stale_limit is not None else ttl)
+        self._monotonic = monotonic
+        self._max = max_entries
+        self._entries: dict[K, _Entry[V]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry.usable_until <= self._monotonic():
+                del self._entries[key]
+                return None
+            return entry.value
+
+    def claim_refresh(self, key: K) -> bool:
+        """True once for an entry past its `ttl`: the caller reloads it and calls put."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.refreshing or entry.fresh_until > self._monotonic():
+                return False
+            entry.refreshing = True
+            return True
+
+    def put(self, key: K, value: V) -> None:
+        now = self._monotonic()
+        with self._lock:
+            if len(self._entries) >= self._max:
+                self._entries = {k: e for k, e in self._entries.items() if e.usable_until > now}
+                if len(self._entries) >= self._max:
+                    self._entries.clear()
+            self._entries[key] = _Entry(value, now + self._ttl, now + self._stale_limit)
+
+    def discard(self, key: K) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def forget(self, matches: Callable[[V], bool]) -> None:
+        """Drop every entry whose value matches."""
+        with self._lock:
+            self._entries = {k: e for k, e in self._entries.items() if not matches(e.value)}
+
+    def __len__(self) -> int:
+        return len(self._entries)
