@@ -137,10 +137,8 @@ class TrackerContext:
     ) -> V | None:
         """From the cache (reloaded in the background once past its TTL), else `load` in a
         worker thread. `load` may raise; None means "no such thing" and is not cached."""
-        value = cache.get(key)
+        value = self._from_cache(cache, key, load)
         if value is not None:
-            if cache.claim_refresh(key):
-                self._in_background(self._reload(cache, key, load))
             return value
         async with self.db_slots:
             # Requests that missed together wait here: the first one loads.
@@ -150,6 +148,18 @@ class TrackerContext:
                 if value is not None:
                     cache.put(key, value)
         return value
+
+    def _from_cache(
+        self, cache: TtlCache[str, V], key: str, load: Callable[[str], V | None]
+    ) -> V | None:
+        value = cache.get(key)
+        if value is not None and cache.claim_refresh(key):
+            self._in_background(self._reload(cache, key, load))
+        return value
+
+    def cached_user_for_passkey(self, passkey: str) -> str | None:
+        """From memory only (None: not there); see user_for_passkey."""
+        return self._from_cache(self.passkeys, passkey, self._user_for_passkey)
 
     async def _reload(
         self, cache: TtlCache[str, V], key: str, load: Callable[[str], V | None]
@@ -181,17 +191,23 @@ class TrackerContext:
         self, user_id: str, ann: swarm.Announce, session_id: int | None
     ) -> swarm.AnnounceResult:
         """Raises the domain errors of swarm.announce."""
-        result = self.swarms.answer(user_id, ann, session_id)
-        if result is not None:
-            if self.swarms.claim_refresh(ann.info_hash):
-                self._in_background(self._refresh_swarm(ann.info_hash))
-        else:
+        result = self.announce_from_memory(user_id, ann, session_id)
+        if result is None:
             async with self.db_slots:
                 result = self.swarms.answer(user_id, ann, session_id)  # another reloaded it
                 if result is None:
                     result = await anyio.to_thread.run_sync(
                         self.swarms.announce_in_db, user_id, ann, session_id
                     )
+        return result
+
+    def announce_from_memory(
+        self, user_id: str, ann: swarm.Announce, session_id: int | None
+    ) -> swarm.AnnounceResult | None:
+        """The answer from the swarm cache, or None: then `announce` asks the database."""
+        result = self.swarms.answer(user_id, ann, session_id)
+        if result is not None and self.swarms.claim_refresh(ann.info_hash):
+            self._in_background(self._refresh_swarm(ann.info_hash))
         return result
 
     async def _refresh_swarm(self, info_hash: str) -> None:

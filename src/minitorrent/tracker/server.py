@@ -6,6 +6,7 @@ End of standard input does not stop it: trackers often run with stdin=/dev/null.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import os
 import signal
@@ -23,7 +24,9 @@ from fastapi import FastAPI
 from minitorrent.errors import ConfigError
 from minitorrent.tls import ServerTls
 from minitorrent.tracker.app import create_app
+from minitorrent.tracker.context import TrackerContext
 from minitorrent.tracker.db import Database, default_db_url, display_url
+from minitorrent.tracker.http_fast import TrackerHttpProtocol
 from minitorrent.tracker.settings import TrackerSettings
 
 GRACEFUL_SHUTDOWN_S = 5
@@ -106,11 +109,17 @@ def _url(host: str, port: int, scheme: str) -> str:
 
 
 def _server_for(app: FastAPI, tls: ServerTls | None) -> _Server:
+    context: TrackerContext = app.state.context
     config = uvicorn.Config(
         app,
         ssl_certfile=tls.cert if tls else None,
         ssl_keyfile=tls.key if tls else None,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        # BitTorrent announces are answered by our protocol, the rest by uvicorn's.
+        http=functools.partial(TrackerHttpProtocol, context=context),  # type: ignore[arg-type]
+        # The address a request came from is the socket's: X-Forwarded-For from a local
+        # process would otherwise choose the IP that login throttling counts.
+        proxy_headers=False,
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
