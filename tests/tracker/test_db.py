@@ -64,3 +64,21 @@ def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
 def test_in_memory_sqlite_works_without_a_lock() -> None:
     with Database.open("sqlite://") as database, database.session() as db:
         assert db.scalar(text("SELECT count(*) FROM users")) == 0
+
+
+def test_a_read_session_does_not_wait_for_the_write_lock(tmp_path: Path) -> None:
+    """The event loop reads SQLite itself (Database.reads_are_instant): such a read must
+    never wait for a writer, which holds the write lock from BEGIN IMMEDIATE on."""
+    with Database.open(f"sqlite:///{tmp_path / 't.db'}") as db:
+        assert db.reads_are_instant
+        with db.session() as writer, writer.begin():
+            writer.execute(
+                text(
+                    "INSERT INTO users (id, password_hash, passkey, created_at) "
+                    "VALUES ('w', 'x', 'k', '2030-01-01 00:00:00')"
+                )
+            )
+            with db.read_session() as reader, reader.begin():
+                assert reader.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
+        with db.read_session() as reader, reader.begin():
+            assert reader.execute(text("SELECT count(*) FROM users")).scalar_one() == 1

@@ -130,15 +130,25 @@ class TrackerContext:
             )
 
     async def user_for_passkey(self, passkey: str) -> str | None:
-        return await self._cached(self.passkeys, passkey, self._user_for_passkey)
+        return await self._cached(self.passkeys, passkey, self._user_for_passkey, read_only=True)
 
     async def _cached(
-        self, cache: TtlCache[str, V], key: str, load: Callable[[str], V | None]
+        self,
+        cache: TtlCache[str, V],
+        key: str,
+        load: Callable[[str], V | None],
+        *,
+        read_only: bool = False,
     ) -> V | None:
         """From the cache (reloaded in the background once past its TTL), else `load` in a
         worker thread. `load` may raise; None means "no such thing" and is not cached."""
-        value = self._from_cache(cache, key, load)
+        value = self._from_cache(cache, key, load, read_only=read_only)
         if value is not None:
+            return value
+        if read_only and self.database.reads_are_instant:
+            value = load(key)
+            if value is not None:
+                cache.put(key, value)
             return value
         async with self.db_slots:
             # Requests that missed together wait here: the first one loads.
@@ -150,23 +160,36 @@ class TrackerContext:
         return value
 
     def _from_cache(
-        self, cache: TtlCache[str, V], key: str, load: Callable[[str], V | None]
+        self,
+        cache: TtlCache[str, V],
+        key: str,
+        load: Callable[[str], V | None],
+        *,
+        read_only: bool = False,
     ) -> V | None:
         value = cache.get(key)
         if value is not None and cache.claim_refresh(key):
-            self._in_background(self._reload(cache, key, load))
+            self._in_background(self._reload(cache, key, load, read_only=read_only))
         return value
 
     def cached_user_for_passkey(self, passkey: str) -> str | None:
         """From memory only (None: not there); see user_for_passkey."""
-        return self._from_cache(self.passkeys, passkey, self._user_for_passkey)
+        return self._from_cache(self.passkeys, passkey, self._user_for_passkey, read_only=True)
 
     async def _reload(
-        self, cache: TtlCache[str, V], key: str, load: Callable[[str], V | None]
+        self,
+        cache: TtlCache[str, V],
+        key: str,
+        load: Callable[[str], V | None],
+        *,
+        read_only: bool,
     ) -> None:
         try:
-            async with self.db_slots:
-                value = await anyio.to_thread.run_sync(load, key)
+            if read_only and self.database.reads_are_instant:
+                value = load(key)
+            else:
+                async with self.db_slots:
+                    value = await anyio.to_thread.run_sync(load, key)
         except DomainError:  # the session ended: the next request gets the error
             cache.discard(key)
             return
@@ -184,7 +207,7 @@ class TrackerContext:
         task.add_done_callback(self._tasks.discard)
 
     def _user_for_passkey(self, passkey: str) -> str | None:
-        with self.database.session() as db, db.begin():
+        with self.database.read_session() as db, db.begin():
             return users.user_for_passkey(db, passkey)
 
     async def announce(
@@ -212,8 +235,11 @@ class TrackerContext:
 
     async def _refresh_swarm(self, info_hash: str) -> None:
         try:
-            async with self.db_slots:
-                await anyio.to_thread.run_sync(self.swarms.refresh, info_hash)
+            if self.database.reads_are_instant:
+                self.swarms.refresh(info_hash)
+            else:
+                async with self.db_slots:
+                    await anyio.to_thread.run_sync(self.swarms.refresh, info_hash)
         except SQLAlchemyError:
             log.warning("re-reading a swarm failed; will retry", exc_info=True)
 

@@ -19,6 +19,7 @@ from sqlalchemy.pool import StaticPool
 from minitorrent.errors import ConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+READ_ONLY = "minitorrent_read_only"  # execution option of Database.read_session
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # Any constant shared by all trackers: serialises their migrations on one PostgreSQL.
 PG_MIGRATION_LOCK_KEY = 0x6D696E69
@@ -96,6 +97,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")  # in WAL mode a reader never waits for a writer
+            return
         # IMMEDIATE takes the write lock up front: two deferred transactions that both
         # read and then write would otherwise fail with "database is locked" at once,
         # without waiting for busy_timeout.
@@ -138,6 +142,9 @@ class Database:
     def __init__(self, engine: Engine, lock: DatabaseLock | None) -> None:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
         self._lock = lock
 
     @classmethod
@@ -168,6 +175,17 @@ class Database:
 
     def session(self) -> Session:
         return self.sessions()
+
+    def read_session(self) -> Session:
+        """A session for reads only: with SQLite it does not take the write lock."""
+        return self._read_sessions()
+
+    @property
+    def reads_are_instant(self) -> bool:
+        """SQLite in WAL mode: a read never waits for a lock and costs microseconds, so
+        the event loop may run it itself. In a worker thread that contends for the GIL
+        with a saturated loop, the same read took seconds (W4, 1,000 connections)."""
+        return self.engine.dialect.name == "sqlite"
 
     def close(self) -> None:
         self.engine.dispose()

@@ -99,9 +99,14 @@ def _watch_stdin(fd: int, shutdown: _Shutdown) -> None:
                 print("tracker: the only command is 'quit'", file=sys.stderr, flush=True)
 
 
+LISTEN_BACKLOG = 4096  # the kernel caps it at net.core.somaxconn
+
+
 def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family)
+    # Python's default backlog is 128; a tracker's clients arrive in bursts (1,000
+    # connects at once under wrk -c1000 overflowed it).
+    return socket.create_server((host, port), family=family, backlog=LISTEN_BACKLOG)
 
 
 def _url(host: str, port: int, scheme: str) -> str:

@@ -201,7 +201,7 @@ class SwarmCache:
     # -- reading and writing ----------------------------------------------------------
 
     def _reload(self, info_hash: str) -> None:
-        with self._database.session() as db, db.begin():
+        with self._database.read_session() as db, db.begin():
             snapshot = swarm.load_swarm(db, info_hash, now=self._clock())
         loaded = self._monotonic()
         with self._lock:
