@@ -7,7 +7,7 @@ import base64
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
-from minitorrent.tracker.api.deps import DB, Caller, Context, after_commit
+from minitorrent.tracker.api.deps import DB, Caller, Context, after_commit, db_endpoint
 from minitorrent.tracker.services import files
 from minitorrent.tracker.services.errors import Invalid
 
@@ -52,6 +52,7 @@ def _b64decode(text: str) -> bytes:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
+@db_endpoint
 def share_file(
     group_id: str, body: NewFile, caller: Caller, context: Context, db: DB
 ) -> FileSummary:
@@ -63,12 +64,14 @@ def share_file(
 
 
 @router.get("")
+@db_endpoint
 def list_files(group_id: str, caller: Caller, context: Context, db: DB) -> list[FileOut]:
     views = files.list_files(db, caller.user_id, group_id, now=context.clock())
     return [FileOut.model_validate(v, from_attributes=True) for v in views]
 
 
 @router.get("/{name}")
+@db_endpoint
 def get_file(group_id: str, name: str, caller: Caller, context: Context, db: DB) -> FileDetailsOut:
     details = files.get_file(db, caller.user_id, group_id, name, now=context.clock())
     fields = FileOut.model_validate(details, from_attributes=True).model_dump()
@@ -76,6 +79,7 @@ def get_file(group_id: str, name: str, caller: Caller, context: Context, db: DB)
 
 
 @router.delete("/{name}/shares/me", status_code=NO_CONTENT)
+@db_endpoint
 def stop_share(group_id: str, name: str, caller: Caller, context: Context, db: DB) -> Response:
     """Stop sharing: the caller's share record and live peers of the file go."""
     files.stop_share(db, caller.user_id, group_id, name)

@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 
-from minitorrent.tracker.api.deps import DB, Caller, Context, after_commit
+from minitorrent.tracker.api.deps import DB, Caller, Context, after_commit, db_endpoint
 from minitorrent.tracker.services import groups
 
 router = APIRouter(prefix="/groups", tags=["groups"])
@@ -45,30 +45,35 @@ class LeaveOut(BaseModel):
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
+@db_endpoint
 def create_group(body: NewGroup, caller: Caller, context: Context, db: DB) -> GroupOut:
     view = groups.create_group(db, caller.user_id, body.group_id, now=context.clock())
     return GroupOut.model_validate(view, from_attributes=True)
 
 
 @router.get("")
+@db_endpoint
 def list_groups(caller: Caller, db: DB) -> list[GroupOut]:
     views = groups.list_groups(db, caller.user_id)
     return [GroupOut.model_validate(v, from_attributes=True) for v in views]
 
 
 @router.post("/{group_id}/requests", status_code=status.HTTP_201_CREATED)
+@db_endpoint
 def request_join(group_id: str, caller: Caller, context: Context, db: DB) -> RequestOut:
     view = groups.request_join(db, caller.user_id, group_id, now=context.clock())
     return RequestOut.model_validate(view, from_attributes=True)
 
 
 @router.get("/{group_id}/requests")
+@db_endpoint
 def list_requests(group_id: str, caller: Caller, db: DB) -> list[RequestOut]:
     views = groups.list_requests(db, caller.user_id, group_id)
     return [RequestOut.model_validate(v, from_attributes=True) for v in views]
 
 
 @router.post("/{group_id}/requests/{user_id}/accept")
+@db_endpoint
 def accept_request(
     group_id: str, user_id: str, caller: Caller, context: Context, db: DB
 ) -> MemberOut:
@@ -77,12 +82,14 @@ def accept_request(
 
 
 @router.post("/{group_id}/requests/{user_id}/reject", status_code=NO_CONTENT)
+@db_endpoint
 def reject_request(group_id: str, user_id: str, caller: Caller, db: DB) -> Response:
     groups.reject_request(db, caller.user_id, group_id, user_id)
     return Response(status_code=NO_CONTENT)
 
 
 @router.get("/{group_id}/members")
+@db_endpoint
 def list_members(group_id: str, caller: Caller, db: DB) -> list[MemberOut]:
     views = groups.list_members(db, caller.user_id, group_id)
     return [MemberOut.model_validate(v, from_attributes=True) for v in views]
@@ -90,6 +97,7 @@ def list_members(group_id: str, caller: Caller, db: DB) -> list[MemberOut]:
 
 # Declared before /members/{user_id}, so "me" always means the caller.
 @router.delete("/{group_id}/members/me")
+@db_endpoint
 def leave_group(group_id: str, caller: Caller, context: Context, db: DB) -> LeaveOut:
     """Leave the group, or withdraw a pending join request."""
     status = groups.leave_group(db, caller.user_id, group_id)
@@ -98,6 +106,7 @@ def leave_group(group_id: str, caller: Caller, context: Context, db: DB) -> Leav
 
 
 @router.delete("/{group_id}/members/{user_id}", status_code=NO_CONTENT)
+@db_endpoint
 def remove_member(
     group_id: str, user_id: str, caller: Caller, context: Context, db: DB
 ) -> Response:

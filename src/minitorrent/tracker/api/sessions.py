@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel
 
-from minitorrent.tracker.api.deps import DB, Caller, Context, after_commit
+from minitorrent.tracker.api.deps import DB, Caller, Context, after_commit, db_endpoint
 from minitorrent.tracker.services import users
 
 router = APIRouter(tags=["sessions"])
@@ -43,6 +43,7 @@ def login(body: Credentials, request: Request, context: Context, db: DB) -> NewS
 
 
 @router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT)
+@db_endpoint
 def logout(caller: Caller, context: Context, db: DB) -> Response:
     """Revoke the token and drop every live peer this session announced."""
     users.logout(db, caller.session_id)

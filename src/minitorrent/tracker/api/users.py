@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from pydantic import BaseModel
 
-from minitorrent.tracker.api.deps import DB, Caller, Context, after_commit
+from minitorrent.tracker.api.deps import DB, Caller, Context, after_commit, db_endpoint
 from minitorrent.tracker.services import users
 
 router = APIRouter(tags=["users"])
@@ -34,11 +34,13 @@ def create_user(body: NewUser, context: Context, db: DB) -> UserOut:
 
 
 @router.get("/me")
+@db_endpoint
 def me(caller: Caller, db: DB) -> Me:
     return Me(user_id=caller.user_id, passkey=users.passkey_of(db, caller.user_id))
 
 
 @router.post("/me/passkey")
+@db_endpoint
 def rotate_passkey(caller: Caller, context: Context, db: DB) -> Me:
     """A new passkey; announces with the old one fail from now on."""
     passkey = users.rotate_passkey(db, caller.user_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from minitorrent.tracker.api.deps import DB, Caller, Context
+from minitorrent.tracker.api.deps import DB, Caller, Context, db_endpoint
 from minitorrent.tracker.services import vouch
 
 router = APIRouter(prefix="/swarms", tags=["swarm"])
@@ -19,6 +19,7 @@ class VouchOut(BaseModel):
 
 
 @router.get("/{info_hash}/peers/{peer_id}")
+@db_endpoint
 def swarm_peer(
     info_hash: str, peer_id: str, ip: str, caller: Caller, context: Context, db: DB
 ) -> VouchOut:
