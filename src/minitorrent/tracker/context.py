@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio
 from argon2 import PasswordHasher
@@ -48,6 +48,15 @@ def database_slots(database: Database) -> int:
     return max(1, int(size())) if callable(size) else 8
 
 
+@dataclass(frozen=True)
+class _Source(Generic[V]):
+    """Where a cache's answers come from."""
+
+    cache: TtlCache[str, V]
+    load: Callable[[str], V | None]  # blocking; None: no such thing (not cached)
+    read_only: bool
+
+
 @dataclass
 class TrackerContext:
     settings: TrackerSettings
@@ -63,6 +72,11 @@ class TrackerContext:
     sessions: TtlCache[str, users.Authenticated]  # bearer token -> caller
     passkeys: TtlCache[str, str]  # passkey -> user id
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        # authenticate may write (it refreshes the session's idle timer): not read-only.
+        self._session_source = _Source(self.sessions, self._authenticate, read_only=False)
+        self._passkey_source = _Source(self.passkeys, self._user_for_passkey, read_only=True)
 
     @classmethod
     def create(
@@ -115,7 +129,7 @@ class TrackerContext:
 
     async def caller(self, token: str) -> users.Authenticated:
         """The session of a bearer token (raises NotLoggedIn)."""
-        caller = await self._cached(self.sessions, token, self._authenticate)
+        caller = await self._cached(self._session_source, token)
         assert caller is not None  # _authenticate raises instead
         return caller
 
@@ -130,76 +144,58 @@ class TrackerContext:
             )
 
     async def user_for_passkey(self, passkey: str) -> str | None:
-        return await self._cached(self.passkeys, passkey, self._user_for_passkey, read_only=True)
+        return await self._cached(self._passkey_source, passkey)
 
-    async def _cached(
-        self,
-        cache: TtlCache[str, V],
-        key: str,
-        load: Callable[[str], V | None],
-        *,
-        read_only: bool = False,
-    ) -> V | None:
-        """From the cache (reloaded in the background once past its TTL), else `load` in a
-        worker thread. `load` may raise; None means "no such thing" and is not cached."""
-        value = self._from_cache(cache, key, load, read_only=read_only)
+    async def _cached(self, source: _Source[V], key: str) -> V | None:
+        """From the cache (reloaded in the background once past its TTL), else loaded.
+        The loader may raise; None means "no such thing" and is not cached."""
+        value = self._from_cache(source, key)
         if value is not None:
             return value
-        if read_only and self.database.reads_are_instant:
-            value = load(key)
-            if value is not None:
-                cache.put(key, value)
-            return value
+        if self._runs_inline(source):
+            return self._load(source, key)
         async with self.db_slots:
             # Requests that missed together wait here: the first one loads.
-            value = cache.get(key)
+            value = source.cache.get(key)
             if value is None:
-                value = await anyio.to_thread.run_sync(load, key)
-                if value is not None:
-                    cache.put(key, value)
+                value = await anyio.to_thread.run_sync(self._load, source, key)
         return value
 
-    def _from_cache(
-        self,
-        cache: TtlCache[str, V],
-        key: str,
-        load: Callable[[str], V | None],
-        *,
-        read_only: bool = False,
-    ) -> V | None:
-        value = cache.get(key)
-        if value is not None and cache.claim_refresh(key):
-            self._in_background(self._reload(cache, key, load, read_only=read_only))
+    def _from_cache(self, source: _Source[V], key: str) -> V | None:
+        value = source.cache.get(key)
+        if value is not None and source.cache.claim_refresh(key):
+            self._in_background(self._reload(source, key))
         return value
 
     def cached_user_for_passkey(self, passkey: str) -> str | None:
         """From memory only (None: not there); see user_for_passkey."""
-        return self._from_cache(self.passkeys, passkey, self._user_for_passkey, read_only=True)
+        return self._from_cache(self._passkey_source, passkey)
 
-    async def _reload(
-        self,
-        cache: TtlCache[str, V],
-        key: str,
-        load: Callable[[str], V | None],
-        *,
-        read_only: bool,
-    ) -> None:
+    def _runs_inline(self, source: _Source[V]) -> bool:
+        """A pure read of SQLite: the event loop runs it (db.Database.reads_are_instant)."""
+        return source.read_only and self.database.reads_are_instant
+
+    @staticmethod
+    def _load(source: _Source[V], key: str) -> V | None:
+        """Blocking: ask the database and remember (or forget) the answer."""
+        value = source.load(key)
+        if value is None:
+            source.cache.discard(key)
+        else:
+            source.cache.put(key, value)
+        return value
+
+    async def _reload(self, source: _Source[V], key: str) -> None:
         try:
-            if read_only and self.database.reads_are_instant:
-                value = load(key)
+            if self._runs_inline(source):
+                self._load(source, key)
             else:
                 async with self.db_slots:
-                    value = await anyio.to_thread.run_sync(load, key)
+                    await anyio.to_thread.run_sync(self._load, source, key)
         except DomainError:  # the session ended: the next request gets the error
-            cache.discard(key)
-            return
+            source.cache.discard(key)
         except SQLAlchemyError:
             log.warning("re-reading a cached answer failed", exc_info=True)
-            return
-        if value is None:
-            cache.discard(key)
-        else:
-            cache.put(key, value)
 
     def _in_background(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
