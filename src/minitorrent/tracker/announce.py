@@ -18,7 +18,6 @@ import anyio
 from fastapi import APIRouter, Request, Response
 from fastbencode import bencode  # type: ignore[attr-defined]  # not re-exported in its stub
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from minitorrent.tracker.api.deps import Context
 from minitorrent.tracker.context import TrackerContext
@@ -279,36 +278,10 @@ def _route(handler: Handler) -> Callable[[str, Request, TrackerContext], Awaitab
     return endpoint
 
 
-# These routes put the endpoints in the OpenAPI document; create_app installs
-# BitTorrentFastPath, which answers the same requests first.
+# A running tracker answers BitTorrent connections in its own HTTP protocol
+# (tracker/http_fast.py) with the same `answer`; these routes serve what it hands to
+# uvicorn (and the tests' ASGI client) and put the endpoints in the OpenAPI document.
 router.add_api_route("/announce/{passkey}", _route(_announce), methods=["GET"], name="announce")
 router.add_api_route("/scrape/{passkey}", _route(_scrape), methods=["GET"], name="scrape")
 
 HANDLERS: dict[str, Handler] = {"/announce/": _announce, "/scrape/": _scrape}
-_HEADERS = [(b"content-type", b"text/plain")]
-
-
-class BitTorrentFastPath:
-    """ASGI middleware: GET /announce/<passkey> and /scrape/<passkey> answered before
-    FastAPI's routing, dependency injection and thread hand-offs, which cost several
-    times the work of an announce answered from the swarm cache (profiled with py-spy)."""
-
-    def __init__(self, app: ASGIApp, context: TrackerContext) -> None:
-        self.app = app
-        self.context = context
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            path: str = scope["path"]
-            prefix = path[: path.find("/", 1) + 1]
-            handler = HANDLERS.get(prefix)
-            passkey = path[len(prefix) :]
-            if handler is not None and passkey and "/" not in passkey:
-                client = scope.get("client")
-                host = client[0] if client else None
-                body = await answer(handler, self.context, passkey, scope["query_string"], host)
-                headers = [*_HEADERS, (b"content-length", str(len(body)).encode())]
-                await send({"type": "http.response.start", "status": 200, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)

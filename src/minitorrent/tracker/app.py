@@ -91,5 +91,4 @@ def create_app(
     app.include_router(api)
     app.include_router(announce.router)
     errors.install(app)
-    app.add_middleware(announce.BitTorrentFastPath, context=context)
     return app

@@ -77,6 +77,3 @@ class TtlCache(Generic[K, V]):
         """Drop every entry whose value matches."""
         with self._lock:
             self._entries = {k: e for k, e in self._entries.items() if not matches(e.value)}
-
-    def __len__(self) -> int:
-        return len(self._entries)
