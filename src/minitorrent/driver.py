@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 import re
 import resource
 import signal
@@ -22,10 +23,41 @@ from pathlib import Path
 COMMAND_TIMEOUT = 60.0
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+_EPHEMERAL_LOW, _ = _ephemeral_range()
+# Ports are handed out below the kernel's ephemeral range: a port taken from that range
+# (bind to port 0) can be given to some process's outgoing connection before our server
+# binds it, which made "Address already in use" a flaky failure. Each process walks the
+# range from its own random start so parallel test workers rarely meet.
+_PORT_FLOOR = 10000
+_next_ports = itertools.count(random.randrange(_PORT_FLOOR, max(_PORT_FLOOR + 1, _EPHEMERAL_LOW)))
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A TCP and UDP port on ``host`` that nothing holds now and the kernel will not pick."""
+    span = max(1, _EPHEMERAL_LOW - _PORT_FLOOR)
+    for _ in range(span):
+        port = _PORT_FLOOR + (next(_next_ports) - _PORT_FLOOR) % span
+        if _bindable(host, port):
+            return port
+    raise OSError(f"no free port on {host} below {_EPHEMERAL_LOW}")
+
+
+def _bindable(host: str, port: int) -> bool:
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                return False
+    return True
 
 
 def password_of(user_id: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import selectors
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,17 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from minitorrent.driver import free_port
+
 STARTUP_TIMEOUT = 20.0
 LOCK_MESSAGE = (
     "is in use by another tracker; use PostgreSQL (--db postgresql://...) to run several trackers"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class TrackerProcess:
