@@ -1,6 +1,7 @@
 """Who may touch a group: the checks every group-scoped rule starts with.
 
 Order everywhere: the group exists (NotFound), then membership or admin (Forbidden).
+One prebuilt query answers all three questions (services/sql.run).
 
 Rules that change a group pass lock=True: SELECT ... FOR UPDATE on the group row makes
 changes to one group take turns. On PostgreSQL several trackers write at once (READ
@@ -11,35 +12,48 @@ already lets one writer in at a time.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from minitorrent.tracker.models import Group, Membership
 from minitorrent.tracker.services.errors import Forbidden, NotFound
+from minitorrent.tracker.services.sql import run
+
+_ACCESS = select(
+    Group.admin_id,
+    exists().where(Membership.group_id == Group.id, Membership.user_id == bindparam("user_id")),
+).where(Group.id == bindparam("group_id"))
+_ACCESS_LOCKED = _ACCESS.with_for_update(of=Group)
 
 
-def require_group(db: Session, group_id: str, *, lock: bool = False) -> Group:
-    group = db.get(Group, group_id, with_for_update=lock or None)
-    if group is None:
+@dataclass(frozen=True, slots=True)
+class GroupAccess:
+    """A group as one user sees it."""
+
+    group_id: str
+    admin_id: str
+    is_member: bool
+
+
+def require_group(db: Session, group_id: str, user_id: str, *, lock: bool = False) -> GroupAccess:
+    """The group (NotFound if there is none) and whether `user_id` is in it."""
+    row = run(db, _ACCESS_LOCKED if lock else _ACCESS, group_id=group_id, user_id=user_id).first()
+    if row is None:
         raise NotFound(f"no such group '{group_id}'", code="no_such_group")
-    return group
+    return GroupAccess(group_id, row[0], bool(row[1]))
 
 
-def membership(db: Session, group_id: str, user_id: str) -> Membership | None:
-    return db.scalar(
-        select(Membership).where(Membership.group_id == group_id, Membership.user_id == user_id)
-    )
-
-
-def require_member(db: Session, group_id: str, user_id: str, *, lock: bool = False) -> Group:
-    group = require_group(db, group_id, lock=lock)
-    if membership(db, group_id, user_id) is None:
+def require_member(db: Session, group_id: str, user_id: str, *, lock: bool = False) -> GroupAccess:
+    group = require_group(db, group_id, user_id, lock=lock)
+    if not group.is_member:
         raise Forbidden(f"not a member of '{group_id}'", code="not_member")
     return group
 
 
-def require_admin(db: Session, group_id: str, user_id: str, *, lock: bool = False) -> Group:
-    group = require_group(db, group_id, lock=lock)
+def require_admin(db: Session, group_id: str, user_id: str, *, lock: bool = False) -> GroupAccess:
+    group = require_group(db, group_id, user_id, lock=lock)
     if group.admin_id != user_id:
         raise Forbidden(f"only the admin of '{group_id}' can do that", code="not_admin")
     return group

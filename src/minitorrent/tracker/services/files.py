@@ -6,8 +6,19 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, delete, exists, func, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    ScalarSelect,
+    Select,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from minitorrent.errors import MetainfoError
@@ -15,7 +26,7 @@ from minitorrent.metainfo import InfoDict
 from minitorrent.tracker.models import Peer, Share, SharedFile
 from minitorrent.tracker.services.access import require_member
 from minitorrent.tracker.services.errors import Conflict, Invalid, NotFound
-from minitorrent.tracker.services.sql import insert_ignore
+from minitorrent.tracker.services.sql import insert_ignore, run
 
 MAX_INFO_BYTES = 16 * 1024 * 1024
 _SHA1_HEX = re.compile(r"[0-9a-f]{40}")
@@ -111,43 +122,48 @@ def _require_file(db: Session, group_id: str, name: str) -> SharedFile:
     return shared
 
 
-def _live_peers(now: datetime, where: ColumnElement[bool]) -> ScalarSelect[int]:
+def _live_peers(where: ColumnElement[bool]) -> ScalarSelect[int]:
     return (
         select(func.count(Peer.id))
-        .where(Peer.file_id == SharedFile.id, Peer.expires_at > now, where)
+        .where(Peer.file_id == SharedFile.id, Peer.expires_at > bindparam("now"), where)
         .scalar_subquery()
     )
 
 
-def _views(db: Session, where: ColumnElement[bool], *, now: datetime) -> list[FileView]:
+def _views_where(where: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    """Columns in FileView's field order; the info blob stays in the database."""
     sharers = select(func.count()).where(Share.file_id == SharedFile.id).scalar_subquery()
-    # Columns in FileView's field order; the info blob stays in the database.
-    rows = db.execute(
+    return (
         select(
             SharedFile.name,
             SharedFile.length,
             SharedFile.sha1,
             SharedFile.info_hash,
             SharedFile.piece_length,
-            _live_peers(now, Peer.left == 0),
-            _live_peers(now, Peer.left > 0),
+            _live_peers(Peer.left == 0),
+            _live_peers(Peer.left > 0),
             sharers,
         )
         .where(where)
         .order_by(SharedFile.name)
-    ).all()
-    return [FileView(*row) for row in rows]
+    )
+
+
+# Prebuilt statements (services/sql.run).
+_VIEWS_OF_GROUP = _views_where(SharedFile.group_id == bindparam("group_id"))
+_VIEW_OF_FILE = _views_where(SharedFile.id == bindparam("file_id"))
+_FILES_OF_GROUP = select(SharedFile.id).where(SharedFile.group_id == bindparam("group_id"))
 
 
 def list_files(db: Session, user_id: str, group_id: str, *, now: datetime) -> list[FileView]:
     require_member(db, group_id, user_id)
-    return _views(db, SharedFile.group_id == group_id, now=now)
+    return [FileView(*row) for row in run(db, _VIEWS_OF_GROUP, group_id=group_id, now=now)]
 
 
 def get_file(db: Session, user_id: str, group_id: str, name: str, *, now: datetime) -> FileDetails:
     require_member(db, group_id, user_id)
     shared = _require_file(db, group_id, name)
-    [view] = _views(db, SharedFile.id == shared.id, now=now)
+    [view] = [FileView(*row) for row in run(db, _VIEW_OF_FILE, file_id=shared.id, now=now)]
     return FileDetails(**vars(view), info=shared.info)
 
 
@@ -159,24 +175,31 @@ def stop_share(db: Session, user_id: str, group_id: str, name: str) -> None:
     withdraw(db, user_id, [shared.id])
 
 
+_FILE_IDS: BindParameter[list[int]] = bindparam("file_ids", expanding=True)
+_DROP_USER_PEERS = delete(Peer).where(
+    Peer.user_id == bindparam("user_id"), Peer.file_id.in_(_FILE_IDS)
+)
+_DROP_USER_SHARES = delete(Share).where(
+    Share.user_id == bindparam("user_id"), Share.file_id.in_(_FILE_IDS)
+)
+_UNSHARED = select(SharedFile.id).where(
+    SharedFile.id.in_(_FILE_IDS), ~exists().where(Share.file_id == SharedFile.id)
+)
+_DROP_PEERS = delete(Peer).where(Peer.file_id.in_(_FILE_IDS))
+_DROP_FILES = delete(SharedFile).where(SharedFile.id.in_(_FILE_IDS))
+
+
 def withdraw(db: Session, user_id: str, file_ids: Sequence[int]) -> None:
     """End the user's shares and live peers of these files; drop files nobody shares."""
     if not file_ids:
         return
-    db.execute(delete(Peer).where(Peer.user_id == user_id, Peer.file_id.in_(file_ids)))
-    db.execute(delete(Share).where(Share.user_id == user_id, Share.file_id.in_(file_ids)))
-    unshared = list(
-        db.scalars(
-            select(SharedFile.id).where(
-                SharedFile.id.in_(file_ids),
-                ~exists().where(Share.file_id == SharedFile.id),
-            )
-        )
-    )
+    run(db, _DROP_USER_PEERS, user_id=user_id, file_ids=file_ids)
+    run(db, _DROP_USER_SHARES, user_id=user_id, file_ids=file_ids)
+    unshared = list(run(db, _UNSHARED, file_ids=file_ids).scalars())
     if unshared:
-        db.execute(delete(Peer).where(Peer.file_id.in_(unshared)))
-        db.execute(delete(SharedFile).where(SharedFile.id.in_(unshared)))
+        run(db, _DROP_PEERS, file_ids=unshared)
+        run(db, _DROP_FILES, file_ids=unshared)
 
 
 def files_of_group(db: Session, group_id: str) -> list[int]:
-    return list(db.scalars(select(SharedFile.id).where(SharedFile.group_id == group_id)))
+    return list(run(db, _FILES_OF_GROUP, group_id=group_id).scalars())

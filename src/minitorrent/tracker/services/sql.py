@@ -1,6 +1,13 @@
-"""Insert-or-update in one statement, so concurrent requests never race on a unique key.
+"""SQL helpers: prebuilt statements on the request's connection; insert-or-update.
 
-Both dialects we support (SQLite, PostgreSQL) spell it ON CONFLICT.
+`run` is for the hot paths. Their statements are built once, at import, with
+bindparam()s: SQLAlchemy then reuses the cache key and compiled form, and the
+connection skips the ORM's execution layer. Built per call and run through the
+session, one simple query cost 300-500 us here against 5-50 us in SQLite itself
+(GET /groups/<g>/files: 1.36 ms of SQL work -> 0.4 ms).
+
+Insert-or-update takes one statement, so concurrent requests never race on a unique
+key; both dialects we support (SQLite, PostgreSQL) spell it ON CONFLICT.
 """
 
 from __future__ import annotations
@@ -8,10 +15,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import CursorResult, Executable
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from minitorrent.tracker.models import Base
+
+
+def run(db: Session, statement: Executable, **params: Any) -> CursorResult[*tuple[Any, ...]]:
+    """A prebuilt statement (see the module's doc) in the session's transaction."""
+    return db.connection().execute(statement, params)
 
 
 def _insert(db: Session, model: type[Base]) -> Any:

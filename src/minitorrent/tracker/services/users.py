@@ -9,12 +9,13 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from minitorrent.tracker.models import LoginSession, Peer, User
 from minitorrent.tracker.services.errors import Conflict, NotFound, Unauthorized, not_logged_in
 from minitorrent.tracker.services.ids import check_id, check_password
+from minitorrent.tracker.services.sql import run
 from minitorrent.tracker.services.throttle import LoginThrottle
 
 
@@ -130,8 +131,14 @@ def expire_sessions(db: Session, *, now: datetime, idle_ttl: timedelta) -> int:
     return _end_sessions(db, LoginSession.last_used_at < now - idle_ttl)
 
 
+_PASSKEY = select(User.passkey).where(User.id == bindparam("user_id"))
+
+
 def passkey_of(db: Session, user_id: str) -> str:
-    return _get_user(db, user_id).passkey
+    passkey = run(db, _PASSKEY, user_id=user_id).scalar()
+    if passkey is None:
+        raise NotFound(f"no such user '{user_id}'", code="no_such_user")
+    return str(passkey)
 
 
 def rotate_passkey(db: Session, user_id: str) -> str:
