@@ -20,7 +20,7 @@ from minitorrent.tracker.services.clock import Clock, utcnow
 from minitorrent.tracker.services.errors import DomainError
 from minitorrent.tracker.services.throttle import LoginThrottle
 from minitorrent.tracker.settings import TrackerSettings
-from minitorrent.tracker.swarm_cache import REFRESH, STALE_LIMIT, SwarmCache
+from minitorrent.tracker.swarm_cache import REFRESH, SOLE_REFRESH, SwarmCache
 from minitorrent.tracker.ttl_cache import TtlCache
 
 log = logging.getLogger(__name__)
@@ -67,8 +67,8 @@ class TrackerContext:
     policy: swarm.SwarmPolicy
     db_slots: anyio.Semaphore
     swarms: SwarmCache
-    # Answers the database gave less than REFRESH seconds ago, for the hot requests
-    # (announces); the routes that end sessions or change passkeys drop theirs at once.
+    # Answers the database gave less than REFRESH (SOLE_REFRESH) seconds ago, for the hot
+    # requests; the routes that end sessions or change passkeys drop theirs at once.
     sessions: TtlCache[str, users.Authenticated]  # bearer token -> caller
     passkeys: TtlCache[str, str]  # passkey -> user id
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -92,6 +92,8 @@ class TrackerContext:
             grace=settings.peer_grace,
             max_peers=settings.max_peers,
         )
+        refresh = REFRESH if database.is_shared else SOLE_REFRESH
+        stale_limit = 5 * refresh
         return cls(
             settings=settings,
             database=database,
@@ -105,9 +107,16 @@ class TrackerContext:
             ),
             policy=policy,
             db_slots=anyio.Semaphore(database_slots(database)),
-            swarms=SwarmCache(database, policy, clock=clock, monotonic=monotonic),
-            sessions=TtlCache(REFRESH, monotonic=monotonic, stale_limit=STALE_LIMIT),
-            passkeys=TtlCache(REFRESH, monotonic=monotonic, stale_limit=STALE_LIMIT),
+            swarms=SwarmCache(
+                database,
+                policy,
+                clock=clock,
+                monotonic=monotonic,
+                refresh=refresh,
+                stale_limit=stale_limit,
+            ),
+            sessions=TtlCache(refresh, monotonic=monotonic, stale_limit=stale_limit),
+            passkeys=TtlCache(refresh, monotonic=monotonic, stale_limit=stale_limit),
         )
 
     @property

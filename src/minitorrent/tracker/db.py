@@ -181,6 +181,13 @@ class Database:
         return self._read_sessions()
 
     @property
+    def is_shared(self) -> bool:
+        """Other trackers may write to it (PostgreSQL). An SQLite file is locked to one
+        tracker (DatabaseLock), so what this process remembers of it stays true until the
+        process itself changes it."""
+        return self.engine.dialect.name != "sqlite"
+
+    @property
     def reads_are_instant(self) -> bool:
         """SQLite in WAL mode: a read never waits for a lock and costs microseconds, so
         the event loop may run it itself. In a worker thread that contends for the GIL
