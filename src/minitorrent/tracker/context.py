@@ -37,7 +37,7 @@ def password_hasher(settings: TrackerSettings) -> PasswordHasher:
 
 
 def database_slots(database: Database) -> int:
-    """How many requests may hold a database transaction at once (see api/deps.db_slot).
+    """How many requests may hold a database transaction at once (see api/deps.get_db).
 
     SQLite: one, since every transaction takes the write lock up front (BEGIN IMMEDIATE).
     Otherwise the connection pool's size, so no request waits for a connection while
@@ -249,6 +249,6 @@ class TrackerContext:
             log.warning("re-reading a swarm failed; will retry", exc_info=True)
 
     async def flush_announces(self) -> None:
-        # No db_slot: one short transaction from the flusher's own worker thread cannot
-        # starve the pool (api/deps.db_slot), and SQLite's busy timeout covers the wait.
+        # No db slot: one short transaction from the flusher's own worker thread cannot
+        # starve the pool (api/deps.get_db), and SQLite's busy timeout covers the wait.
         await anyio.to_thread.run_sync(self.swarms.flush)

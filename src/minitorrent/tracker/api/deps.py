@@ -16,51 +16,49 @@ from minitorrent.tracker.services import users
 from minitorrent.tracker.services.errors import not_logged_in
 
 
-async def get_context(request: Request) -> TrackerContext:
-    # async: FastAPI runs a plain `def` dependency in a worker thread, and every thread
-    # hand-off costs about half a millisecond of waiting here.
+def context_of(request: Request) -> TrackerContext:
     context: TrackerContext = request.app.state.context
     return context
 
 
+async def get_context(request: Request) -> TrackerContext:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, and every thread
+    # hand-off costs about half a millisecond of waiting here.
+    return context_of(request)
+
+
 Context = Annotated[TrackerContext, Depends(get_context)]
-
-
-async def db_slot(context: Context) -> AsyncIterator[None]:
-    """Wait, without holding a worker thread, for the right to open a transaction.
-
-    A request's transaction spans several worker-thread calls (the caller check, the
-    endpoint, the commit). Before this gate, under load every worker thread ended up
-    blocked on SQLite's write lock (or on the connection pool) while the request holding
-    it waited for a free thread to commit: a deadlock that only "database is locked"
-    errors after busy_timeout broke. Waiting here costs no thread, and it is first come,
-    first served instead of SQLite's sleep-and-retry busy handler."""
-    async with context.db_slots:
-        yield
-
-
-DBSlot = Annotated[None, Depends(db_slot, scope="function")]
-
 
 _AFTER_COMMIT = "after_commit"
 
 
-async def get_db(context: Context, _slot: DBSlot) -> AsyncIterator[Session]:
+async def get_db(request: Request) -> AsyncIterator[Session]:
     """One transaction per request, committed before the response is sent.
+
+    First it waits, without holding a worker thread, for the right to open a transaction
+    (context.db_slots). A request's transaction may span several worker-thread calls
+    (the endpoint, the commit). Before this gate, under load every worker thread ended up
+    blocked on SQLite's write lock (or on the connection pool) while the request holding
+    it waited for a free thread to commit: a deadlock that only "database is locked"
+    errors after busy_timeout broke. Waiting here costs no thread, and it is first come,
+    first served instead of SQLite's sleep-and-retry busy handler.
 
     async, so the session opens and commits on the event loop (nothing waits there: the
     slot is held); see db_endpoint for the endpoint itself. As a sync generator it cost
     two thread hand-offs while holding the slot, which with SQLite's single slot set the
-    tracker's pace (GET /me: 2.8 ms a request, serialised).
+    tracker's pace (GET /me: 2.8 ms a request, serialised). It takes the request, not
+    other dependencies: each dependency FastAPI resolves costs time on every request.
 
     Endpoints list `caller: Caller` before `db: DB`: get_caller may wait for a slot (a
     session not cached yet), and with SQLite's single slot a request already holding it
     would wait for itself (tests/tracker/test_api.py checks the order)."""
-    with context.database.session() as db:
-        with db.begin():
-            yield db
-        for action in db.info.pop(_AFTER_COMMIT, ()):
-            action()
+    context = context_of(request)
+    async with context.db_slots:
+        with context.database.session() as db:
+            with db.begin():
+                yield db
+            for action in db.info.pop(_AFTER_COMMIT, ()):
+                action()
 
 
 P = ParamSpec("P")
@@ -102,28 +100,14 @@ _bearer = HTTPBearer(auto_error=False, description="the token returned by POST /
 
 
 async def get_caller(
-    context: Context,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> users.Authenticated:
     """The caller as the database knew it less than a second ago (TrackerContext.sessions;
     logout drops its session there at once): no query and no thread per request."""
     if credentials is None:
         raise not_logged_in()
-    return await context.caller(credentials.credentials)
+    return await context_of(request).caller(credentials.credentials)
 
 
 Caller = Annotated[users.Authenticated, Depends(get_caller)]
-
-
-async def get_cached_caller(
-    context: Context,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> users.Authenticated:
-    if credentials is None:
-        raise not_logged_in()
-    return await context.caller(credentials.credentials)
-
-
-# For the hot routes that hold no transaction of their own (announces): the caller as the
-# database knew it less than a second ago (TrackerContext.sessions).
-CachedCaller = Annotated[users.Authenticated, Depends(get_cached_caller)]

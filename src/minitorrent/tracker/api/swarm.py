@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from minitorrent.tracker.api.deps import CachedCaller, Context
+from minitorrent.tracker.api.deps import Caller, Context
 from minitorrent.tracker.services import swarm
 from minitorrent.tracker.services.errors import DomainError
 
@@ -63,7 +63,7 @@ class BatchOut(BaseModel):
     results: list[BatchItemOut]
 
 
-async def _announce(body: AnnounceIn, caller: CachedCaller, context: Context) -> AnnounceOut:
+async def _announce(body: AnnounceIn, caller: Caller, context: Context) -> AnnounceOut:
     result = await context.announce(caller.user_id, body.to_announce(), caller.session_id)
     return AnnounceOut(
         interval=result.interval,
@@ -74,12 +74,12 @@ async def _announce(body: AnnounceIn, caller: CachedCaller, context: Context) ->
 
 
 @router.post("")
-async def announce(body: AnnounceIn, caller: CachedCaller, context: Context) -> AnnounceOut:
+async def announce(body: AnnounceIn, caller: Caller, context: Context) -> AnnounceOut:
     return await _announce(body, caller, context)
 
 
 @router.post("/batch")
-async def announce_batch(body: BatchIn, caller: CachedCaller, context: Context) -> BatchOut:
+async def announce_batch(body: BatchIn, caller: Caller, context: Context) -> BatchOut:
     """Many announces in one round trip; each item succeeds or fails on its own."""
     results = []
     for item in body.items:
