@@ -314,6 +314,38 @@ def test_batch_announce_answers_per_item(trio: tuple[ApiUser, ApiUser, ApiUser])
     assert [r["error"] for r in results[1:]] == ["unknown_torrent", "bad_ip"]
 
 
+def test_json_reannounces_of_known_peers_are_answered_from_memory_the_rest_by_the_route(
+    app: FastAPI, trio: tuple[ApiUser, ApiUser, ApiUser], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """api/shortcut.py answers what memory can; anything else reaches the route."""
+    ann, bob, _ = trio
+    ih = ann.upload("g", make_info("g")).json()["info_hash"]
+    assert ann.post("/announce", _json_announce(ih, "a")).status_code == 200
+    assert bob.post("/announce", _json_announce(ih, "b", left=3)).status_code == 200
+
+    async def route_only(*_: object) -> None:
+        raise AssertionError("the route was asked")
+
+    context = app.state.context
+    original = context.announce
+    monkeypatch.setattr(context, "announce", route_only)
+    again = ann.post("/announce", _json_announce(ih, "a", interval=60)).json()
+    assert again == {
+        "interval": 60,
+        "peers": [{"peer_id": "b" * 40, "ip": "10.0.0.9", "port": 7000, "seed": False}],
+        "seeders": 1,
+        "leechers": 1,
+    }
+    # Refusals still come from the route, in its words.
+    _is_error(ann.post("/announce", {"info_hash": ih}), 422, "invalid_request")
+    stranger = ann.http.post("/api/v1/announce", json=_json_announce(ih, "a"))
+    _is_error(stranger, 401, "not_logged_in")
+    monkeypatch.setattr(context, "announce", original)
+    # What the database must see goes there: a stop ends the peer.
+    assert ann.post("/announce", _json_announce(ih, "a", event="stopped")).status_code == 200
+    assert bob.post("/announce", _json_announce(ih, "b", left=3)).json()["peers"] == []
+
+
 def test_openapi_document(http: TestClient) -> None:
     paths = http.get("/openapi.json").json()["paths"]
     assert "/api/v1/groups/{group_id}/requests/{user_id}/accept" in paths

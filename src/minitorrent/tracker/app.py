@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from minitorrent import __version__
 from minitorrent.tracker import announce
 from minitorrent.tracker.api import errors, files, groups, sessions, swarm, users, vouch
+from minitorrent.tracker.api.shortcut import AnnounceShortcut
 from minitorrent.tracker.context import TrackerContext
 from minitorrent.tracker.db import Database, default_db_url
 from minitorrent.tracker.services.clock import Clock, utcnow
@@ -91,5 +92,6 @@ def create_app(
     for module in (swarm, groups, files, users, sessions, vouch):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(announce.router)
+    app.add_middleware(AnnounceShortcut, path=API_PREFIX + swarm.router.prefix)
     errors.install(app)
     return app

@@ -176,6 +176,10 @@ class TrackerContext:
             self._in_background(self._reload(source, key))
         return value
 
+    def cached_caller(self, token: str) -> users.Authenticated | None:
+        """From memory only (None: not there); see caller."""
+        return self._from_cache(self._session_source, token)
+
     def cached_user_for_passkey(self, passkey: str) -> str | None:
         """From memory only (None: not there); see user_for_passkey."""
         return self._from_cache(self._passkey_source, passkey)

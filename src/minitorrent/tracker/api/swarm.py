@@ -63,14 +63,18 @@ class BatchOut(BaseModel):
     results: list[BatchItemOut]
 
 
-async def _announce(body: AnnounceIn, caller: Caller, context: Context) -> AnnounceOut:
-    result = await context.announce(caller.user_id, body.to_announce(), caller.session_id)
+def announce_out(result: swarm.AnnounceResult) -> AnnounceOut:
     return AnnounceOut(
         interval=result.interval,
         peers=[PeerOut(peer_id=p.peer_id, ip=p.ip, port=p.port, seed=p.seed) for p in result.peers],
         seeders=result.counts.complete,
         leechers=result.counts.incomplete,
     )
+
+
+async def _announce(body: AnnounceIn, caller: Caller, context: Context) -> AnnounceOut:
+    result = await context.announce(caller.user_id, body.to_announce(), caller.session_id)
+    return announce_out(result)
 
 
 @router.post("")
