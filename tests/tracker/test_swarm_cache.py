@@ -104,18 +104,39 @@ def test_a_new_session_is_written_at_once(database: Database, cache: SwarmCache,
     assert cache.answer("bob", ann, 42) is None  # logout deletes peers by session
 
 
-def test_leaving_ends_answers_and_a_queued_update_does_not_bring_the_peer_back(
-    database: Database, cache: SwarmCache, ih: str, clock: FakeClock
+def _leave(database: Database, cache: SwarmCache, user: str) -> None:
+    """What DELETE /groups/g/members/me does, with what it tells the cache."""
+    with database.session() as db, db.begin():
+        groups.leave_group(db, user, "g")
+        files_left = files.files_of_group(db, "g")
+    cache.forget_member("g", user, files_left=files_left)
+
+
+def test_leaving_ends_the_members_answers_only_and_a_queued_update_stays_unwritten(
+    database: Database, cache: SwarmCache, ih: str
 ) -> None:
+    _announce(cache, "ann", announce_of(ih, peer=1))
     _announce(cache, "bob", announce_of(ih, peer=2, left=9))
     assert cache.answer("bob", announce_of(ih, peer=2, left=8), None) is not None  # queued
-    with database.session() as db, db.begin():
-        groups.leave_group(db, "bob", "g")
-    cache.forget_group("g")
+    _leave(database, cache, "bob")
+    assert cache.answer("bob", announce_of(ih, peer=2, left=8), None) is None
+    stays = cache.answer("ann", announce_of(ih, peer=1), None)  # still from memory
+    assert stays is not None and stays.peers == [] and stays.counts.incomplete == 0
     cache.flush()
-    assert _rows(database) == {}
+    assert set(_rows(database)) == {peer_id(1)}
     with pytest.raises(errors.Forbidden, match="not a member"):
         _announce(cache, "bob", announce_of(ih, peer=2, left=8))
+
+
+def test_when_the_last_sharer_leaves_the_file_is_forgotten(
+    database: Database, cache: SwarmCache, ih: str
+) -> None:
+    _announce(cache, "ann", announce_of(ih, peer=1))
+    _announce(cache, "bob", announce_of(ih, peer=2, left=9))
+    _leave(database, cache, "ann")  # bob is admin now; ann shared the only copy
+    assert cache.answer("bob", announce_of(ih, peer=2, left=9), None) is None
+    with pytest.raises(errors.NotFound, match="unknown torrent"):
+        _announce(cache, "bob", announce_of(ih, peer=2, left=9))
 
 
 def test_a_peer_written_elsewhere_is_listed_after_the_refresh(

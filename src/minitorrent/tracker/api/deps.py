@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from minitorrent.tracker.context import TrackerContext
-from minitorrent.tracker.services import users
+from minitorrent.tracker.services import files, users
 from minitorrent.tracker.services.errors import not_logged_in
 
 
@@ -90,6 +90,13 @@ def db_endpoint(endpoint: Callable[P, R]) -> Callable[P, Awaitable[R]]:
 def after_commit(db: Session, action: Callable[[], None]) -> None:
     """Run `action` once the request's transaction has committed (not if it fails)."""
     db.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
+def forget_member(context: TrackerContext, db: Session, group_id: str, user_id: str) -> None:
+    """After a change that ended the user's peers in the group's files (and perhaps the
+    files): the swarm cache forgets them once it commits."""
+    files_left = set(files.files_of_group(db, group_id))
+    after_commit(db, lambda: context.swarms.forget_member(group_id, user_id, files_left=files_left))
 
 
 # scope="function": commit before the response leaves, so a client that gets an

@@ -7,7 +7,7 @@ import base64
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
-from minitorrent.tracker.api.deps import DB, Caller, Context, after_commit, db_endpoint
+from minitorrent.tracker.api.deps import DB, Caller, Context, db_endpoint, forget_member
 from minitorrent.tracker.services import files
 from minitorrent.tracker.services.errors import Invalid
 
@@ -83,5 +83,5 @@ def get_file(group_id: str, name: str, caller: Caller, context: Context, db: DB)
 def stop_share(group_id: str, name: str, caller: Caller, context: Context, db: DB) -> Response:
     """Stop sharing: the caller's share record and live peers of the file go."""
     files.stop_share(db, caller.user_id, group_id, name)
-    after_commit(db, lambda: context.swarms.forget_group(group_id))
+    forget_member(context, db, group_id, caller.user_id)
     return Response(status_code=NO_CONTENT)
