@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -33,25 +34,21 @@ _AFTER_COMMIT = "after_commit"
 
 
 async def get_db(request: Request) -> AsyncIterator[Session]:
-    """One transaction per request, committed before the response is sent.
+    """One transaction per request, committed before the response is sent; for the `def`
+    endpoints that hash passwords (FastAPI runs them in a worker thread). The others use
+    db_endpoint, which opens the same transaction itself.
 
     First it waits, without holding a worker thread, for the right to open a transaction
-    (context.db_slots). A request's transaction may span several worker-thread calls
-    (the endpoint, the commit). Before this gate, under load every worker thread ended up
-    blocked on SQLite's write lock (or on the connection pool) while the request holding
-    it waited for a free thread to commit: a deadlock that only "database is locked"
-    errors after busy_timeout broke. Waiting here costs no thread, and it is first come,
-    first served instead of SQLite's sleep-and-retry busy handler.
+    (context.db_slots). Before this gate, under load every worker thread ended up blocked
+    on SQLite's write lock (or on the connection pool) while the request holding it
+    waited for a free thread to commit: a deadlock that only "database is locked" errors
+    after busy_timeout broke. Waiting here costs no thread, and it is first come, first
+    served instead of SQLite's sleep-and-retry busy handler. The session opens and
+    commits on the event loop: nothing waits there, the slot is held.
 
-    async, so the session opens and commits on the event loop (nothing waits there: the
-    slot is held); see db_endpoint for the endpoint itself. As a sync generator it cost
-    two thread hand-offs while holding the slot, which with SQLite's single slot set the
-    tracker's pace (GET /me: 2.8 ms a request, serialised). It takes the request, not
-    other dependencies: each dependency FastAPI resolves costs time on every request.
-
-    Endpoints list `caller: Caller` before `db: DB`: get_caller may wait for a slot (a
-    session not cached yet), and with SQLite's single slot a request already holding it
-    would wait for itself (tests/tracker/test_api.py checks the order)."""
+    Not for endpoints with `caller: Caller`: loading a session not cached yet takes a
+    slot too, and with SQLite's single slot a request already holding it would wait for
+    itself."""
     context = context_of(request)
     async with context.db_slots:
         with context.database.session() as db:
@@ -61,29 +58,47 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
                 action()
 
 
-P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def db_endpoint(endpoint: Callable[P, R]) -> Callable[P, Awaitable[R]]:
-    """For a sync endpoint with `db: DB`: run it on the event loop when the database is
-    SQLite, else in a worker thread (FastAPI's way for a `def` endpoint).
+def db_endpoint(endpoint: Callable[..., R]) -> Callable[..., Awaitable[R]]:
+    """For a sync endpoint with a `db: DB` parameter: FastAPI calls the wrapper, which
+    opens the request's transaction itself (as get_db does: slot, session, commit, then
+    the after_commit actions) and passes it as `db`.
 
-    SQLite answers in microseconds and, with the slot held, no other request holds its
-    lock; the thread hand-off around the endpoint cost more than its queries, and it was
-    paid with the slot held, which with SQLite's single slot set the tracker's pace
-    (serial GET /me 510 -> 610 requests/s; with the async dependencies 355 -> 610).
+    Not a yield dependency: FastAPI's machinery around one (an exit stack, a shielded
+    async context manager) cost more than the queries of most requests. And since the
+    other dependencies (the caller) are resolved before the wrapper runs, no request
+    can hold the slot while it waits for one (see get_db).
+
+    The endpoint runs on the event loop when the database is SQLite, else in a worker
+    thread (FastAPI's way for a `def` endpoint). SQLite answers in microseconds and,
+    with the slot held, no other request holds its lock; the thread hand-off around the
+    endpoint cost more than its queries, and it was paid with the slot held, which with
+    SQLite's single slot set the tracker's pace (serial GET /me 510 -> 610 requests/s).
     Not for endpoints that hash passwords: argon2 takes tens of milliseconds, those stay
-    `def`."""
+    `def` with `db: DB`."""
+    signature = inspect.signature(endpoint)
+    request = inspect.Parameter(
+        "db_endpoint_request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request
+    )
+    parameters = [p for name, p in signature.parameters.items() if name != "db"]
 
     @functools.wraps(endpoint)
-    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        db = kwargs["db"]
-        assert isinstance(db, Session)
-        if db.get_bind().dialect.name == "sqlite":
-            return endpoint(*args, **kwargs)
-        return await run_in_threadpool(endpoint, *args, **kwargs)
+    async def run(db_endpoint_request: Request, **kwargs: Any) -> R:
+        context = context_of(db_endpoint_request)
+        async with context.db_slots:
+            with context.database.session() as db:
+                with db.begin():
+                    if context.database.reads_are_instant:
+                        result = endpoint(db=db, **kwargs)
+                    else:
+                        result = await run_in_threadpool(endpoint, db=db, **kwargs)
+                for action in db.info.pop(_AFTER_COMMIT, ()):
+                    action()
+        return result
 
+    run.__signature__ = signature.replace(parameters=[request, *parameters])  # type: ignore[attr-defined]
     return run
 
 
