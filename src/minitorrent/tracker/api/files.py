@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
 from minitorrent.tracker.api.deps import DB, Caller, Context, db_endpoint, forget_member
+from minitorrent.tracker.api.lists import JsonList
 from minitorrent.tracker.services import files
 from minitorrent.tracker.services.errors import Invalid
 
@@ -40,6 +41,9 @@ class FileOut(BaseModel):
     sharers: int
 
 
+FILES = JsonList(files.FileView, FileOut)
+
+
 class FileDetailsOut(FileOut):
     info: str  # base64
 
@@ -63,11 +67,10 @@ def share_file(
     return FileSummary.model_validate(shared, from_attributes=True)
 
 
-@router.get("")
+@router.get("", response_model=list[FileOut])
 @db_endpoint
-def list_files(group_id: str, caller: Caller, context: Context, db: DB) -> list[FileOut]:
-    views = files.list_files(db, caller.user_id, group_id, now=context.clock())
-    return [FileOut.model_validate(v, from_attributes=True) for v in views]
+def list_files(group_id: str, caller: Caller, context: Context, db: DB) -> Response:
+    return FILES.response(files.list_files(db, caller.user_id, group_id, now=context.clock()))
 
 
 @router.get("/{name}")

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 
 from minitorrent.tracker.api.deps import DB, Caller, Context, db_endpoint, forget_member
+from minitorrent.tracker.api.lists import JsonList
 from minitorrent.tracker.services import groups
 
 router = APIRouter(prefix="/groups", tags=["groups"])
@@ -39,6 +40,11 @@ class MemberOut(BaseModel):
     joined_at: datetime
 
 
+GROUPS = JsonList(groups.GroupView, GroupOut)
+REQUESTS = JsonList(groups.RequestView, RequestOut)
+MEMBERS = JsonList(groups.MemberView, MemberOut)
+
+
 class LeaveOut(BaseModel):
     group_id: str
     status: Literal["left", "withdrawn"]
@@ -51,11 +57,10 @@ def create_group(body: NewGroup, caller: Caller, context: Context, db: DB) -> Gr
     return GroupOut.model_validate(view, from_attributes=True)
 
 
-@router.get("")
+@router.get("", response_model=list[GroupOut])
 @db_endpoint
-def list_groups(caller: Caller, db: DB) -> list[GroupOut]:
-    views = groups.list_groups(db, caller.user_id)
-    return [GroupOut.model_validate(v, from_attributes=True) for v in views]
+def list_groups(caller: Caller, db: DB) -> Response:
+    return GROUPS.response(groups.list_groups(db, caller.user_id))
 
 
 @router.post("/{group_id}/requests", status_code=status.HTTP_201_CREATED)
@@ -65,11 +70,10 @@ def request_join(group_id: str, caller: Caller, context: Context, db: DB) -> Req
     return RequestOut.model_validate(view, from_attributes=True)
 
 
-@router.get("/{group_id}/requests")
+@router.get("/{group_id}/requests", response_model=list[RequestOut])
 @db_endpoint
-def list_requests(group_id: str, caller: Caller, db: DB) -> list[RequestOut]:
-    views = groups.list_requests(db, caller.user_id, group_id)
-    return [RequestOut.model_validate(v, from_attributes=True) for v in views]
+def list_requests(group_id: str, caller: Caller, db: DB) -> Response:
+    return REQUESTS.response(groups.list_requests(db, caller.user_id, group_id))
 
 
 @router.post("/{group_id}/requests/{user_id}/accept")
@@ -88,11 +92,10 @@ def reject_request(group_id: str, user_id: str, caller: Caller, db: DB) -> Respo
     return Response(status_code=NO_CONTENT)
 
 
-@router.get("/{group_id}/members")
+@router.get("/{group_id}/members", response_model=list[MemberOut])
 @db_endpoint
-def list_members(group_id: str, caller: Caller, db: DB) -> list[MemberOut]:
-    views = groups.list_members(db, caller.user_id, group_id)
-    return [MemberOut.model_validate(v, from_attributes=True) for v in views]
+def list_members(group_id: str, caller: Caller, db: DB) -> Response:
+    return MEMBERS.response(groups.list_members(db, caller.user_id, group_id))
 
 
 # Declared before /members/{user_id}, so "me" always means the caller.
