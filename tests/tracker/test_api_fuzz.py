@@ -22,9 +22,12 @@ EXAMPLES_PER_OPERATION = 12  # per generation mode
 
 
 @pytest.fixture
-def auth_header(http: TestClient) -> dict[str, str]:
-    """ann, admin of group "g" sharing one file, so that valid ids lead somewhere."""
-    ann = ApiUser(http, "ann")
+def auth_header(app: FastAPI) -> dict[str, str]:
+    """ann, admin of group "g" sharing one file, so that valid ids lead somewhere.
+
+    Set up without the app's lifespan: schemathesis runs it on its own event loop, and
+    one app serves one loop (its database slots are that loop's)."""
+    ann = ApiUser(TestClient(app), "ann")
     api_group("g", ann)
     assert ann.upload("g", make_info("g", "file.bin")).status_code == 201
     return {"Authorization": f"Bearer {ann.token}"}

@@ -253,6 +253,10 @@ class TrackerContext:
             log.warning("re-reading a swarm failed; will retry", exc_info=True)
 
     async def flush_announces(self) -> None:
-        # No db slot: one short transaction from the flusher's own worker thread cannot
-        # starve the pool (api/deps.get_db), and SQLite's busy timeout covers the wait.
-        await anyio.to_thread.run_sync(self.swarms.flush)
+        # With a db slot, like a request: without one, with SQLite, a request's BEGIN
+        # IMMEDIATE that met the flush's write lock waited in SQLite's busy handler on
+        # the event loop, stalling every request (the loop ran 87 % of the time under
+        # the load test). Waiting for the slot costs the loop nothing. (The slots belong
+        # to the loop that serves the app, as uvicorn runs it: lifespan and requests.)
+        async with self.db_slots:
+            await anyio.to_thread.run_sync(self.swarms.flush)
