@@ -141,6 +141,7 @@ class LoadGen:
         self.failures: Counter[str] = Counter()
         self.samples: list[str] = []
         self.unanswered = 0  # requests that got no HTTP answer
+        self.mix: Counter[str] = Counter()  # mixed: steps of each kind
 
     def close(self) -> None:
         for user in self.users:
@@ -301,6 +302,7 @@ class LoadGen:
             "p50_ms": round(1000 * percentile(lat, 50), 2),
             "p99_ms": round(1000 * percentile(lat, 99), 2),
             "max_ms": round(1000 * (lat[-1] if lat else 0.0), 2),
+            "mix": dict(self.mix),
         }
 
     # -- mixed: the load test's users ---------------------------------------------------------
@@ -309,6 +311,7 @@ class LoadGen:
         """One request: an announce (half), a read (30%) or the next churn step (20%)."""
         roll = self.rng.random()
         home = self.group_name(user.home)
+        self.mix[("announce" if roll < 0.5 else "read" if roll < 0.8 else "churn")] += 1
         if roll < 0.5:
             info = self.rng.choice(self.infos[user.home])
             first = info.info_hash_hex not in user.announced

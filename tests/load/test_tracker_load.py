@@ -42,7 +42,8 @@ def test_200_users_for_60_seconds(
             f"\ntracker load: {result['requests']} requests in {result['seconds']} s "
             f"({result['rps']} req/s offered {RATE}), {result['failed']} failed; latency "
             f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms; "
-            f"tracker RSS {warm / MiB:.1f} MiB after warm-up, {final / MiB:.1f} MiB at the end"
+            f"tracker RSS {warm / MiB:.1f} MiB after warm-up, {final / MiB:.1f} MiB at the end; "
+            f"steps by kind {result['mix']}"
         )
     assert result["failed"] == 0, result["samples"]
     assert final <= warm * 1.2 + 4 * MiB, (warm, final)
