@@ -97,13 +97,13 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if conn.get_execution_options().get(READ_ONLY):
-            conn.exec_driver_sql("BEGIN")  # in WAL mode a reader never waits for a writer
-            return
-        # IMMEDIATE takes the write lock up front: two deferred transactions that both
-        # read and then write would otherwise fail with "database is locked" at once,
-        # without waiting for busy_timeout.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # In WAL mode a reader never waits for a writer. IMMEDIATE takes the write lock up
+        # front: two deferred transactions that both read and then write would otherwise
+        # fail with "database is locked" at once, without waiting for busy_timeout.
+        begin = "BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"
+        # On the driver's connection: through SQLAlchemy's execution path the statement
+        # cost 40-50 us, a sixth of a simple request's transaction.
+        conn.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
 
 
 def make_engine(url: str | URL) -> Engine:
