@@ -14,7 +14,6 @@ import re
 from collections.abc import Awaitable, Callable
 from urllib.parse import unquote_to_bytes
 
-import anyio
 from fastapi import APIRouter, Request, Response
 from fastbencode import bencode  # type: ignore[attr-defined]  # not re-exported in its stub
 from sqlalchemy.exc import SQLAlchemyError
@@ -226,8 +225,7 @@ async def _scrape(context: TrackerContext, passkey: str, query: bytes, client: s
     user_id = await context.user_for_passkey(passkey)
     if user_id is None:
         raise Failure("unknown passkey")
-    async with context.db_slots:
-        found = await anyio.to_thread.run_sync(_scrape_in_db, context, user_id, wanted or None)
+    found = await context.run_db(_scrape_in_db, context, user_id, wanted or None)
     files = {
         bytes.fromhex(info_hash): {
             b"complete": c.complete,

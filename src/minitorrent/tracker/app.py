@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.concurrency import run_in_threadpool
 
 from minitorrent import __version__
 from minitorrent.tracker import announce
@@ -32,8 +31,7 @@ async def _cleanup_forever(context: TrackerContext) -> None:
     while True:
         await asyncio.sleep(context.settings.cleanup_interval)
         try:
-            async with context.db_slots:  # as requests do (api/deps.get_db)
-                await run_in_threadpool(context.cleanup)
+            await context.run_db(context.cleanup)
         except SQLAlchemyError:
             log.warning("periodic cleanup failed; will retry", exc_info=True)
 

@@ -20,11 +20,13 @@ from minitorrent.tracker.services.clock import Clock, utcnow
 from minitorrent.tracker.services.errors import DomainError
 from minitorrent.tracker.services.throttle import LoginThrottle
 from minitorrent.tracker.settings import TrackerSettings
+from minitorrent.tracker.slots import Slots
 from minitorrent.tracker.swarm_cache import REFRESH, SOLE_REFRESH, SwarmCache
 from minitorrent.tracker.ttl_cache import TtlCache
 
 log = logging.getLogger(__name__)
 V = TypeVar("V")
+R = TypeVar("R")
 
 
 def password_hasher(settings: TrackerSettings) -> PasswordHasher:
@@ -65,7 +67,7 @@ class TrackerContext:
     hasher: PasswordHasher
     throttle: LoginThrottle
     policy: swarm.SwarmPolicy
-    db_slots: anyio.Semaphore
+    db_slots: Slots
     swarms: SwarmCache
     # Answers the database gave less than REFRESH (SOLE_REFRESH) seconds ago, for the hot
     # requests; the routes that end sessions or change passkeys drop theirs at once.
@@ -106,7 +108,7 @@ class TrackerContext:
                 clock=monotonic,
             ),
             policy=policy,
-            db_slots=anyio.Semaphore(database_slots(database)),
+            db_slots=Slots(database_slots(database)),
             swarms=SwarmCache(
                 database,
                 policy,
@@ -163,12 +165,12 @@ class TrackerContext:
             return value
         if self._runs_inline(source):
             return self._load(source, key)
-        async with self.db_slots:
-            # Requests that missed together wait here: the first one loads.
-            value = source.cache.get(key)
-            if value is None:
-                value = await anyio.to_thread.run_sync(self._load, source, key)
-        return value
+        return await self.run_db(self._load_if_missing, source, key)
+
+    def _load_if_missing(self, source: _Source[V], key: str) -> V | None:
+        # Requests that missed together wait for the slot: the first one loads.
+        value = source.cache.get(key)
+        return self._load(source, key) if value is None else value
 
     def _from_cache(self, source: _Source[V], key: str) -> V | None:
         value = source.cache.get(key)
@@ -203,8 +205,7 @@ class TrackerContext:
             if self._runs_inline(source):
                 self._load(source, key)
             else:
-                async with self.db_slots:
-                    await anyio.to_thread.run_sync(self._load, source, key)
+                await self.run_db(self._load, source, key)
         except DomainError:  # the session ended: the next request gets the error
             source.cache.discard(key)
         except SQLAlchemyError:
@@ -225,13 +226,15 @@ class TrackerContext:
         """Raises the domain errors of swarm.announce."""
         result = self.announce_from_memory(user_id, ann, session_id)
         if result is None:
-            async with self.db_slots:
-                result = self.swarms.answer(user_id, ann, session_id)  # another reloaded it
-                if result is None:
-                    result = await anyio.to_thread.run_sync(
-                        self.swarms.announce_in_db, user_id, ann, session_id
-                    )
+            result = await self.run_db(self._announce_in_db, user_id, ann, session_id)
         return result
+
+    def _announce_in_db(
+        self, user_id: str, ann: swarm.Announce, session_id: int | None
+    ) -> swarm.AnnounceResult:
+        # Another request may have reloaded the swarm while this one waited for the slot.
+        answer = self.swarms.answer(user_id, ann, session_id)
+        return answer or self.swarms.announce_in_db(user_id, ann, session_id)
 
     def announce_from_memory(
         self, user_id: str, ann: swarm.Announce, session_id: int | None
@@ -253,10 +256,20 @@ class TrackerContext:
             log.warning("re-reading a swarm failed; will retry", exc_info=True)
 
     async def flush_announces(self) -> None:
-        # With a db slot, like a request: without one, with SQLite, a request's BEGIN
-        # IMMEDIATE that met the flush's write lock waited in SQLite's busy handler on
-        # the event loop, stalling every request (the loop ran 87 % of the time under
-        # the load test). Waiting for the slot costs the loop nothing. (The slots belong
-        # to the loop that serves the app, as uvicorn runs it: lifespan and requests.)
+        await self.run_db(self.swarms.flush)
+
+    async def run_db(self, work: Callable[..., R], *args: Any) -> R:
+        """Blocking database work, with a database slot like a request's transaction
+        (api/deps.db_endpoint): on the event loop with SQLite, else in a worker thread.
+
+        The slot first: without one, with SQLite, a request's BEGIN IMMEDIATE that met
+        another transaction's write lock waited in SQLite's busy handler on the event
+        loop, stalling every request. Waiting for the slot costs the loop nothing. Then,
+        with SQLite, no thread: the work takes microseconds, and a worker thread holding
+        the GIL kept the loop waiting for it (the loop ran 87-93 % of the time under the
+        load test although requests queued). The slots belong to the loop that serves the
+        app, as uvicorn runs it: lifespan and requests."""
         async with self.db_slots:
-            await anyio.to_thread.run_sync(self.swarms.flush)
+            if self.database.reads_are_instant:
+                return work(*args)
+            return await anyio.to_thread.run_sync(work, *args)
