@@ -67,10 +67,10 @@ def test_in_memory_sqlite_works_without_a_lock() -> None:
 
 
 def test_a_read_session_does_not_wait_for_the_write_lock(tmp_path: Path) -> None:
-    """The event loop reads SQLite itself (Database.reads_are_instant): such a read must
+    """The event loop reads SQLite itself (Database.runs_on_event_loop): such a read must
     never wait for a writer, which holds the write lock from BEGIN IMMEDIATE on."""
     with Database.open(f"sqlite:///{tmp_path / 't.db'}") as db:
-        assert db.reads_are_instant
+        assert db.runs_on_event_loop
         with db.session() as writer, writer.begin():
             writer.execute(
                 text(

@@ -187,8 +187,9 @@ class TrackerContext:
         return self._from_cache(self._passkey_source, passkey)
 
     def _runs_inline(self, source: _Source[V]) -> bool:
-        """A pure read of SQLite: the event loop runs it (db.Database.reads_are_instant)."""
-        return source.read_only and self.database.reads_are_instant
+        """A pure read of SQLite: runs at once on the event loop, without a slot
+        (db.Database.runs_on_event_loop; WAL readers never wait)."""
+        return source.read_only and self.database.runs_on_event_loop
 
     @staticmethod
     def _load(source: _Source[V], key: str) -> V | None:
@@ -247,7 +248,7 @@ class TrackerContext:
 
     async def _refresh_swarm(self, info_hash: str) -> None:
         try:
-            if self.database.reads_are_instant:
+            if self.database.runs_on_event_loop:
                 self.swarms.refresh(info_hash)
             else:
                 async with self.db_slots:
@@ -270,6 +271,6 @@ class TrackerContext:
         load test although requests queued). The slots belong to the loop that serves the
         app, as uvicorn runs it: lifespan and requests."""
         async with self.db_slots:
-            if self.database.reads_are_instant:
+            if self.database.runs_on_event_loop:
                 return work(*args)
             return await anyio.to_thread.run_sync(work, *args)

@@ -188,10 +188,12 @@ class Database:
         return self.engine.dialect.name != "sqlite"
 
     @property
-    def reads_are_instant(self) -> bool:
-        """SQLite in WAL mode: a read never waits for a lock and costs microseconds, so
-        the event loop may run it itself. In a worker thread that contends for the GIL
-        with a saturated loop, the same read took seconds (W4, 1,000 connections)."""
+    def runs_on_event_loop(self) -> bool:
+        """SQLite: the event loop runs database work itself. A transaction costs
+        microseconds; in WAL mode a read never waits for a lock, and writes take a
+        database slot first (TrackerContext.run_db, api/deps.db_endpoint), so none waits
+        for another's. In a worker thread that contends for the GIL with a saturated
+        loop, the same read took seconds (W4, 1,000 connections)."""
         return self.engine.dialect.name == "sqlite"
 
     def close(self) -> None:

@@ -95,7 +95,7 @@ def db_endpoint(endpoint: Callable[..., R]) -> Callable[..., Awaitable[R]]:
         async with context.db_slots:
             with context.database.session() as db:
                 with db.begin():
-                    if context.database.reads_are_instant:
+                    if context.database.runs_on_event_loop:
                         result = endpoint(db=db, **kwargs)
                     else:
                         result = await run_in_threadpool(endpoint, db=db, **kwargs)
