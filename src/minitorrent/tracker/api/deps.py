@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
@@ -51,11 +52,19 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     itself."""
     context = context_of(request)
     async with context.db_slots:
-        with context.database.session() as db:
-            with db.begin():
-                yield db
-            for action in db.info.pop(_AFTER_COMMIT, ()):
-                action()
+        with _transaction(context) as db:
+            yield db
+
+
+@contextlib.contextmanager
+def _transaction(context: TrackerContext) -> Iterator[Session]:
+    """The request's session in a transaction, then its after_commit actions; the caller
+    holds a database slot."""
+    with context.database.session() as db:
+        with db.begin():
+            yield db
+        for action in db.info.pop(_AFTER_COMMIT, ()):
+            action()
 
 
 R = TypeVar("R")
@@ -93,15 +102,10 @@ def db_endpoint(endpoint: Callable[..., R]) -> Callable[..., Awaitable[R]]:
         if wants_context:
             kwargs["context"] = context
         async with context.db_slots:
-            with context.database.session() as db:
-                with db.begin():
-                    if context.database.runs_on_event_loop:
-                        result = endpoint(db=db, **kwargs)
-                    else:
-                        result = await run_in_threadpool(endpoint, db=db, **kwargs)
-                for action in db.info.pop(_AFTER_COMMIT, ()):
-                    action()
-        return result
+            with _transaction(context) as db:
+                if context.database.runs_on_event_loop:
+                    return endpoint(db=db, **kwargs)
+                return await run_in_threadpool(endpoint, db=db, **kwargs)
 
     run.__signature__ = signature.replace(parameters=[request, *parameters])  # type: ignore[attr-defined]
     return run
