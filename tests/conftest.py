@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
@@ -12,6 +14,43 @@ import pytest
 from minitorrent.driver import Client, Process, Tracker, free_port, password_of, stop_all
 
 from .postgres import PostgresServer, postgres_server
+
+# Measurements that belong in the CI log (the load test's rate and latencies). pytest-xdist
+# shows nothing a worker prints, so workers append them to files in a directory the
+# controller made (workers inherit its environment) and the controller prints them last.
+REPORTS = "MINITORRENT_TEST_REPORTS"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput") and REPORTS not in os.environ:
+        os.environ[REPORTS] = tempfile.mkdtemp(prefix="minitorrent-reports-")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if hasattr(terminalreporter.config, "workerinput") or REPORTS not in os.environ:
+        return
+    lines = [
+        line
+        for path in sorted(Path(os.environ[REPORTS]).glob("*.txt"))
+        for line in path.read_text().splitlines()
+    ]
+    if lines:
+        terminalreporter.section("measurements")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def report(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Put a line under "measurements" at the end of the test run."""
+
+    def write(line: str) -> None:
+        name = request.node.nodeid.replace("/", "_").replace(":", "_")
+        with open(Path(os.environ[REPORTS]) / f"{name}.txt", "a", encoding="utf-8") as f:
+            f.write(f"{request.node.nodeid}: {line}\n")
+
+    return write
+
 
 # argon2id at its lowest cost: a login takes milliseconds instead of ~100 ms.
 FAST_PASSWORD_HASH = {

@@ -136,7 +136,7 @@ def test_tracker_unreachable(start_client: Callable[..., Client], tmp_path: Path
 
 
 def test_hung_tracker_gives_an_error_not_a_frozen_shell(
-    start_client: Callable[..., Client], tmp_path: Path
+    start_client: Callable[..., Client], tmp_path: Path, report: Callable[[str], None]
 ) -> None:
     with SilentServer() as hung:
         info = tmp_path / "hung.txt"
@@ -145,7 +145,7 @@ def test_hung_tracker_gives_an_error_not_a_frozen_shell(
         started = time.monotonic()
         client.fails("login alice pw", r"no tracker answered .*timed out", timeout=15)
         elapsed = time.monotonic() - started
-        print(f"hung tracker: error after {elapsed:.2f} s with --tracker-timeout 1")
+        report(f"hung tracker: error after {elapsed:.2f} s with --tracker-timeout 1")
         assert hung.accepted >= 1
         assert 0.9 <= elapsed < 6
         assert client.ok("echo 'still responsive'") == ["still responsive"]

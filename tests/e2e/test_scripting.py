@@ -21,12 +21,14 @@ def no_traceback(lines: list[str]) -> None:
     assert not any("Traceback" in line or "Exception" in line for line in lines), lines
 
 
-def test_ready_in_well_under_a_second(start_client: Callable[..., Client]) -> None:
+def test_ready_in_well_under_a_second(
+    start_client: Callable[..., Client], report: Callable[[str], None]
+) -> None:
     started = time.monotonic()
     client = start_client()
     assert client.run("echo ready", timeout=10) == ["ready"]
     elapsed = time.monotonic() - started
-    print(f"client start to first command's output: {elapsed:.2f} s")
+    report(f"client start to first command's output: {elapsed:.2f} s")
     assert elapsed < 3
 
 

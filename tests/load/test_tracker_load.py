@@ -8,6 +8,7 @@ printed; the tracker's memory must be flat once warmed up.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ WARMUP = 10
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_200_users_for_60_seconds(
-    tracker: Tracker, tracker_info: Path, capsys: pytest.CaptureFixture[str]
+    tracker: Tracker, tracker_info: Path, report: Callable[[str], None]
 ) -> None:
     args = ["--users", str(USERS), "--rate", str(RATE), "--duration", str(DURATION)]
     gen = start_loadgen("mixed", tracker_port(tracker_info), *args, "--warmup", str(WARMUP))
@@ -37,13 +38,12 @@ def test_200_users_for_60_seconds(
         final = rss(tracker.popen.pid)
     finally:
         gen.kill()
-    with capsys.disabled():  # the numbers belong in the CI log
-        print(
-            f"\ntracker load: {result['requests']} requests in {result['seconds']} s "
-            f"({result['rps']} req/s offered {RATE}), {result['failed']} failed; latency "
-            f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms; "
-            f"tracker RSS {warm / MiB:.1f} MiB after warm-up, {final / MiB:.1f} MiB at the end; "
-            f"steps by kind {result['mix']}"
-        )
+    report(  # the numbers belong in the CI log
+        f"tracker load: {result['requests']} requests in {result['seconds']} s "
+        f"({result['rps']} req/s offered {RATE}), {result['failed']} failed; latency "
+        f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms; "
+        f"tracker RSS {warm / MiB:.1f} MiB after warm-up, {final / MiB:.1f} MiB at the end; "
+        f"steps by kind {result['mix']}"
+    )
     assert result["failed"] == 0, result["samples"]
     assert final <= warm * 1.2 + 4 * MiB, (warm, final)
