@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
@@ -163,9 +163,8 @@ class TrackerContext:
         value = self._from_cache(source, key)
         if value is not None:
             return value
-        if self._runs_inline(source):
-            return self._load(source, key)
-        return await self.run_db(self._load_if_missing, source, key)
+        loaded: V | None = await self._db_for(source)(self._load_if_missing, source, key)
+        return loaded
 
     def _load_if_missing(self, source: _Source[V], key: str) -> V | None:
         # Requests that missed together wait for the slot: the first one loads.
@@ -186,10 +185,8 @@ class TrackerContext:
         """From memory only (None: not there); see user_for_passkey."""
         return self._from_cache(self._passkey_source, passkey)
 
-    def _runs_inline(self, source: _Source[V]) -> bool:
-        """A pure read of SQLite: runs at once on the event loop, without a slot
-        (db.Database.runs_on_event_loop; WAL readers never wait)."""
-        return source.read_only and self.database.runs_on_event_loop
+    def _db_for(self, source: _Source[V]) -> Callable[..., Awaitable[Any]]:
+        return self.read_db if source.read_only else self.run_db
 
     @staticmethod
     def _load(source: _Source[V], key: str) -> V | None:
@@ -203,10 +200,7 @@ class TrackerContext:
 
     async def _reload(self, source: _Source[V], key: str) -> None:
         try:
-            if self._runs_inline(source):
-                self._load(source, key)
-            else:
-                await self.run_db(self._load, source, key)
+            await self._db_for(source)(self._load, source, key)
         except DomainError:  # the session ended: the next request gets the error
             source.cache.discard(key)
         except SQLAlchemyError:
@@ -248,16 +242,19 @@ class TrackerContext:
 
     async def _refresh_swarm(self, info_hash: str) -> None:
         try:
-            if self.database.runs_on_event_loop:
-                self.swarms.refresh(info_hash)
-            else:
-                async with self.db_slots:
-                    await anyio.to_thread.run_sync(self.swarms.refresh, info_hash)
+            await self.read_db(self.swarms.refresh, info_hash)
         except SQLAlchemyError:
             log.warning("re-reading a swarm failed; will retry", exc_info=True)
 
     async def flush_announces(self) -> None:
         await self.run_db(self.swarms.flush)
+
+    async def read_db(self, work: Callable[..., R], *args: Any) -> R:
+        """A pure read: with SQLite at once on the event loop, without a slot (in WAL
+        mode a reader never waits for a writer); else as run_db."""
+        if self.database.runs_on_event_loop:
+            return work(*args)
+        return await self.run_db(work, *args)
 
     async def run_db(self, work: Callable[..., R], *args: Any) -> R:
         """Blocking database work, with a database slot like a request's transaction
