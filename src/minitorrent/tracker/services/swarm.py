@@ -14,7 +14,7 @@ from sqlalchemy import CursorResult, Integer, bindparam, delete, func, select, u
 from sqlalchemy.orm import Session
 
 from minitorrent.tracker.models import Membership, Peer, SharedFile
-from minitorrent.tracker.services.errors import Forbidden, Invalid, NotFound
+from minitorrent.tracker.services.errors import Invalid, NotFound
 from minitorrent.tracker.services.files import add_sharer
 from minitorrent.tracker.services.sql import _insert as dialect_insert
 
@@ -177,14 +177,15 @@ def _member_file(
     db: Session, info_hash: str, user_id: str, peer_id: str = ""
 ) -> tuple[FileRef, int | None]:
     """The file of an info-hash (hex) if the user is a member of its group, and the
-    `left` of the user's peer `peer_id` in its swarm (None: not in it)."""
+    `left` of the user's peer `peer_id` in its swarm (None: not in it). NotFound if
+    there is no such file or the user is not a member of its group."""
     params = {"info_hash": info_hash, "user_id": user_id, "peer_id": peer_id}
     row = db.connection().execute(_MEMBER_FILE, params).first()
-    if row is None:
+    # Another group's torrent is answered as one that does not exist: the answer must
+    # not tell a stranger that the info-hash is shared, nor in which group.
+    if row is None or row[3] is None:
         raise NotFound("unknown torrent", code="unknown_torrent")
-    file_id, group_id, completed, membership_id, peer_left = row
-    if membership_id is None:
-        raise Forbidden(f"not a member of '{group_id}'", code="not_member")
+    file_id, group_id, completed, _, peer_left = row
     return FileRef(file_id, group_id, completed), peer_left
 
 
