@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote_from_bytes
 
@@ -168,13 +168,14 @@ def test_another_groups_torrent_is_answered_as_an_unknown_one(
     unknown = hashlib.sha1(b"no such torrent").digest()
     cat.announce(unknown)  # cat's passkey in memory too: both go the same way
     vouch = f"/swarms/{{}}/peers/{PEER_A.hex()}?ip=127.0.0.1"
-    for ask in (
+    asks: list[Callable[[bytes], httpx.Response]] = [
         lambda ih: cat.announce(ih),
         lambda ih: cat.announce(ih, event="started", compact="0"),
         lambda ih: cat.scrape(ih),
         lambda ih: cat.json_announce(ih),
         lambda ih: cat.api.get(vouch.format(ih.hex())),
-    ):
+    ]
+    for ask in asks:
         answers = [ask(ih) for ih in (theirs, unknown)]
         assert answers[0].status_code == answers[1].status_code
         assert answers[0].content == answers[1].content
