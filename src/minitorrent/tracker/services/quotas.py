@@ -59,13 +59,15 @@ def check_new_share(
     """Before the user shares one more file of the group (Forbidden, quota_exceeded)."""
     files, _ = run(db, _OF_MEMBER_IN_GROUP, user_id=user_id, group_id=group_id).one()
     if files + 1 > quotas.files_per_member:
-        limit = quotas.files_per_member
-        raise _quota_reached(f"you already share {files} files in '{group_id}' (at most {limit})")
+        raise _quota_reached(
+            f"you already share the most files a member may in '{group_id}' "
+            f"({quotas.files_per_member})"
+        )
     _, size = run(db, _OF_MEMBER, user_id=user_id).one()
     if size + info_bytes > quotas.info_bytes_per_member:
         raise _quota_reached(
             f"the info dictionaries of the files you share would take {size + info_bytes} "
-            f"bytes (at most {quotas.info_bytes_per_member})"
+            f"bytes; a member may have {quotas.info_bytes_per_member}"
         )
 
 
@@ -73,10 +75,11 @@ def check_new_file(db: Session, quotas: Quotas, group_id: str, info_bytes: int) 
     """Before a file is added to the group (Forbidden, quota_exceeded)."""
     files, size = run(db, _OF_GROUP, group_id=group_id).one()
     if files + 1 > quotas.files_per_group:
-        limit = quotas.files_per_group
-        raise _quota_reached(f"'{group_id}' already has {files} files (at most {limit})")
+        raise _quota_reached(
+            f"'{group_id}' already holds the most files a group may ({quotas.files_per_group})"
+        )
     if size + info_bytes > quotas.info_bytes_per_group:
         raise _quota_reached(
-            f"the info dictionaries of '{group_id}' would take {size + info_bytes} bytes "
-            f"(at most {quotas.info_bytes_per_group})"
+            f"the info dictionaries of '{group_id}' would take {size + info_bytes} bytes; "
+            f"a group may have {quotas.info_bytes_per_group}"
         )
