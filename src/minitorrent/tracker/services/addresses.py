@@ -24,7 +24,8 @@ from minitorrent.tracker.services.errors import Invalid
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def _parse(text: str) -> Address:
+def parse_ip(text: str) -> Address:
+    """An IP literal; IPv4-mapped IPv6 becomes plain IPv4 (Invalid, bad_ip, if none)."""
     try:
         ip = ipaddress.ip_address(text)
     except ValueError:
@@ -60,8 +61,8 @@ def peer_address(claimed: str | None, source: str | None) -> str:
     `claimed`: its `ip` parameter, if any; `source`: the address the request came from
     (None: unknown). Raises Invalid (code bad_ip) when the claim may not be used."""
     # An unknown source (no TCP peer address) can only be a local transport: as loopback.
-    origin = _parse(source) if source else None
-    ip = _parse(claimed) if claimed else None
+    origin = parse_ip(source) if source else None
+    ip = parse_ip(claimed) if claimed else None
     if ip is None or ip.is_unspecified:
         if origin is None:
             raise Invalid("cannot tell your IP address", code="bad_ip")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from sqlalchemy import CursorResult, Integer, bindparam, delete, func, select, u
 from sqlalchemy.orm import Session
 
 from minitorrent.tracker.models import Membership, Peer, SharedFile
+from minitorrent.tracker.services.addresses import parse_ip
 from minitorrent.tracker.services.errors import Invalid, NotFound
 from minitorrent.tracker.services.files import add_sharer
 from minitorrent.tracker.services.sql import _insert as dialect_insert
@@ -28,13 +28,7 @@ _HEX40 = re.compile(r"[0-9a-f]{40}")
 @functools.lru_cache(maxsize=65536)  # every announce parses one; peers repeat them
 def normalize_ip(text: str) -> str:
     """The canonical text of an IP literal; IPv4-mapped IPv6 becomes plain IPv4."""
-    try:
-        ip = ipaddress.ip_address(text)
-    except ValueError:
-        raise Invalid(f"not an IP address: {text!r}", code="bad_ip") from None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return str(ip)
+    return str(parse_ip(text))
 
 
 @dataclass(frozen=True)
