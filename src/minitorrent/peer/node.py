@@ -258,6 +258,10 @@ class PeerNode:
         transfers = list(self.transfers.values())
         for transfer in transfers:
             self.save_progress(transfer)
+            failed = transfer.kind == "download" and transfer.swarm.failed
+            if failed and not transfer.failure_reported:  # failed since the last tick
+                transfer.failure_reported = True
+                self.on_download_failed(transfer)
         self.transfers.clear()
         for transfer in transfers:
             self._discard(transfer)
