@@ -17,16 +17,13 @@ from minitorrent.client.state import SCHEMA
 from minitorrent.driver import Client, password_of
 
 from .sharing_helpers import (
-    FakePeer,
     KiB,
     MiB,
-    TrackerUser,
     download_line,
-    honest_blocks,
+    half_seed,
     own_peer_id,
     peers,
     quote,
-    tracker_port,
     wait_for,
     write_random,
 )
@@ -69,34 +66,31 @@ def test_cancelled_or_failed_download_stays_stopped_until_asked_again(
     """Bob cancels partial.bin at half; Cat's download of it fails (its only seed went
     away). Neither starts again at the next login nor in a new process; download_file
     again resumes each from its verified half and completes."""
-    ann, bob, cat = make_users("ann", "bob", "cat")
-    cat_options = ("--no-peer-timeout", "3")
-    cat.quit()
+    cat_options = ("--no-peer-timeout", "3")  # Cat gives up after 3 s without a peer
+    ann, bob = make_users("ann", "bob")
     cat = make_client(*cat_options, state="cat")
-    cat.ok(f"login cat {password_of('cat')}")
+    for command in (f"create_user cat {password_of('cat')}", f"login cat {password_of('cat')}"):
+        cat.ok(command)
+    cat.ok("join_group lab")
+    ann.ok("accept_request lab cat")
 
     src = tmp_path / "xavier" / "partial.bin"
-    data = write_random(src, 4 * MiB, seed=71)
-    xavier = TrackerUser(tracker_port(tracker_info), "xavier", "xavier-password")
-    xavier.request_to_join("lab")
-    ann.ok("accept_request lab xavier")
-    info = xavier.register(src, "lab")
-    half = set(range(info.num_pieces // 2))
+    half_seeded = half_seed(tracker_info, ann, src, 4 * MiB, seed=71)
+    data, info, half = half_seeded.data, half_seeded.info, half_seeded.pieces
     dest = {name: tmp_path / name / "partial.bin" for name in ("bob", "cat")}
-    seed = FakePeer(xavier, info, honest_blocks(data, info), pieces_for=lambda _: half)
+
+    def at_half(client: Client) -> bool:
+        return download_line(client, "lab", "partial.bin").startswith(
+            "[D] [lab] partial.bin 50.0% "
+        )
+
     try:
         for name, client in (("bob", bob), ("cat", cat)):
             dest[name].parent.mkdir()
             client.ok(f"download_file lab partial.bin {quote(dest[name])}")
-        for client in (bob, cat):
-            wait_for(
-                lambda c=client: download_line(c, "lab", "partial.bin").startswith(  # type: ignore[misc]
-                    "[D] [lab] partial.bin 50.0% "
-                ),
-                "half of partial.bin",
-            )
+        wait_for(lambda: at_half(bob) and at_half(cat), "half of partial.bin")
     finally:
-        seed.close()
+        half_seeded.peer.close()
     bob.ok("cancel_download lab partial.bin")
     missing = info.num_pieces - len(half)
     stopped = {
@@ -122,18 +116,19 @@ def test_cancelled_or_failed_download_stays_stopped_until_asked_again(
         still_stopped(name, clients[name])
 
     ann.ok(f"upload_file {quote(src)} lab")  # a full seed: the rest can come now
-    for name, client in clients.items():
+    ann_peer = own_peer_id(ann)
+    for name, client in clients.items():  # one at a time: Ann is the only source
         assert client.ok(f"download_file lab partial.bin {quote(dest[name])}") == [
             f"resuming 'partial.bin' from 'lab' to {dest[name]}"
         ]
-    for name, client in clients.items():
         assert client.ok("wait", timeout=60) == ["1 download(s) complete"]
         assert dest[name].read_bytes() == data
         assert download_line(client, "lab", "partial.bin") == "[C] [lab] partial.bin"
-        # The verified half was kept: only the missing pieces came, from anyone.
-        received = sum(line.down for line in peers(client, "partial.bin").values())
-        assert received == info.length - len(half) * info.piece_length, received
-        assert own_peer_id(ann) in peers(client, "partial.bin")
+        # The verified half was kept: only the missing pieces came.
+        assert {peer: line.down for peer, line in peers(client, "partial.bin").items()} == {
+            ann_peer: info.length - len(half) * info.piece_length
+        }
+        client.quit()
 
 
 def test_a_destination_ending_in_a_slash_must_be_a_directory(
