@@ -120,4 +120,5 @@ def test_a_newer_or_unopenable_state_file_is_refused_with_a_reason(tmp_path: Pat
 
 def test_a_record_of_the_wrong_types_is_named_damaged() -> None:
     assert damage_of(RECORD) is None
-    assert damage_of(replace(RECORD, info="text")) == "its info is not <class 'bytes'>"  # type: ignore[arg-type]
+    assert damage_of(replace(RECORD, stopped=3)) == "its stopped is not str | None"  # type: ignore[arg-type]
+    assert damage_of(replace(RECORD, info="text")) == "its info is not bytes"  # type: ignore[arg-type]

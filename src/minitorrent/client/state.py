@@ -95,8 +95,9 @@ def damage_of(record: ShareRecord | DownloadRecord) -> str | None:
     """Why a record read back is unusable (a field of the wrong type), or None."""
     hints = typing.get_type_hints(type(record))
     for f in fields(record):
-        if not isinstance(getattr(record, f.name), hints[f.name]):
-            return f"its {f.name} is not {hints[f.name]}"
+        expected = hints[f.name]
+        if not isinstance(getattr(record, f.name), expected):
+            return f"its {f.name} is not {getattr(expected, '__name__', expected)}"
     return None
 
 
