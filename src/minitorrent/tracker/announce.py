@@ -128,7 +128,8 @@ def _peer_ip(params: Params, client_host: str | None) -> str:
     """The address to list the peer under (services/addresses.py). BEP 3 lets `ip` be a
     DNS name, which we do not resolve: then it is as if there were none."""
     claimed = (_get(params, "ip") or b"").decode("ascii", "replace")
-    return addresses.peer_address(claimed if addresses.is_literal(claimed) else None, client_host)
+    literal = claimed if claimed and addresses.is_literal(claimed) else None
+    return addresses.peer_address(literal, client_host)
 
 
 def _parse_announce(params: Params, client_host: str | None) -> swarm.Announce:

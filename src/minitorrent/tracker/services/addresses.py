@@ -17,6 +17,7 @@ multicast), at their own machine (loopback), or at a third party. The rule:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from minitorrent.tracker.services.errors import Invalid
@@ -56,6 +57,7 @@ def _same_site(claimed: Address, source: Address) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=65536)  # every announce asks; peers repeat the question
 def peer_address(claimed: str | None, source: str | None) -> str:
     """The address to list a peer under (canonical text; IPv4-mapped IPv6 as IPv4).
     `claimed`: its `ip` parameter, if any; `source`: the address the request came from
