@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 
-from minitorrent.tracker.api.deps import DB, Caller, Context, db_endpoint, forget_member
+from minitorrent.tracker.api.deps import DB, Caller, Context, db_endpoint
 from minitorrent.tracker.api.lists import JsonList
 from minitorrent.tracker.services import groups
 
@@ -101,18 +101,14 @@ def list_members(group_id: str, caller: Caller, db: DB) -> Response:
 # Declared before /members/{user_id}, so "me" always means the caller.
 @router.delete("/{group_id}/members/me")
 @db_endpoint
-def leave_group(group_id: str, caller: Caller, context: Context, db: DB) -> LeaveOut:
+def leave_group(group_id: str, caller: Caller, db: DB) -> LeaveOut:
     """Leave the group, or withdraw a pending join request."""
     status = groups.leave_group(db, caller.user_id, group_id)
-    forget_member(context, db, group_id, caller.user_id)
     return LeaveOut(group_id=group_id, status=status)
 
 
 @router.delete("/{group_id}/members/{user_id}", status_code=NO_CONTENT)
 @db_endpoint
-def remove_member(
-    group_id: str, user_id: str, caller: Caller, context: Context, db: DB
-) -> Response:
+def remove_member(group_id: str, user_id: str, caller: Caller, db: DB) -> Response:
     groups.remove_member(db, caller.user_id, group_id, user_id)
-    forget_member(context, db, group_id, user_id)
     return Response(status_code=NO_CONTENT)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from minitorrent.errors import MetainfoError
 from minitorrent.metainfo import InfoDict
 from minitorrent.tracker.models import Peer, Share, SharedFile
+from minitorrent.tracker.services import changes
 from minitorrent.tracker.services.access import require_member
 from minitorrent.tracker.services.errors import Conflict, Invalid, NotFound
 from minitorrent.tracker.services.quotas import Quotas, check_new_file, check_new_share
@@ -212,6 +213,7 @@ def withdraw(db: Session, user_id: str, file_ids: Sequence[int]) -> None:
     if unshared:
         run(db, _DROP_PEERS, file_ids=unshared)
         run(db, _DROP_FILES, file_ids=unshared)
+    changes.record(db, changes.SharesEnded(user_id, frozenset(file_ids), frozenset(unshared)))
 
 
 def files_of_group(db: Session, group_id: str) -> list[int]:
