@@ -83,7 +83,7 @@ def test_ids_made_of_dots_work_like_any_other(make_client: Callable[..., Client]
 def test_wrong_argument_count_names_the_usage(start_client: Callable[..., Client]) -> None:
     client = start_client()  # no tracker needed
     for usage, _ in COMMANDS.values():
-        wrong = [call(usage, +1)] + ([call(usage, -1)] if " " in usage else [])
+        wrong = [call(usage, +1)] + ([call(usage, -1)] if " <" in usage else [])
         for line in wrong:
             client.fails(line, rf"wrong number of arguments; usage: {re.escape(usage)}$")
     # `quit now` was refused, so the client is still running:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from minitorrent.client.hashing import Hashing
 from minitorrent.client.state import DownloadRecord, ShareRecord, UserState
 from minitorrent.errors import (
     MetainfoError,
@@ -22,7 +23,6 @@ from minitorrent.errors import (
 )
 from minitorrent.metainfo import (
     InfoDict,
-    build_info,
     hash_file,
     magnet_link,
     safe_file_name,
@@ -87,6 +87,7 @@ class Client:
         self.state_dir = state_dir
         self.notify = notify
         self.session: Session | None = None
+        self.hashing = Hashing()  # upload_file's progress, for the interactive shell
         node.on_progress = self._save_progress
         node.on_download_done = self._download_done
         node.on_share_ended = self._share_ended
@@ -252,7 +253,7 @@ class Client:
             raise MinitorrentError(f"{file_path} is not a regular file")
         if not os.access(path, os.R_OK):
             raise MinitorrentError(f"cannot read {file_path}: permission denied")
-        info, sha1 = await asyncio.to_thread(build_info, path, name, group_id)
+        info, sha1 = await self.hashing.build_info(path, name, group_id, st.st_size)
         await self.tracker.register_file(group_id, info.encode(), sha1)
         uploaded = sum(
             s.uploaded for s in session.state.shares() if s.info_hash == info.info_hash_hex

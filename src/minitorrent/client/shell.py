@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from minitorrent import __version__
+from minitorrent.client import help as help_text
 from minitorrent.client.commands import Client, Result, Table, usage_error
 from minitorrent.errors import MinitorrentError, TrackerRefused
 from minitorrent.peer.node import PeerNode
@@ -37,10 +38,17 @@ class Command:
     args: tuple[str, ...]
     help: str
     run: Callable[..., Awaitable[Result]]
+    optional: tuple[str, ...] = ()  # arguments after `args` that may be left out
 
     @property
     def usage(self) -> str:
-        return " ".join([self.name, *(f"<{a}>" for a in self.args)])
+        return " ".join(
+            [self.name, *(f"<{a}>" for a in self.args), *(f"[<{a}>]" for a in self.optional)]
+        )
+
+    def takes(self, count: int) -> bool:
+        """Whether the command takes that many arguments."""
+        return len(self.args) <= count <= len(self.args) + len(self.optional)
 
 
 @dataclass(frozen=True)
@@ -155,17 +163,20 @@ class Shell:
                 Command(
                     "echo", ("text",), "print the text (marks progress in scripts)", self._echo
                 ),
-                Command("help", (), "this list", self._help),
+                Command("help", (), "the commands, or one in detail", self._help, ("command",)),
                 Command("quit", (), "log out and exit", self._quit),
             ]
         }
 
     # -- built-ins --------------------------------------------------------------
 
-    async def _help(self) -> Result:
-        return Table(
-            ("command", "what it does"), [(c.usage, c.help) for c in self.commands.values()]
-        )
+    async def _help(self, name: str = "") -> Result:
+        if not name:
+            return help_text.overview(self.commands.values())
+        command = self.commands.get(name)
+        if command is None:
+            raise MinitorrentError(f"unknown command '{name}' (type help for the list)")
+        return help_text.describe(command)
 
     async def _echo(self, text: str) -> Result:
         return text
@@ -205,7 +216,7 @@ class Shell:
             self.error(f"unknown command '{name}' (type help for the list)")
             return
         try:
-            if len(args) != len(command.args):
+            if not command.takes(len(args)):
                 raise usage_error(command.usage)
             result = await command.run(*args)
         except TrackerRefused as exc:
@@ -308,23 +319,6 @@ async def _script_lines() -> AsyncIterator[str]:
         transport.close()
 
 
-async def _interactive_lines(shell: Shell, history: Path) -> AsyncIterator[str]:
-    from prompt_toolkit import PromptSession
-    from prompt_toolkit.completion import WordCompleter
-    from prompt_toolkit.history import FileHistory
-
-    history.parent.mkdir(parents=True, exist_ok=True)
-    session: PromptSession[str] = PromptSession(
-        history=FileHistory(str(history)),
-        completer=WordCompleter(list(shell.commands), sentence=True),
-    )
-    while True:
-        try:
-            yield await session.prompt_async("minitorrent> ")
-        except (EOFError, KeyboardInterrupt):
-            return
-
-
 async def run_client(options: ClientOptions) -> int:
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     tracker = TrackerClient(
@@ -379,15 +373,15 @@ async def run_client(options: ClientOptions) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
     try:
-        lines = (
-            _interactive_lines(shell, options.state_dir / "history")
-            if interactive
-            else _script_lines()
-        )
-        async for line in lines:
-            await shell.run_line(line)
-            if shell.quit_requested:
-                break
+        if interactive:
+            from minitorrent.client import interactive as terminal
+
+            await terminal.run(shell, options.state_dir / "history")
+        else:
+            async for line in _script_lines():
+                await shell.run_line(line)
+                if shell.quit_requested:
+                    break
     except asyncio.CancelledError:
         if not signalled:
             raise
