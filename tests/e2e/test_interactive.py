@@ -123,6 +123,22 @@ def test_toolbar_shows_the_download_and_a_line_above_the_prompt_says_it_complete
     assert (tmp_path / "in" / "notes.bin").read_bytes() == data
 
 
+def test_what_is_typed_while_a_command_runs_waits_for_the_next_prompt(
+    terminal: Callable[..., Terminal], make_client: Callable[..., Client], tmp_path: Path
+) -> None:
+    alice, bob, _ = _bob_downloads_a_file_nobody_shares(
+        terminal, make_client, tmp_path, "--no-peer-timeout", "600"
+    )
+    bob.line("wait")
+    bob.wait_for(r"^waiting for the downloads to end")
+    bob.line("echo typed-ahead")  # while wait runs
+    alice.ok(f"login alice {password_of('alice')}")  # shares notes.bin again
+    bob.wait_for(
+        r"^minitorrent> wait\n\[C\] \[lab\] notes\.bin .*\n1 download\(s\) complete\n"
+        r"minitorrent> echo typed-ahead\ntyped-ahead\nminitorrent>$"
+    )
+
+
 def test_a_failed_download_is_one_line_above_the_prompt(
     terminal: Callable[..., Terminal], make_client: Callable[..., Client], tmp_path: Path
 ) -> None:

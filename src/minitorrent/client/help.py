@@ -150,11 +150,16 @@ DETAILS: dict[str, Details] = {
 }
 
 
+def _details(command: Documented) -> Details:
+    """A command nobody described yet still gets listed, under "other"."""
+    return DETAILS.get(command.name) or Details("other", command.help, command.usage)
+
+
 def overview(commands: Iterable[Documented]) -> list[str]:
     """Every command under its topic, with its usage and what it does."""
     by_topic: dict[str, list[Documented]] = {topic: [] for topic in TOPICS}
     for command in commands:
-        by_topic[DETAILS[command.name].topic].append(command)
+        by_topic.setdefault(_details(command).topic, []).append(command)
     width = max(len(c.usage) for listed in by_topic.values() for c in listed)
     lines: list[str] = []
     for topic, listed in by_topic.items():
@@ -166,5 +171,5 @@ def overview(commands: Iterable[Documented]) -> list[str]:
 
 def describe(command: Documented) -> list[str]:
     """One command: its usage, what it does and an example."""
-    details = DETAILS[command.name]
+    details = _details(command)
     return [f"usage: {command.usage}", details.text, f"example: {details.example}"]

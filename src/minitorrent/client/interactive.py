@@ -46,7 +46,8 @@ async def run(shell: Shell, history_path: Path) -> None:
     """Read and run command lines until quit or Ctrl-D."""
     terminal = Terminal(shell, history_path)
     out, err = shell.out, shell.err
-    shell.out, shell.err = cast(TextIO, AbovePrompt(out)), cast(TextIO, AbovePrompt(err))
+    shell.out = cast(TextIO, AbovePrompt(out, terminal.printing))
+    shell.err = cast(TextIO, AbovePrompt(err, terminal.printing))
     try:
         await terminal.loop()
     finally:
@@ -60,8 +61,9 @@ class AbovePrompt:
     that a command's output is on screen before the next prompt. Used from the event
     loop only; has what print() and rich use."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, printing: set[asyncio.Future[None]]) -> None:
         self.stream = stream
+        self.printing = printing  # lines waiting to be printed above a prompt
         self._pending = ""
 
     def write(self, text: str) -> int:
@@ -89,7 +91,9 @@ class AbovePrompt:
     def _emit(self, text: str) -> None:
         app = get_app_or_none()
         if app is not None and app.is_running:
-            run_in_terminal(lambda: self._write_now(text), in_executor=False)
+            printed = asyncio.ensure_future(run_in_terminal(lambda: self._write_now(text)))
+            self.printing.add(printed)
+            printed.add_done_callback(self.printing.discard)
         else:
             self._write_now(text)
 
@@ -115,6 +119,7 @@ class Terminal:
         self.prompt.app.before_render += lambda _: self._update_toolbar()
         self.questions: PromptSession[str] = PromptSession()  # passwords, y/N: no history
         self.running: asyncio.Task[None] | None = None
+        self.printing: set[asyncio.Future[None]] = set()
         self._report_downloads()
 
     # -- the loop --------------------------------------------------------------------
@@ -144,6 +149,7 @@ class Terminal:
     async def _run(self, line: str) -> None:
         """Run one line; Ctrl-C (a key or SIGINT) cancels it."""
         name = line.split()[0] if line.split() else ""
+        await self._printed()
         task = asyncio.create_task(self.shell.run_line(line))
         self.running = task
         status = asyncio.create_task(self._show_status(task, name))
@@ -158,6 +164,12 @@ class Terminal:
         finally:
             self.running = None
             await status
+            await self._printed()  # before the next prompt: its output, in order
+
+    async def _printed(self) -> None:
+        """Until the lines handed to a prompt (or status) that has ended are printed."""
+        if self.printing:
+            await asyncio.wait(set(self.printing))
 
     def _interrupt(self) -> None:
         if self.running is not None:
@@ -267,8 +279,10 @@ class Terminal:
         self.shell.say(warning)
         try:
             answer = await self._ask("quit anyway? [y/N] ")
-        except (KeyboardInterrupt, EOFError):
+        except KeyboardInterrupt:
             return False
+        except EOFError:
+            return True  # Ctrl-D again (or the terminal is gone)
         return answer.strip().lower() in ("y", "yes")
 
 
