@@ -18,10 +18,9 @@ from pathlib import Path
 
 from prompt_toolkit.history import History, ThreadedHistory
 
-log = logging.getLogger(__name__)
+from minitorrent.client.state import PRIVATE_DIR, PRIVATE_FILE
 
-PRIVATE_DIR = 0o700
-PRIVATE_FILE = 0o600
+log = logging.getLogger(__name__)
 
 
 def make_private(path: Path) -> None:

@@ -241,7 +241,7 @@ class Terminal:
             self.shell.say(f"[F] [{transfer.group_id}] {transfer.name}: {reason}")
 
         node.on_download_done = done
-        node.on_download_failed = failed
+        node.tell_download_failed = failed
 
     # -- questions --------------------------------------------------------------------
 

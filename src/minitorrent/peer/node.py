@@ -101,8 +101,9 @@ class PeerNode:
         self.on_download_done: Callable[[Transfer], None] = lambda t: None
         self.on_progress: Callable[[Transfer], None] = lambda t: None
         self.on_share_ended: Callable[[Transfer], None] = lambda t: None
-        # A download failed: a notice by default; the interactive shell shows an [F] line.
-        self.on_download_failed: Callable[[Transfer], None] = lambda t: self.notify(
+        self.on_download_failed: Callable[[Transfer], None] = lambda t: None
+        # How a failed download is told: a notice; the interactive shell prints an [F] line.
+        self.tell_download_failed: Callable[[Transfer], None] = lambda t: self.notify(
             f"download of [{t.group_id}] {t.name} failed: {t.swarm.reason}"
         )
         self._server: asyncio.Server | None = None
@@ -261,6 +262,10 @@ class PeerNode:
         transfers = list(self.transfers.values())
         for transfer in transfers:
             self.save_progress(transfer)
+            failed = transfer.kind == "download" and transfer.swarm.failed
+            if failed and not transfer.failure_reported:  # failed since the last tick
+                transfer.failure_reported = True
+                self.on_download_failed(transfer)
         self.transfers.clear()
         for transfer in transfers:
             self._discard(transfer)
@@ -470,6 +475,7 @@ class PeerNode:
             self._discard(transfer)
             self._spawn(self._announce_once(transfer, "stopped", quiet=True))
             return
+        self.tell_download_failed(transfer)
         self.on_download_failed(transfer)
         if transfer.announce_task is not None:
             transfer.announce_task.cancel()
