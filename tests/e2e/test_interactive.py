@@ -84,14 +84,27 @@ def _bob_downloads_a_file_nobody_shares(
     return alice, bob, data
 
 
-def test_ctrl_c_stops_wait_and_the_download_goes_on(
+Waiting = tuple[Client, Terminal, bytes]
+
+
+@pytest.fixture
+def waiting(
     terminal: Callable[..., Terminal], make_client: Callable[..., Client], tmp_path: Path
-) -> None:
-    _, bob, _ = _bob_downloads_a_file_nobody_shares(
+) -> Waiting:
+    """bob's download of notes.bin, waiting for alice to share it again."""
+    return _bob_downloads_a_file_nobody_shares(
         terminal, make_client, tmp_path, "--no-peer-timeout", "600"
     )
-    bob.line("wait")
-    bob.wait_for(r"^waiting for the downloads to end; Ctrl-C stops waiting")
+
+
+def _wait_in_the_foreground(term: Terminal) -> None:
+    term.line("wait")
+    term.wait_for(r"^waiting for the downloads to end; Ctrl-C stops waiting \(they go on\)$")
+
+
+def test_ctrl_c_stops_wait_and_the_download_goes_on(waiting: Waiting) -> None:
+    _, bob, _ = waiting
+    _wait_in_the_foreground(bob)
     bob.press("ctrl-c")
     bob.wait_for(r"^stopped waiting; the downloads go on$")
     bob.wait_for_prompt()
@@ -104,11 +117,9 @@ def test_ctrl_c_stops_wait_and_the_download_goes_on(
 
 
 def test_toolbar_shows_the_download_and_a_line_above_the_prompt_says_it_completed(
-    terminal: Callable[..., Terminal], make_client: Callable[..., Client], tmp_path: Path
+    waiting: Waiting, tmp_path: Path
 ) -> None:
-    alice, bob, data = _bob_downloads_a_file_nobody_shares(
-        terminal, make_client, tmp_path, "--no-peer-timeout", "600"
-    )
+    alice, bob, data = waiting
     # The toolbar, below the prompt, while the download waits for a peer.
     bob.wait_for(r"^\[D\] \[lab\] notes\.bin 0\.0% 0 B/s 0 peers$")
     bob.type("show_d")  # half-typed when the download completes
@@ -124,13 +135,10 @@ def test_toolbar_shows_the_download_and_a_line_above_the_prompt_says_it_complete
 
 
 def test_what_is_typed_while_a_command_runs_waits_for_the_next_prompt(
-    terminal: Callable[..., Terminal], make_client: Callable[..., Client], tmp_path: Path
+    waiting: Waiting,
 ) -> None:
-    alice, bob, _ = _bob_downloads_a_file_nobody_shares(
-        terminal, make_client, tmp_path, "--no-peer-timeout", "600"
-    )
-    bob.line("wait")
-    bob.wait_for(r"^waiting for the downloads to end")
+    alice, bob, _ = waiting
+    _wait_in_the_foreground(bob)
     bob.line("echo typed-ahead")  # while wait runs
     alice.ok(f"login alice {password_of('alice')}")  # shares notes.bin again
     bob.wait_for(
