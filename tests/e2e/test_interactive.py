@@ -227,7 +227,7 @@ def test_passwords_are_asked_without_echo_and_never_kept_in_the_history(
     alice.line("create_user carol")
     alice.wait_for(r"^password:")
     alice.line("carol-first-try")
-    alice.wait_for(r"^password again: ")
+    alice.wait_for(r"^password again:$")
     alice.line("carol-second-try")
     alice.wait_for(r"^error: the passwords differ; nothing done$")
     alice.line("login alice")
@@ -245,6 +245,8 @@ def test_passwords_are_asked_without_echo_and_never_kept_in_the_history(
     alice.wait_for_prompt()
     screen = alice.text()
     assert secret not in screen.replace(f"login alice {secret}", "")  # only where typed in full
+    asked = [row for row in screen.splitlines() if row.startswith("password")]
+    assert set(asked) == {"password:", "password again:"}  # not even its length shows
     assert b"carol-" not in b"".join(alice.log)  # not even the raw output held them
     alice.line("quit")
     assert alice.exit_status() == 1  # as in a script: a command failed (the passwords differed)

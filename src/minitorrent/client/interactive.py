@@ -20,6 +20,7 @@ from prompt_toolkit.input.typeahead import store_typeahead
 from prompt_toolkit.key_binding import KeyBindings, KeyPress, KeyPressEvent
 from prompt_toolkit.layout import Layout, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
+from prompt_toolkit.layout.processors import Processor, Transformation, TransformationInput
 
 from minitorrent.client.commands import Client, human_size
 from minitorrent.client.completion import Lookups, ShellCompleter
@@ -268,7 +269,10 @@ class Terminal:
         return shlex.join([*words, password])
 
     async def _ask(self, question: str, *, secret: bool = False) -> str:
-        return await self.questions.prompt_async(question, is_password=secret, handle_sigint=False)
+        hide: list[Processor] = [_Hidden()] if secret else []
+        return await self.questions.prompt_async(
+            question, input_processors=hide, handle_sigint=False
+        )
 
     async def _may_quit(self) -> bool:
         """Whether to quit: yes, unless that stops downloads or sharing and the user,
@@ -284,6 +288,13 @@ class Terminal:
         except EOFError:
             return True  # Ctrl-D again (or the terminal is gone)
         return answer.strip().lower() in ("y", "yes")
+
+
+class _Hidden(Processor):
+    """Shows nothing of what is typed, not even its length (as getpass and sudo do)."""
+
+    def apply_transformation(self, ti: TransformationInput) -> Transformation:
+        return Transformation([], source_to_display=lambda i: 0, display_to_source=lambda i: 0)
 
 
 def quit_warning(client: Client) -> str | None:
