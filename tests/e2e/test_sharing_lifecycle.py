@@ -238,7 +238,9 @@ def test_show_downloads_running_complete_and_failed(
             "half of partial.bin",
         )
         line = download_line(bob, "lab", "partial.bin")
-        assert re.fullmatch(r"\[D\] \[lab\] partial\.bin 50\.0% \d+(\.\d)? \S?i?B/s 1 peers", line)
+        assert re.fullmatch(
+            r"\[D\] \[lab\] partial\.bin 50\.0% \d+(\.\d)? \S?i?B/s 1 peer( ETA .+)?", line
+        )
     finally:
         seed.close()
 

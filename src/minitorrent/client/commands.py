@@ -10,8 +10,10 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
+from minitorrent.client.figures import Speedometer, duration, eta, parse_time, plural, when
 from minitorrent.client.state import DownloadRecord, ShareRecord, UserState
 from minitorrent.errors import (
     MetainfoError,
@@ -31,7 +33,7 @@ from minitorrent.metainfo import (
 from minitorrent.peer.node import PeerNode, Transfer
 from minitorrent.peer.storage import PieceStorage, locked_elsewhere
 from minitorrent.peer.swarm import State
-from minitorrent.peer.tracker_client import TrackerClient
+from minitorrent.peer.tracker_client import Standing, TrackerClient
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,7 @@ class Client:
         self.state_dir = state_dir
         self.notify = notify
         self.session: Session | None = None
+        self.speeds: dict[bytes, Speedometer] = {}  # per download: bytes received lately
         node.on_progress = self._save_progress
         node.on_download_done = self._download_done
         node.on_share_ended = self._share_ended
@@ -194,7 +197,7 @@ class Client:
         requests = await self.tracker.list_requests(group_id)
         return Table(
             ("user", "requested at"),
-            [(r["user_id"], r["requested_at"]) for r in requests],
+            [(r["user_id"], _requested(r["requested_at"])) for r in requests],
             empty="no pending requests",
         )
 
@@ -311,10 +314,9 @@ class Client:
     async def trackers(self) -> Result:
         """The trackers in the file's order; `*` marks the one that answered last."""
         rows = []
-        for index, wait in enumerate(self.tracker.health()):
+        for index, standing in enumerate(self.tracker.standing()):
             mark = "*" if index == self.tracker.last_answered else ""
-            state = "ok" if wait is None else f"failed; asked last for {wait:.0f} s more"
-            rows.append((mark, str(self.tracker.trackers[index]), state))
+            rows.append((mark, str(self.tracker.trackers[index]), _tracker_state(standing)))
         return Table(("", "tracker", "state"), rows)
 
     # -- interop: hand a file to any BitTorrent client --------------------------------
@@ -445,9 +447,12 @@ class Client:
             elif st.state is State.FAILED or st.state is State.STOPPED:
                 lines.append(f"[F] [{t.group_id}] {t.name}: {st.reason or 'stopped'}")
             else:
+                speed = self.speeds.setdefault(t.info_hash, Speedometer()).rate(st.downloaded)
+                left = eta(st.length - st.bytes_done, speed)
                 lines.append(
                     f"[D] [{t.group_id}] {t.name} {percent(st.bytes_done, st.length)} "
-                    f"{human_size(st.rate_down)}/s {st.peers} peers"
+                    f"{human_size(speed)}/s {plural(st.peers, 'peer')}"
+                    + (f" ETA {left}" if left else "")
                 )
         return lines or "no downloads"
 
@@ -477,6 +482,7 @@ class Client:
     # -- background ------------------------------------------------------------------
 
     def _save_progress(self, transfer: Transfer) -> None:
+        self.speeds.setdefault(transfer.info_hash, Speedometer()).sample(transfer.swarm.downloaded)
         if self.session is not None:
             have = bytes(transfer.swarm.picker.have_list())
             self.session.state.save_progress(transfer.swarm.info.info_hash_hex, have)
@@ -636,6 +642,20 @@ def _recheck(part: Path, info: InfoDict, saved: bytes) -> list[bool]:
     pieces it marks, the rest (verified after the last save) are re-hashed."""
     with PieceStorage.open_existing(part, info, writable=False) as storage:
         return storage.recheck(trusted=[b == 1 for b in saved])
+
+
+def _tracker_state(standing: Standing) -> str:
+    if standing.failed and standing.retry_in > 0:
+        return f"failed, retrying in {duration(standing.retry_in)}"
+    if standing.failed:
+        return "failed, retrying at the next request"
+    return "ok" if standing.answered else "not contacted yet"
+
+
+def _requested(text: str) -> str:
+    """A join request's time as a person reads it (``3 min ago``, or local time)."""
+    moment = parse_time(text)
+    return text if moment is None else when(moment, datetime.now().astimezone())
 
 
 def usage_error(usage: str) -> UsageError:

@@ -39,10 +39,11 @@ class Command:
     args: tuple[str, ...]
     help: str
     run: Callable[..., Awaitable[Result]]
+    rest: bool = False  # the last argument is the rest of the line, any number of words
 
     @property
     def usage(self) -> str:
-        return " ".join([self.name, *(f"<{a}>" for a in self.args)])
+        return " ".join([self.name, *(f"<{a}>" for a in self.args)]) + ("..." if self.rest else "")
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,11 @@ class Shell:
                 Command("serve", (), "keep sharing until SIGINT/SIGTERM", self._serve),
                 Command("peers", (), "per-peer byte counters", self._peers),
                 Command(
-                    "echo", ("text",), "print the text (marks progress in scripts)", self._echo
+                    "echo",
+                    ("text",),
+                    "print the rest of the line (marks progress in scripts)",
+                    self._echo,
+                    rest=True,
                 ),
                 Command("help", (), "this list", self._help),
                 Command("quit", (), "log out and exit", self._quit),
@@ -210,6 +215,8 @@ class Shell:
         if command is None:
             self.error(f"unknown command '{name}' (type help for the list)")
             return
+        if command.rest:  # its words as one argument, single spaces between
+            args = [*args[: len(command.args) - 1], " ".join(args[len(command.args) - 1 :])]
         try:
             if len(args) != len(command.args):
                 raise usage_error(command.usage)

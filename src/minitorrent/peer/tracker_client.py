@@ -43,6 +43,15 @@ class AnnounceResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Standing:
+    """What this process knows of one tracker."""
+
+    answered: bool  # it has answered a request of ours
+    failed: bool  # our last request to it failed
+    retry_in: float  # failed: seconds until it is tried first again (0: at the next request)
+
+
+@dataclass(frozen=True, slots=True)
 class FileEntry:
     name: str
     length: int
@@ -67,6 +76,7 @@ class TrackerClient:
         self._clock = clock
         self._failed_at: dict[int, float] = {}
         self.last_answered: int | None = None  # index of the tracker that answered last
+        self._answered: set[int] = set()  # indexes of the trackers that ever answered
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
             verify=verify,
@@ -138,6 +148,7 @@ class TrackerClient:
                 continue
             self._failed_at.pop(index, None)
             self.last_answered = index
+            self._answered.add(index)
             try:
                 return _decode(response)
             except TrackerRefused as exc:
@@ -149,13 +160,19 @@ class TrackerClient:
     def health(self) -> list[float | None]:
         """Per tracker, in the file's order: seconds until it is tried first again
         after a failure, or None when it is in good standing."""
+        return [s.retry_in if s.retry_in > 0 else None for s in self.standing()]
+
+    def standing(self) -> list[Standing]:
+        """Per tracker, in the file's order: answered, failed, when it is tried again."""
         now = self._clock()
-        waits: list[float | None] = []
+        standings = []
         for index in range(len(self.trackers)):
             failed_at = self._failed_at.get(index)
-            left = None if failed_at is None else failed_at + RETRY_FAILED_AFTER - now
-            waits.append(left if left is not None and left > 0 else None)
-        return waits
+            left = 0.0 if failed_at is None else failed_at + RETRY_FAILED_AFTER - now
+            standings.append(
+                Standing(index in self._answered, failed_at is not None, max(left, 0.0))
+            )
+        return standings
 
     # -- accounts and groups ------------------------------------------------
 

@@ -1,0 +1,90 @@
+"""Output a person reads at a glance: honest download figures, tracker states, times
+of join requests, `echo` of a whole line."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from minitorrent.driver import Client, free_port, password_of
+
+from .helpers import table
+from .sharing_helpers import (
+    FakePeer,
+    MiB,
+    TrackerUser,
+    download_line,
+    honest_blocks,
+    quote,
+    tracker_port,
+    wait_for,
+    write_random,
+)
+
+MakeUsers = Callable[..., list[Client]]
+
+
+def test_a_stalled_download_shows_0_per_second_one_peer_and_no_eta(
+    make_users: MakeUsers, tracker_info: Path, tmp_path: Path
+) -> None:
+    ann, bob = make_users("ann", "bob")
+    src = tmp_path / "xavier" / "partial.bin"
+    data = write_random(src, 4 * MiB, seed=41)
+    xavier = TrackerUser(tracker_port(tracker_info), "xavier", "xavier-password")
+    xavier.request_to_join("lab")
+    ann.ok("accept_request lab xavier")
+    info = xavier.register(src, "lab")
+    half = set(range(info.num_pieces // 2))
+    # The only peer has half of the file: it arrives at once, then nothing more.
+    seed = FakePeer(xavier, info, honest_blocks(data, info), pieces_for=lambda _: half)
+    try:
+        bob.ok(f"download_file lab partial.bin {quote(tmp_path / 'partial.bin')}")
+        wait_for(
+            lambda: download_line(bob, "lab", "partial.bin").startswith(
+                "[D] [lab] partial.bin 50.0% "
+            ),
+            "half of partial.bin",
+        )
+        # While the half is within the last 5 s, a speed; then 0, and no ETA to give.
+        wait_for(
+            lambda: (
+                download_line(bob, "lab", "partial.bin")
+                == "[D] [lab] partial.bin 50.0% 0 B/s 1 peer"
+            ),
+            "the speed to fall to 0 with nothing arriving",
+            timeout=20,
+        )
+    finally:
+        seed.close()
+
+
+def test_trackers_never_asked_ok_and_failed(
+    make_client: Callable[..., Client], tracker_info: Path, tmp_path: Path
+) -> None:
+    dead, live, unused = free_port(), tracker_port(tracker_info), free_port()
+    info = tmp_path / "three_trackers.txt"
+    info.write_text(f"127.0.0.1:{dead}\n127.0.0.1:{live}\n127.0.0.1:{unused}\n")
+    client = make_client(info=info)
+    assert table(client.ok("trackers")) == [
+        [f"http://127.0.0.1:{port}", "not", "contacted", "yet"] for port in (dead, live, unused)
+    ]
+    client.ok(f"create_user ann {password_of('ann')}")  # the first refuses: the second answers
+    rows = client.ok("trackers")[1:]
+    assert re.fullmatch(rf"\s+http://127\.0\.0\.1:{dead}\s+failed, retrying in 1[0-5] s", rows[0])
+    assert re.fullmatch(rf"\*\s+http://127\.0\.0\.1:{live}\s+ok", rows[1])
+    assert re.fullmatch(rf"\s+http://127\.0\.0\.1:{unused}\s+not contacted yet", rows[2])
+
+
+def test_join_requests_show_how_long_ago(make_users: MakeUsers) -> None:
+    ann, bob = make_users("ann", "bob", group=None)
+    ann.ok("create_group lab")
+    bob.ok("join_group lab")
+    [row] = table(ann.ok("list_requests lab"))
+    assert row[0] == "bob" and re.fullmatch(r"just now|\d+ s ago", " ".join(row[1:])), row
+
+
+def test_echo_prints_the_rest_of_its_line(start_client: Callable[..., Client]) -> None:
+    client = start_client()
+    assert client.ok("echo step 2 of 3:   uploads done") == ["step 2 of 3: uploads done"]
+    assert client.ok("echo") == [""]
