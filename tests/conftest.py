@@ -116,6 +116,8 @@ def start_client(tmp_path: Path, tracker_info: Path) -> Iterator[Callable[..., C
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         stdin: int | IO[bytes] = subprocess.PIPE,
+        host: str = "127.0.0.1",
+        port: int | None = None,
     ) -> Client:
         state_dir = tmp_path / "state" / (state or f"client{next(counter)}")
         client = Client(
@@ -128,6 +130,8 @@ def start_client(tmp_path: Path, tracker_info: Path) -> Iterator[Callable[..., C
             env=env,
             cwd=cwd,
             stdin=stdin,
+            host=host,
+            port=port,
         )
         started.append(client)
         return client
