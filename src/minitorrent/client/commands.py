@@ -90,6 +90,7 @@ class Client:
         self.notify = notify
         self.session: Session | None = None
         self.speeds: dict[bytes, Speedometer] = {}  # per download: bytes received lately
+        self._withdrawals: set[asyncio.Task[None]] = set()  # stop_share of ended seeds
         node.on_progress = self._save_progress
         node.on_download_done = self._download_done
         node.on_share_ended = self._share_ended
@@ -508,9 +509,19 @@ class Client:
         session.state.remove_download(info.info_hash_hex)
 
     def _share_ended(self, transfer: Transfer) -> None:
-        """The node stopped a seed for good (group left, file changed): forget it."""
+        """The node stopped a seed for good (group left, file changed): forget it, and
+        withdraw the share at the tracker so that list_files no longer counts us."""
         if self.session is not None:
             self.session.state.remove_share(transfer.info_hash.hex())
+            task = asyncio.create_task(self._withdraw(transfer.group_id, transfer.name))
+            self._withdrawals.add(task)
+            task.add_done_callback(self._withdrawals.discard)
+
+    async def _withdraw(self, group_id: str, name: str) -> None:
+        try:
+            await self.tracker.stop_share(group_id, name)
+        except MinitorrentError as exc:  # left the group, file gone: nothing to withdraw
+            log.info("withdrawing [%s] %s at the tracker failed: %s", group_id, name, exc)
 
     async def _share_again(self, session: Session) -> list[str]:
         """Serve again every file shared before from this machine, if unchanged."""
