@@ -106,8 +106,18 @@ def _parser() -> argparse.ArgumentParser:
 def _run_tracker(args: argparse.Namespace) -> int:
     from minitorrent.trackers import load_trackers, pick_tracker
 
-    entry = pick_tracker(load_trackers(args.tracker_info), args.number)
+    trackers = load_trackers(args.tracker_info)
+    entry = pick_tracker(trackers, args.number)
     tls = _server_tls(args, entry.scheme)
+    if len(trackers) > 1 and (args.db or "sqlite").partition(":")[0].startswith("sqlite"):
+        print(
+            f"warning: this tracker keeps its own SQLite database: it shares no accounts, "
+            f"groups or sessions with the other {len(trackers) - 1} tracker(s) of "
+            f"{args.tracker_info}; to run several trackers, give each the same "
+            "--db postgresql://USER@HOST/DB",
+            file=sys.stderr,
+            flush=True,
+        )
     # Imported once the arguments are known good: a mistake is reported at once.
     from minitorrent.tracker.server import run_tracker
 

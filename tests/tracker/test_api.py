@@ -55,11 +55,13 @@ def test_accounts_and_sessions(http: TestClient) -> None:
     assert rotated != ann.passkey and ann.get("/me").json()["passkey"] == rotated
 
 
-def test_login_answer(http: TestClient, settings: object) -> None:
+def test_login_answer(http: TestClient, settings: object, db_url: str) -> None:
     ApiUser(http, "ann")
     body = http.post("/api/v1/sessions", json={"user_id": "ann", "password": "pw"}).json()
-    assert set(body) == {"token", "user_id", "passkey", "idle_ttl"}
+    assert set(body) == {"token", "user_id", "passkey", "idle_ttl", "shared_database"}
     assert body["idle_ttl"] == 3600
+    # On SQLite no other tracker can know the session (the file is locked to one).
+    assert body["shared_database"] is not db_url.startswith("sqlite")
 
 
 def test_login_throttle_answers_429(http: TestClient) -> None:

@@ -56,6 +56,8 @@ class Session:
     state: UserState
     downloads: dict[bytes, Transfer] = field(default_factory=dict)  # in start order
     keepalive: asyncio.Task[None] | None = None
+    tracker: int | None = None  # index of the tracker that opened the session
+    shared_database: bool = True  # whether other trackers can know the session
 
 
 def human_size(n: float) -> str:
@@ -115,6 +117,8 @@ class Client:
         self.tracker.token = body["token"]
         state = UserState(self.state_dir / "users" / user_id / "state.db")
         self.session = Session(user_id, body["token"], body.get("passkey", ""), state)
+        self.session.tracker = self.tracker.last_answered
+        self.session.shared_database = bool(body.get("shared_database", True))
         idle_ttl = float(body.get("idle_ttl", 3600))
         self.session.keepalive = asyncio.create_task(self._keep_alive(idle_ttl))
         lines = [f"logged in as '{user_id}'"]
@@ -157,6 +161,18 @@ class Client:
             self.tracker.token = None
             self.session = None
             session.state.close()
+
+    def why_session_unknown(self) -> str:
+        """Why the tracker that answered last does not know our session: a tracker on
+        its own SQLite database cannot know one opened on another; otherwise it ended."""
+        session, asked = self.session, self.tracker.last_answered
+        opened = None if session is None or session.shared_database else session.tracker
+        if opened is None or asked is None or opened == asked:
+            return "the tracker ended your session (expired or revoked); log in again"
+        return (
+            f"tracker {self.tracker.trackers[asked]} does not know this session: it does "
+            f"not share a database with {self.tracker.trackers[opened]}; log in again"
+        )
 
     async def session_lost(self) -> None:
         """The tracker no longer knows our session (expired, revoked): end it here too."""

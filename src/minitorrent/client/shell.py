@@ -223,8 +223,9 @@ class Shell:
             result = await command.run(*args)
         except TrackerRefused as exc:
             if exc.code == "not_logged_in" and self.client.session is not None:
+                why = self.client.why_session_unknown()
                 await self.client.session_lost()
-                self.error("the tracker ended your session (expired or revoked); log in again")
+                self.error(why)
             else:
                 self.error(str(exc))
             return
