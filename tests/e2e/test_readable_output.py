@@ -16,6 +16,7 @@ from .sharing_helpers import (
     TrackerUser,
     download_line,
     honest_blocks,
+    peers,
     quote,
     tracker_port,
     wait_for,
@@ -88,3 +89,25 @@ def test_echo_prints_the_rest_of_its_line(start_client: Callable[..., Client]) -
     client = start_client()
     assert client.ok("echo step 2 of 3:   uploads done") == ["step 2 of 3: uploads done"]
     assert client.ok("echo") == [""]
+
+
+def test_peers_shows_whose_each_peer_is_and_its_address(
+    make_users: MakeUsers, tmp_path: Path
+) -> None:
+    ann, bob = make_users("ann", "bob")
+    src = tmp_path / "ann" / "notes.bin"
+    data = write_random(src, MiB, seed=7)
+    ann.ok(f"upload_file {quote(src)} lab")
+    bob.ok(f"download_file lab notes.bin {quote(tmp_path / 'notes.bin')}")
+    assert bob.ok("wait", timeout=60) == ["1 download(s) complete"]
+    assert (tmp_path / "notes.bin").read_bytes() == data
+    [from_ann] = peers(bob, "notes.bin").values()
+    assert from_ann.whose == f"ann@127.0.0.1:{ann.port}"
+    assert from_ann.down == len(data)
+    # Ann learns whose her peer is from her next announce (every 2 s here).
+    wait_for(
+        lambda: (
+            [p.whose for p in peers(ann, "notes.bin").values()] == [f"bob@127.0.0.1:{bob.port}"]
+        ),
+        "bob listed to ann",
+    )

@@ -295,7 +295,9 @@ def test_json_announce_and_logout_drops_the_sessions_peers(
     first = ann.post("/announce", _json_announce(ih, "a", interval=10)).json()
     assert first == {"interval": 10, "peers": [], "seeders": 1, "leechers": 0}
     second = bob.post("/announce", _json_announce(ih.upper(), "b", left=3)).json()
-    assert second["peers"] == [{"peer_id": "a" * 40, "ip": "10.0.0.9", "port": 7000, "seed": True}]
+    assert second["peers"] == [
+        {"peer_id": "a" * 40, "ip": "10.0.0.9", "port": 7000, "seed": True, "user_id": "ann"}
+    ]
     _is_error(cat.post("/announce", _json_announce(ih, "c")), 403, "not_member")
     _is_error(ann.post("/announce", _json_announce("0" * 40, "a")), 404, "unknown_torrent")
     _is_error(ann.post("/announce", _json_announce(ih, "a", port=0)), 400, "bad_port")
@@ -334,7 +336,9 @@ def test_json_reannounces_of_known_peers_are_answered_from_memory_the_rest_by_th
     again = ann.post("/announce", _json_announce(ih, "a", interval=60)).json()
     assert again == {
         "interval": 60,
-        "peers": [{"peer_id": "b" * 40, "ip": "10.0.0.9", "port": 7000, "seed": False}],
+        "peers": [
+            {"peer_id": "b" * 40, "ip": "10.0.0.9", "port": 7000, "seed": False, "user_id": "bob"}
+        ],
         "seeders": 1,
         "leechers": 1,
     }

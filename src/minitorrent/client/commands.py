@@ -485,16 +485,25 @@ class Client:
 
     def peer_counters(self) -> list[str]:
         """Per-peer byte counters of every transfer, peers gone since included (for tests
-        and curious users): ``[group] name <peer id> down=N up=N [disconnected|banned]``."""
+        and curious users): ``[group] name <peer id> <user>@<ip:port> down=N up=N
+        [disconnected|banned]``; ``?`` for a peer no tracker has listed to us."""
         lines = []
         for t in self.node.transfers.values():
             for peer_id, c in sorted(t.swarm.peer_counters().items()):
                 mark = " banned" if c.banned else "" if c.connected else " disconnected"
                 lines.append(
-                    f"[{t.group_id}] {t.name} {peer_id.hex()} "
+                    f"[{t.group_id}] {t.name} {peer_id.hex()} {self._whose(peer_id)} "
                     f"down={c.downloaded} up={c.uploaded}{mark}"
                 )
         return lines
+
+    def _whose(self, peer_id: bytes) -> str:
+        """``bob@127.0.0.1:6881``: the user and listening address the tracker gave."""
+        peer = self.node.listed.get(peer_id)
+        if peer is None:
+            return "?"
+        host = f"[{peer.ip}]" if ":" in peer.ip else peer.ip
+        return f"{peer.user_id or '?'}@{host}:{peer.port}"
 
     # -- background ------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ class PeerAddress:
     ip: str
     port: int
     seed: bool
+    user_id: str = ""  # whose peer it is, when the tracker says
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,7 +329,13 @@ class TrackerClient:
             idempotent=True,
         )
         peers = [
-            PeerAddress(bytes.fromhex(p["peer_id"]), p["ip"], int(p["port"]), bool(p["seed"]))
+            PeerAddress(
+                bytes.fromhex(p["peer_id"]),
+                p["ip"],
+                int(p["port"]),
+                bool(p["seed"]),
+                str(p.get("user_id", "")),
+            )
             for p in body.get("peers", [])
         ]
         return AnnounceResult(
