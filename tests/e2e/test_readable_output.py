@@ -11,11 +11,7 @@ from minitorrent.driver import Client, free_port, password_of
 
 from .helpers import table
 from .sharing_helpers import (
-    FakePeer,
     MiB,
-    TrackerUser,
-    download_line,
-    honest_blocks,
     peers,
     quote,
     tracker_port,
@@ -24,40 +20,6 @@ from .sharing_helpers import (
 )
 
 MakeUsers = Callable[..., list[Client]]
-
-
-def test_a_stalled_download_shows_0_per_second_one_peer_and_no_eta(
-    make_users: MakeUsers, tracker_info: Path, tmp_path: Path
-) -> None:
-    ann, bob = make_users("ann", "bob")
-    src = tmp_path / "xavier" / "partial.bin"
-    data = write_random(src, 4 * MiB, seed=41)
-    xavier = TrackerUser(tracker_port(tracker_info), "xavier", "xavier-password")
-    xavier.request_to_join("lab")
-    ann.ok("accept_request lab xavier")
-    info = xavier.register(src, "lab")
-    half = set(range(info.num_pieces // 2))
-    # The only peer has half of the file: it arrives at once, then nothing more.
-    seed = FakePeer(xavier, info, honest_blocks(data, info), pieces_for=lambda _: half)
-    try:
-        bob.ok(f"download_file lab partial.bin {quote(tmp_path / 'partial.bin')}")
-        wait_for(
-            lambda: download_line(bob, "lab", "partial.bin").startswith(
-                "[D] [lab] partial.bin 50.0% "
-            ),
-            "half of partial.bin",
-        )
-        # While the half is within the last 5 s, a speed; then 0, and no ETA to give.
-        wait_for(
-            lambda: (
-                download_line(bob, "lab", "partial.bin")
-                == "[D] [lab] partial.bin 50.0% 0 B/s 1 peer"
-            ),
-            "the speed to fall to 0 with nothing arriving",
-            timeout=20,
-        )
-    finally:
-        seed.close()
 
 
 def test_trackers_never_asked_ok_and_failed(
