@@ -279,6 +279,31 @@ def remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def take_turns(
+    ctx: Context,
+    tag: str,
+    mine: Callable[[int], None],
+    ref: Callable[[int], None] | None,
+    durable: Row,
+    cached: Row,
+) -> None:
+    """``ctx.runs`` runs of minitorrent's leg and the reference's (``None``: not installed);
+    the order alternates, so that neither side always runs on the other's leftovers."""
+    for run_no in range(ctx.runs):
+        for leg in (mine, ref) if run_no % 2 == 0 else (ref, mine):
+            if leg is not None:
+                leg(run_no)
+        ctx.log(
+            f"{tag} run {run_no + 1}/{ctx.runs}: minitorrent {durable.mine[-1]:.2f} s, "
+            "libtorrent "
+            + (
+                f"{durable.ref[-1]:.2f} s durable ({cached.ref[-1]:.2f} s cached)"
+                if durable.ref
+                else "n/a"
+            )
+        )
+
+
 # -- processes -------------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 from bench.common import (
     AnonPeak,
@@ -18,6 +19,7 @@ from bench.common import (
     need_libtorrent,
     peak_rss_mib,
     remove,
+    take_turns,
     timed,
 )
 from bench.peers import Downloads, Group, LtPeer, reference_torrent
@@ -124,7 +126,7 @@ def run(ctx: Context) -> list[Row]:
         ctx.verify(dest / data.name, data)
         remove(dest)  # before the next leg: its pages go back to the free memory
 
-    def libtorrent_leg(run_no: int, lt_seeder: LtPeer) -> None:
+    def libtorrent_leg(lt_seeder: LtPeer, run_no: int) -> None:
         dest = work / "out" / f"lt{run_no}"
         lt_leech = LtPeer("leech", torrent, dest, f"127.0.0.1:{free_port()}", [lt_seeder.listen])
         ctx.track(lt_leech).ready()
@@ -141,22 +143,14 @@ def run(ctx: Context) -> list[Row]:
         ctx.verify(dest / data.name, data)
         remove(dest)
 
-    for run_no in range(ctx.runs):
-        # The order alternates, so that neither side always runs on the other's leftovers.
-        for side in ("mt", "lt") if run_no % 2 == 0 else ("lt", "mt"):
-            if side == "mt":
-                minitorrent_leg(run_no)
-            elif lt_seeder is not None:
-                libtorrent_leg(run_no, lt_seeder)
-        ctx.log(
-            f"w2 run {run_no + 1}/{ctx.runs}: minitorrent {rows.wall.mine[-1]:.2f} s, "
-            "libtorrent "
-            + (
-                f"{rows.wall.ref[-1]:.2f} s durable ({rows.cached.ref[-1]:.2f} s cached)"
-                if rows.wall.ref
-                else "n/a"
-            )
-        )
+    take_turns(
+        ctx,
+        "w2",
+        minitorrent_leg,
+        None if lt_seeder is None else partial(libtorrent_leg, lt_seeder),
+        rows.wall,
+        rows.cached,
+    )
     group.quit([seeder])
     if lt_seeder is not None:
         lt_seeder.quit()

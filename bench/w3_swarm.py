@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from bench.common import (
@@ -14,6 +15,7 @@ from bench.common import (
     make_durable,
     need_libtorrent,
     remove,
+    take_turns,
     timed,
 )
 from bench.peers import Downloads, Group, LtPeer, reference_torrent
@@ -102,7 +104,7 @@ def swarm(
             ctx.verify(dest / data.name, data)
         remove(work / "out" / f"mt{run_no}")  # before the next leg starts
 
-    def libtorrent_leg(run_no: int, lt_seeder: LtPeer) -> None:
+    def libtorrent_leg(lt_seeder: LtPeer, run_no: int) -> None:
         listens = [f"{net.host(i)}:{net.port(i, 100 + run_no)}" for i in range(1, peers + 1)]
         lt_dests = [work / "out" / f"lt{run_no}" / f"p{i}" for i in range(1, peers + 1)]
         lt_leeches = [
@@ -131,21 +133,14 @@ def swarm(
             ctx.verify(dest / data.name, data)
         remove(work / "out" / f"lt{run_no}")
 
-    for run_no in range(ctx.runs):
-        for side in ("mt", "lt") if run_no % 2 == 0 else ("lt", "mt"):
-            if side == "mt":
-                minitorrent_leg(run_no)
-            elif lt_seeder is not None:
-                libtorrent_leg(run_no, lt_seeder)
-        ctx.log(
-            f"{tag} run {run_no + 1}/{ctx.runs}: minitorrent {rows.durable.mine[-1]:.2f} s, "
-            "libtorrent "
-            + (
-                f"{rows.durable.ref[-1]:.2f} s durable ({rows.cached.ref[-1]:.2f} s cached)"
-                if rows.durable.ref
-                else "n/a"
-            )
-        )
+    take_turns(
+        ctx,
+        tag,
+        minitorrent_leg,
+        None if lt_seeder is None else partial(libtorrent_leg, lt_seeder),
+        rows.durable,
+        rows.cached,
+    )
     group.quit([seeder])
     if lt_seeder is not None:
         lt_seeder.quit()
