@@ -474,6 +474,8 @@ def libtorrent_version() -> str:
 
 
 def fmt(x: float) -> str:
+    if x == 0:
+        return "0"  # a count (failed requests), not "0.000"
     if x >= 100:
         return f"{x:.0f}"
     if x >= 10:
