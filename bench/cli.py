@@ -81,18 +81,29 @@ def parse_shape(text: str, default: Shape) -> Shape:
 
 
 def memory_wanted(sizes: Sizes, only: list[str]) -> int:
-    """Enough to warm what the selected workloads write: their source files, the biggest
-    leg's copies, and room for the processes of the biggest swarm."""
-    data = {"w1": sizes.w1, "w2": sizes.w2, "w3": sizes.w3, "w3s": sizes.w3s.size}
-    copies = {"w2": sizes.w2, "w3": sizes.w3 * sizes.w3_peers}
-    copies["w3s"] = sizes.w3s.size * sizes.w3s.peers
-    peers = {"w2": 1, "w3": sizes.w3_peers, "w3s": sizes.w3s.peers, "w4": 1}
-    for shape in sizes.w3g:
-        data[f"w3g{shape.peers}"] = shape.size
-        copies["w3g"] = max(copies.get("w3g", 0), shape.size * shape.peers)
-        peers["w3g"] = max(peers.get("w3g", 0), shape.peers)
-    chosen = set(only) | {f"w3g{s.peers}" for s in sizes.w3g if "w3g" in only}
-    files = sum({size for name, size in data.items() if name in chosen})
+    """Enough to warm what the selected workloads write: their source files (one per size),
+    the biggest leg's copies, and room for the processes of the biggest swarm."""
+    growth = sizes.w3g
+    sources = {
+        "w1": [sizes.w1],
+        "w2": [sizes.w2],
+        "w3": [sizes.w3],
+        "w3s": [sizes.w3s.size],
+        "w3g": [shape.size for shape in growth],
+    }
+    copies = {
+        "w2": sizes.w2,
+        "w3": sizes.w3 * sizes.w3_peers,
+        "w3s": sizes.w3s.size * sizes.w3s.peers,
+        "w3g": max((shape.size * shape.peers for shape in growth), default=0),
+    }
+    peers = {
+        "w2": 1,
+        "w3": sizes.w3_peers,
+        "w3s": sizes.w3s.peers,
+        "w3g": max((shape.peers for shape in growth), default=0),
+    }
+    files = sum({size for name in only for size in sources.get(name, [])})
     biggest = max((copies.get(name, 0) for name in only), default=0)
     processes = max((peers.get(name, 0) for name in only), default=0) + 2
     return files + biggest + processes * 64 * MiB
