@@ -55,11 +55,13 @@ def test_accounts_and_sessions(http: TestClient) -> None:
     assert rotated != ann.passkey and ann.get("/me").json()["passkey"] == rotated
 
 
-def test_login_answer(http: TestClient, settings: object) -> None:
+def test_login_answer(http: TestClient, settings: object, db_url: str) -> None:
     ApiUser(http, "ann")
     body = http.post("/api/v1/sessions", json={"user_id": "ann", "password": "pw"}).json()
-    assert set(body) == {"token", "user_id", "passkey", "idle_ttl"}
+    assert set(body) == {"token", "user_id", "passkey", "idle_ttl", "shared_database"}
     assert body["idle_ttl"] == 3600
+    # On SQLite no other tracker can know the session (the file is locked to one).
+    assert body["shared_database"] is not db_url.startswith("sqlite")
 
 
 def test_login_throttle_answers_429(http: TestClient) -> None:
@@ -296,7 +298,9 @@ def test_json_announce_and_logout_drops_the_sessions_peers(
     first = ann.post("/announce", _json_announce(ih, "a", interval=10)).json()
     assert first == {"interval": 10, "peers": [], "seeders": 1, "leechers": 0}
     second = bob.post("/announce", _json_announce(ih.upper(), "b", left=3)).json()
-    assert second["peers"] == [{"peer_id": "a" * 40, "ip": "10.0.0.9", "port": 7000, "seed": True}]
+    assert second["peers"] == [
+        {"peer_id": "a" * 40, "ip": "10.0.0.9", "port": 7000, "seed": True, "user_id": "ann"}
+    ]
     _is_error(cat.post("/announce", _json_announce(ih, "c")), 404, "unknown_torrent")
     _is_error(ann.post("/announce", _json_announce("0" * 40, "a")), 404, "unknown_torrent")
     _is_error(ann.post("/announce", _json_announce(ih, "a", port=0)), 400, "bad_port")
@@ -335,7 +339,9 @@ def test_json_reannounces_of_known_peers_are_answered_from_memory_the_rest_by_th
     again = ann.post("/announce", _json_announce(ih, "a", interval=60)).json()
     assert again == {
         "interval": 60,
-        "peers": [{"peer_id": "b" * 40, "ip": "10.0.0.9", "port": 7000, "seed": False}],
+        "peers": [
+            {"peer_id": "b" * 40, "ip": "10.0.0.9", "port": 7000, "seed": False, "user_id": "bob"}
+        ],
         "seeders": 1,
         "leechers": 1,
     }

@@ -24,10 +24,11 @@ from prompt_toolkit.layout.processors import Processor, Transformation, Transfor
 
 from minitorrent.client.commands import Client, human_size
 from minitorrent.client.completion import Lookups, ShellCompleter
+from minitorrent.client.figures import plural
 from minitorrent.client.history import ShellHistory
 from minitorrent.client.passwords import carries_password, password_position
 from minitorrent.client.shell import Shell, strip_comment
-from minitorrent.client.toolbar import plural, running_downloads, shared_files, status_lines
+from minitorrent.client.toolbar import running_downloads, shared_files, status_lines
 from minitorrent.peer.node import Transfer
 
 PROMPT = "minitorrent> "

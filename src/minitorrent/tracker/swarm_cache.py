@@ -197,7 +197,9 @@ class SwarmCache:
             seeds += seed
             leechers += not seed
             if other_key != key:
-                others.append(swarm.PeerView(other_key[1], peer.ip, peer.port, seed))
+                others.append(
+                    swarm.PeerView(other_key[1], peer.ip, peer.port, seed, user_id=other_key[0])
+                )
         limit = self._policy.max_peers if numwant is None else min(numwant, self._policy.max_peers)
         if len(others) > limit:
             others = random.sample(others, limit)

@@ -41,6 +41,7 @@ class PeerOut(BaseModel):
     ip: str
     port: int
     seed: bool
+    user_id: str  # a member of the group, as list_members shows
 
 
 class AnnounceOut(BaseModel):
@@ -68,7 +69,10 @@ class BatchOut(BaseModel):
 def announce_out(result: swarm.AnnounceResult) -> AnnounceOut:
     return AnnounceOut(
         interval=result.interval,
-        peers=[PeerOut(peer_id=p.peer_id, ip=p.ip, port=p.port, seed=p.seed) for p in result.peers],
+        peers=[
+            PeerOut(peer_id=p.peer_id, ip=p.ip, port=p.port, seed=p.seed, user_id=p.user_id)
+            for p in result.peers
+        ],
         seeders=result.counts.complete,
         leechers=result.counts.incomplete,
     )
