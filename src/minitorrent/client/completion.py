@@ -24,7 +24,7 @@ from minitorrent.client.commands import Client
 from minitorrent.errors import MinitorrentError
 
 TTL = 10.0  # seconds a tracker's answer is offered before it is asked again
-WAIT = 0.5  # seconds a Tab waits for the tracker
+WAIT = 1.0  # seconds a Tab waits for the tracker
 
 # What each argument completes to; user ids depend on the command.
 _ARG_KINDS = {
@@ -86,9 +86,20 @@ class Lookups:
         self._cache: dict[tuple[str, str], tuple[float, list[str]]] = {}
         self._fetching: dict[tuple[str, str], asyncio.Task[list[str]]] = {}
 
-    def forget(self) -> None:
-        """After a command: what it changed (groups, files, members) is asked again."""
+    def refresh(self) -> None:
+        """After a command: what it changed (groups, files, members) is asked again, and
+        the group ids are fetched now, so that the first Tab finds them."""
         self._cache.clear()
+        if self.client.session is not None:
+            self._start(("groups", ""))
+
+    def _start(self, key: tuple[str, str]) -> asyncio.Task[list[str]]:
+        task = self._fetching.get(key)
+        if task is None:
+            task = asyncio.create_task(self._fetch(key))
+            self._fetching[key] = task
+            task.add_done_callback(lambda _: self._fetching.pop(key, None))
+        return task
 
     async def get(self, kind: str, group: str = "") -> list[str]:
         if self.client.session is None:
@@ -97,11 +108,7 @@ class Lookups:
         cached = self._cache.get(key)
         if cached is not None and time.monotonic() - cached[0] < TTL:
             return cached[1]
-        task = self._fetching.get(key)
-        if task is None:
-            task = asyncio.create_task(self._fetch(key))
-            self._fetching[key] = task
-            task.add_done_callback(lambda _: self._fetching.pop(key, None))
+        task = self._start(key)
         try:
             return await asyncio.wait_for(asyncio.shield(task), WAIT)
         except TimeoutError:

@@ -142,7 +142,7 @@ class Terminal:
             full = await self._with_password(line)
             if full is not None:
                 await self._run(full)
-                self.lookups.forget()
+                self.lookups.refresh()
             if self.shell.quit_requested:
                 if await self._may_quit():
                     return
