@@ -191,20 +191,22 @@ def test_tab_completes_commands_groups_files_users_and_paths(
 
 
 def test_typing_goes_on_while_the_tracker_does_not_answer(
-    terminal: Callable[..., Terminal], tracker: Tracker
+    terminal: Callable[..., Terminal], tracker: Tracker, tmp_path: Path
 ) -> None:
-    alice = signed_up(terminal("alice", "--tracker-timeout", "30"), "alice")
+    (tmp_path / "notes.txt").write_text("notes\n")
+    alice = signed_up(terminal("alice", "--tracker-timeout", "30", cwd=tmp_path), "alice")
     alice.run("create_group lab")
+    alice.run("upload_file notes.txt lab")
     tracker.signal(signal.SIGSTOP)
     try:
-        alice.type("list_members ")
-        alice.press("tab")  # asks the tracker, which does not answer
-        alice.type("la")
-        alice.wait_for_prompt("list_members la", timeout=5)  # typing was not held up
+        alice.type("download_file lab ")
+        alice.press("tab")  # asks the tracker for the files of lab; no answer comes
+        alice.type("no")
+        alice.wait_for_prompt("download_file lab no", timeout=5)  # typing was not held up
     finally:
         tracker.signal(signal.SIGCONT)
     alice.press("tab")
-    alice.wait_for_prompt("list_members lab")
+    alice.wait_for_prompt("download_file lab notes.txt")
 
 
 def test_passwords_are_asked_without_echo_and_never_kept_in_the_history(
