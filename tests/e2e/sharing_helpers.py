@@ -223,6 +223,9 @@ class FakePeer:
     ``cut="stall"`` or ``"close"``: it sends only the first half of its first piece
     message on each connection, then answers nothing more (the connection stays open)
     or closes the connection.
+
+    ``choke_after(index, begin)``: seconds to choke the peer for after serving that
+    block (0: keep serving); requests meanwhile are ignored.
     """
 
     def __init__(
@@ -233,9 +236,11 @@ class FakePeer:
         *,
         pieces_for: Callable[[bytes], set[int]] | None = None,
         cut: Literal["stall", "close"] | None = None,
+        choke_after: Callable[[int, int], float] = lambda index, begin: 0.0,
     ) -> None:
         self.user = user
         self.cut = cut
+        self.choke_after = choke_after
         self.cut_short: Counter[bytes] = Counter()  # piece messages cut in half, per peer
         self.info = info
         self.blocks = blocks
@@ -284,6 +289,14 @@ class FakePeer:
         proto.set_torrent(info.num_pieces, info.piece_length, info.length)
         remote = b""
         stalled = False  # cut="stall" and done: read on, answer nothing
+        choked = False  # by choke_after, until a timer unchokes the peer again
+
+        def unchoke() -> None:
+            nonlocal choked
+            choked = False
+            if not writer.is_closing():
+                writer.write(proto.send(wire.Unchoke()))
+
         try:
             while data := await reader.read(256 * KiB):
                 for event in proto.receive_data(data):
@@ -296,7 +309,7 @@ class FakePeer:
                         bits = wire.bitfield_from_pieces(pieces, info.num_pieces)
                         writer.write(proto.send(wire.Bitfield(bits)))
                         writer.write(proto.send(wire.Unchoke()))
-                    elif isinstance(event, wire.Request) and not stalled:
+                    elif isinstance(event, wire.Request) and not stalled and not choked:
                         block = self.blocks(event.index, event.begin, event.length)
                         message = proto.send(wire.Piece(event.index, event.begin, block))
                         if self.cut is not None:
@@ -311,6 +324,11 @@ class FakePeer:
                         writer.write(message)
                         with self._lock:
                             self.served[remote] += len(block)
+                        pause = self.choke_after(event.index, event.begin)
+                        if pause > 0:
+                            choked = True
+                            writer.write(proto.send(wire.Choke()))
+                            asyncio.get_running_loop().call_later(pause, unchoke)
                 if writer.is_closing():
                     break
                 await writer.drain()
