@@ -358,11 +358,14 @@ def wait_for(predicate: Callable[[], object], what: str, timeout: float = 30.0) 
 
 class PortForward:
     """A TCP port forward on loopback, as a NAT router does for a client behind it:
-    accepts on `port` and relays each connection to `target_port`."""
+    accepts on `port` and relays each connection to `target_port`. ``watch``: count
+    its occurrences in what the connecting side sends (e.g. one kind of HTTP request)."""
 
-    def __init__(self, port: int, target_port: int) -> None:
+    def __init__(self, port: int, target_port: int, *, watch: bytes = b"") -> None:
         self.target_port = target_port
         self.relayed = 0  # bytes relayed, both directions
+        self.watch = watch
+        self.watched = 0  # occurrences of `watch` sent by the connecting side
         self._lock = threading.Lock()
         self._server = socket.create_server(("127.0.0.1", port))
         self._server.settimeout(0.1)  # so that the accept loop notices close()
@@ -383,14 +386,19 @@ class PortForward:
             outside = socket.create_connection(("127.0.0.1", self.target_port))
             self._sockets += [inside, outside]
             for src, dst in ((inside, outside), (outside, inside)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+                watch = self.watch if src is inside else b""
+                threading.Thread(target=self._pump, args=(src, dst, watch), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, watch: bytes) -> None:
+        tail = b""  # the end of the previous chunk: a match may straddle two
         try:
             while data := src.recv(256 * KiB):
                 dst.sendall(data)
+                seen = (tail + data).count(watch) if watch else 0
+                tail = data[-len(watch) + 1 :] if len(watch) > 1 else b""
                 with self._lock:
                     self.relayed += len(data)
+                    self.watched += seen
         except OSError:
             pass
         finally:
