@@ -211,6 +211,14 @@ class TrackerUser:
         self.http.close()
 
 
+def member(tracker_info: Path, admin: Client, user_id: str) -> TrackerUser:
+    """A user driven through the tracker's JSON API, accepted into 'lab' by `admin`."""
+    user = TrackerUser(tracker_port(tracker_info), user_id, f"{user_id}-password")
+    user.request_to_join("lab")
+    admin.ok(f"accept_request lab {user_id}")
+    return user
+
+
 BlockSource = Callable[[int, int, int], bytes]
 
 

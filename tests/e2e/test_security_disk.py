@@ -15,7 +15,7 @@ import pytest
 from minitorrent.driver import Client, wait_until
 from minitorrent.metainfo import InfoDict
 
-from .sharing_helpers import KiB, MiB, TrackerUser, download_line, quote, tracker_port, write_random
+from .sharing_helpers import KiB, MiB, download_line, member, quote, write_random
 
 MakeUsers = Callable[..., list[Client]]
 GiB = 1024 * MiB
@@ -23,9 +23,7 @@ GiB = 1024 * MiB
 
 def _register_unseeded(tracker_info: Path, admin: Client, size: int) -> None:
     """mal, a member, registers a huge file's metadata and never seeds it."""
-    mal = TrackerUser(tracker_port(tracker_info), "mal", "mal-password")
-    mal.request_to_join("lab")
-    admin.ok("accept_request lab mal")
+    mal = member(tracker_info, admin, "mal")
     piece_length = 4 * MiB
     pieces = bytes(20 * (-(-size // piece_length)))
     info = InfoDict("huge.bin", size, piece_length, pieces, "lab")

@@ -13,13 +13,12 @@ from minitorrent.metainfo import InfoDict
 from .sharing_helpers import (
     FakePeer,
     MiB,
-    TrackerUser,
     download_line,
     honest_blocks,
+    member,
     own_peer_id,
     peers,
     quote,
-    tracker_port,
     write_random,
 )
 
@@ -56,9 +55,7 @@ def test_two_poisoners_get_banned_and_the_honest_seeder_never(
     data = write_random(src, 16 * MiB, seed=21)
     ann.ok(f"upload_file {quote(src)} lab")
     # mal, one member, runs two poisoning peers (two peer ids).
-    mal = TrackerUser(tracker_port(tracker_info), "mal", "mal-password")
-    mal.request_to_join("lab")
-    ann.ok("accept_request lab mal")
+    mal = member(tracker_info, ann, "mal")
     info = mal.file_info("lab", "data.bin")
     sources = [OneBadBlockPerPiece(data, info) for _ in range(2)]
     poisoners = [FakePeer(mal, info, s, choke_after=s.choke_after) for s in sources]

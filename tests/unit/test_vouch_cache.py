@@ -140,3 +140,10 @@ def test_lookups_per_address_are_limited_at_once_and_over_time(
     for info_hash in files:
         asyncio.run(cache.check(info_hash, PID, "10.0.0.8"))
     assert tracker.asked == vouch.LOOKUPS_IN_FLIGHT + vouch.LOOKUP_BURST + 2
+
+
+def test_a_members_new_peer_ids_are_not_rationed(cache: Vouchers, tracker: FakeTracker) -> None:
+    for peer_id in _ids(3 * vouch.LOOKUP_BURST):  # a member's client, restarted often
+        tracker.members.add((IH, peer_id, "10.0.0.1"))
+        assert asyncio.run(cache.check(IH, peer_id, "10.0.0.1")) is True
+    assert tracker.asked == 3 * vouch.LOOKUP_BURST

@@ -495,5 +495,9 @@ def _drop_empty_part(transfer: Transfer) -> None:
 
 
 def _unlink_quietly(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    try:
         os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:  # best effort: the download's own outcome stands
+        log.info("cannot remove %s: %s", path, exc.strerror)

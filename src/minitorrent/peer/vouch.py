@@ -8,7 +8,8 @@ retries at once does not cost a request each time.
 
 A stranger must not make us flood the tracker: a no is also remembered for the
 address and file (a new peer id from there is refused without asking), and each
-address may cause only a few look-ups at once and a trickle over time. Peers the
+address may cause only a few look-ups at once and a trickle over time (a yes gives
+its look-up back: a member's new peer ids are not rationed, only misses). Peers the
 tracker listed to us in an announce answer never need a look-up, so a member behind
 the same address as a stranger still gets in (at worst after our next announce).
 """
@@ -119,7 +120,7 @@ class Vouchers:
                 return None
             pending = asyncio.ensure_future(self._fetch(key))
             self._pending[key] = pending
-            pending.add_done_callback(lambda _: self._done(key, budget))
+            pending.add_done_callback(lambda done: self._done(key, budget, done))
         return await asyncio.shield(pending)
 
     def _budget(self, address: str, now: float) -> _Budget:
@@ -134,9 +135,12 @@ class Vouchers:
                 self._budgets[address] = budget
         return budget
 
-    def _done(self, key: Key, budget: _Budget) -> None:
+    def _done(self, key: Key, budget: _Budget, done: asyncio.Future[bool | None]) -> None:
         self._pending.pop(key, None)
         budget.in_flight -= 1
+        # A member: only look-ups that find nobody use up the address's share.
+        if not done.cancelled() and done.exception() is None and done.result():
+            budget.tokens = min(LOOKUP_BURST, budget.tokens + 1)
 
     async def _fetch(self, key: Key) -> bool | None:
         try:
