@@ -53,17 +53,25 @@ def test_the_re_fetch_goes_first_to_proven_peers_then_to_unconvicted_addresses()
     assert blame.rank(MAL2) < blame.rank(HONEST)
 
 
+def test_a_peer_that_let_a_re_fetch_stall_is_asked_after_the_others() -> None:
+    blame = Blame()
+    blame.piece_failed(0, _copy([MAL1, HONEST, MAL2, HONEST], {0}))
+    blame.stalled(MAL2)  # it got the re-fetch, then choked us
+    assert blame.rank(MAL1) < blame.rank(MAL2)
+    assert blame.rank(HONEST) < blame.rank(MAL2)
+
+
 def test_memory_is_bounded() -> None:
     blame = Blame(max_pieces=3, max_attempts=2)
     for index in range(10):
         for _ in range(5):
             blame.piece_failed(index, _copy([MAL1, HONEST, MAL2, HONEST], {0}))
     assert blame.suspect_pieces() == [7, 8, 9]
-    assert blame.rank(HONEST)[2] == 3 * 2  # implicated only by the copies still kept
+    assert blame.rank(HONEST)[3] == 3 * 2  # implicated only by the copies still kept
     blame.piece_verified(7, GOOD, None)
     blame.piece_verified(8, GOOD, None)
     blame.piece_verified(9, GOOD, None)
-    assert blame.rank(HONEST) == (1, 0, 0)
+    assert blame.rank(HONEST) == (1, 0, 0, 0)
 
 
 def test_block_digests_cover_every_block_including_a_short_last_one() -> None:

@@ -55,6 +55,7 @@ class Blame:
         self._implicated: Counter[Source] = Counter()  # failed copies it sent blocks of
         self._convicted_at: Counter[str] = Counter()  # peers convicted, per address
         self._proven: set[Source] = set()  # sent a whole piece alone that verified
+        self._stalled: Counter[Source] = Counter()  # re-fetches it let stall
 
     def piece_failed(self, index: int, blocks: Sequence[tuple[Source, bytes]]) -> set[Source]:
         """A copy of piece ``index`` failed: ``blocks`` holds, per block, its sender and
@@ -98,13 +99,19 @@ class Blame:
     def suspect_pieces(self) -> list[int]:
         return list(self._attempts)
 
-    def rank(self, source: Source) -> tuple[int, int, int]:
+    def stalled(self, source: Source) -> None:
+        """``source`` was asked for a re-fetch and let it stall (choked us, sent nothing)."""
+        if len(self._stalled) < self._max_pieces or source in self._stalled:
+            self._stalled[source] += 1
+
+    def rank(self, source: Source) -> tuple[int, int, int, int]:
         """Whom to ask first for a re-fetch (lowest first): peers that already delivered
-        a good piece alone, then addresses with no convicted peer, then the peers
-        implicated in the fewest failed copies."""
+        a good piece alone, then addresses with no convicted peer, then the peers that
+        let the fewest re-fetches stall, then those implicated in the fewest failed copies."""
         return (
             source not in self._proven,
             self._convicted_at[source[1]],
+            self._stalled[source],
             self._implicated[source],
         )
 

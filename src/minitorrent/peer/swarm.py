@@ -130,6 +130,7 @@ class Swarm:
         self.banned: set[bytes] = set()  # peer ids that sent bad data
         self.blame = Blame()  # failed pieces, until a good copy says who lied
         self._solo_progress: dict[int, float] = {}  # re-fetched piece -> last progress
+        self._solo_tried: dict[int, set[bytes]] = {}  # piece -> owners that let it stall
         # (downloaded, uploaded) of the closed connections, per peer id.
         self._past: dict[bytes, tuple[int, int]] = {}
         self.uploaded = 0
@@ -374,7 +375,7 @@ class Swarm:
             if self.blame.suspect(index):  # a good copy at last: whose blocks differed?
                 sole = senders[0] if len(set(senders)) == 1 else None
                 self._ban_all(self.blame.piece_verified(index, self._digests(index), sole))
-            self._solo_progress.pop(index, None)
+            self._forget_refetch(index)
             self.picker.on_piece_verified(index)
             self.last_progress = time.monotonic()
             self._have_buffer.append(index)
@@ -387,7 +388,7 @@ class Swarm:
         self.flush_writes()
         failed = list(zip(senders, self._digests(index), strict=True))
         self.picker.on_piece_failed(index)
-        self._solo_progress.pop(index, None)
+        self._forget_refetch(index)
         self._ban_all(self.blame.piece_failed(index, failed))
         self._fetch_alone(index)
 
@@ -398,16 +399,23 @@ class Swarm:
 
     def _fetch_alone(self, index: int, *, instead_of: Hashable | None = None) -> None:
         """Have a failed piece re-fetched from one peer: the lowest ranked that has it
-        (not ``instead_of``, the owner that made no progress, unless it is the only one)."""
+        and has not yet let this re-fetch stall (``instead_of``: the owner that just did);
+        once every one has, a new round (but not ``instead_of`` unless it is alone)."""
         if self.state is not State.DOWNLOADING or self.picker.has_piece(index):
             return
-        candidates = [
+        tried = self._solo_tried.setdefault(index, set())
+        if isinstance(instead_of, PeerConnection):
+            tried.add(instead_of.peer_id)
+            self.blame.stalled(_source(instead_of))
+        able = [
             p
             for p in self.peers.values()
-            if p.conn is not instead_of
-            and p.conn.peer_id not in self.banned
-            and self.picker.peer_has_piece(p.conn, index)
+            if p.conn.peer_id not in self.banned and self.picker.peer_has_piece(p.conn, index)
         ]
+        candidates = [p for p in able if p.conn.peer_id not in tried]
+        if not candidates:
+            tried.clear()
+            candidates = [p for p in able if p.conn is not instead_of]
         if not candidates:
             if instead_of is None:  # nobody can: anyone may deliver it, blame waits
                 self.picker.clear_solo(index)
@@ -425,6 +433,10 @@ class Swarm:
         self._solo_progress[index] = time.monotonic()
         self._update_interest(best)
         self._request_more(best)
+
+    def _forget_refetch(self, index: int) -> None:
+        self._solo_progress.pop(index, None)
+        self._solo_tried.pop(index, None)
 
     def _watch_refetches(self, now: float) -> None:
         """Move a re-fetch on from an owner that left, chokes us or sends nothing."""
