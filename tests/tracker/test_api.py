@@ -129,8 +129,8 @@ def test_group_flow(trio: tuple[ApiUser, ApiUser, ApiUser]) -> None:
     _is_error(bob.post("/groups/g/requests"), 409, "already_member")
     _is_error(ann.post("/groups", {"group_id": "g"}), 409, "group_exists")
     assert [r["user_id"] for r in ann.get("/groups/g/requests").json()] == ["cat"]
-    assert cat.delete("/groups/g/members/me").json() == {"group_id": "g", "status": "withdrawn"}
-    _is_error(cat.delete("/groups/g/members/me"), 409, "not_member")
+    assert cat.delete("/groups/g/membership").json() == {"group_id": "g", "status": "withdrawn"}
+    _is_error(cat.delete("/groups/g/membership"), 409, "not_member")
     cat.post("/groups/g/requests")
     assert ann.post("/groups/g/requests/cat/reject").status_code == 204
     _is_error(ann.post("/groups/g/requests/cat/accept"), 404, "no_such_request")
@@ -138,9 +138,9 @@ def test_group_flow(trio: tuple[ApiUser, ApiUser, ApiUser]) -> None:
     assert [(m["user_id"], m["is_admin"]) for m in members] == [("ann", True), ("bob", False)]
     _is_error(ann.delete("/groups/g/members/ann"), 400, "remove_self")
     _is_error(ann.delete("/groups/g/members/cat"), 404, "no_such_member")
-    assert ann.delete("/groups/g/members/me").json()["status"] == "left"
+    assert ann.delete("/groups/g/membership").json()["status"] == "left"
     assert bob.get("/groups").json()[0]["admin"] == "bob"
-    assert bob.delete("/groups/g/members/me").status_code == 200
+    assert bob.delete("/groups/g/membership").status_code == 200
     assert bob.get("/groups").json() == []
 
 
@@ -157,7 +157,7 @@ ENDPOINTS: list[tuple[str, str, object, Level]] = [
     ("GET", "/groups", None, "login"),
     ("POST", "/groups", {"group_id": "new"}, "login"),
     ("POST", "/groups/{g}/requests", None, "login"),
-    ("DELETE", "/groups/{g}/members/me", None, "login"),
+    ("DELETE", "/groups/{g}/membership", None, "login"),
     ("GET", "/groups/{g}/members", None, "member"),
     ("GET", "/groups/{g}/files", None, "member"),
     ("GET", "/groups/{g}/files/f", None, "member"),

@@ -57,7 +57,9 @@ def test_duplicate_user_is_a_conflict(
         users.create_user(db, "alice", "other", hasher=hasher, now=clock())
 
 
-@pytest.mark.parametrize("user_id", ["", "a" * 65, "with space", "slash/", "ünï", "a\nb"])
+@pytest.mark.parametrize(
+    "user_id", ["", "a" * 65, "with space", "slash/", "ünï", "a\nb", ".", "..", ".x", "-x"]
+)
 def test_bad_user_ids_are_refused(
     db: Session, hasher: PasswordHasher, clock: FakeClock, user_id: str
 ) -> None:

@@ -20,6 +20,7 @@ from minitorrent.errors import (
     TrackerRefused,
     UsageError,
 )
+from minitorrent.ids import folder_name
 from minitorrent.metainfo import (
     InfoDict,
     build_info,
@@ -109,7 +110,7 @@ class Client:
             raise MinitorrentError(f"already logged in as '{self.session.user_id}' (logout first)")
         body = await self.tracker.login(user_id, password)
         self.tracker.token = body["token"]
-        state = UserState(self.state_dir / "users" / user_id / "state.db")
+        state = UserState(self.state_dir / "users" / folder_name(user_id) / "state.db")
         self.session = Session(user_id, body["token"], body.get("passkey", ""), state)
         idle_ttl = float(body.get("idle_ttl", 3600))
         self.session.keepalive = asyncio.create_task(self._keep_alive(idle_ttl))

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from minitorrent.tracker.models import LoginSession, Peer, User
 from minitorrent.tracker.services.errors import Conflict, NotFound, Unauthorized, not_logged_in
-from minitorrent.tracker.services.ids import check_id, check_password
+from minitorrent.tracker.services.ids import check_id, check_name, check_password
 from minitorrent.tracker.services.sql import run
 from minitorrent.tracker.services.throttle import LoginThrottle
 
@@ -71,8 +71,9 @@ def login(
     ip: str | None,
     now: datetime,
 ) -> LoginResult:
-    # Shapes first: nothing unbounded reaches the counters or the hasher.
-    check_id("user", user_id)
+    # Shapes first: nothing unbounded reaches the counters or the hasher. An account
+    # created before today's id rule still logs in.
+    check_name("user", user_id)
     check_password(password)
     throttle.check(user_id, ip)
     user = db.get(User, user_id)
