@@ -23,9 +23,14 @@ class TrackerSettings(BaseSettings):
     max_peers: int = Field(50, ge=1, le=1000)
     cleanup_interval: float = Field(30.0, gt=0)
 
+    # A user id's own failures lock it; an address (often a whole lab behind one NAT)
+    # only after far more than typing mistakes make (services/throttle.py).
     login_max_failures_per_user: int = Field(5, ge=1)
-    login_max_failures_per_ip: int = Field(20, ge=1)
+    login_max_failures_per_ip: int = Field(300, ge=1)
     login_window: int = Field(600, ge=1)
+    # New accounts per address (an IPv6 /64) and window: each costs an argon2 hash.
+    signup_max_per_address: int = Field(30, ge=1)
+    signup_window: int = Field(600, ge=1)
 
     # argon2id cost; tests lower it, production keeps argon2-cffi's defaults.
     password_time_cost: int = Field(3, ge=1)
