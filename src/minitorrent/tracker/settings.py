@@ -32,6 +32,12 @@ class TrackerSettings(BaseSettings):
     signup_max_per_address: int = Field(30, ge=1)
     signup_window: int = Field(600, ge=1)
 
+    # Slow clients (http_guard.py): a request head must arrive within this many seconds;
+    # a body must keep coming at this many bytes/s on average after its first seconds.
+    request_head_timeout: float = Field(10.0, gt=0)
+    request_body_grace: float = Field(10.0, gt=0)
+    request_body_min_rate: int = Field(8192, ge=1)
+
     # argon2id cost; tests lower it, production keeps argon2-cffi's defaults.
     password_time_cost: int = Field(3, ge=1)
     password_memory_kib: int = Field(65536, ge=8)
