@@ -25,7 +25,7 @@ from minitorrent.errors import TrackerRefused, UsageError
 from minitorrent.peer.tracker_client import TrackerClient
 from minitorrent.trackers import load_trackers
 
-from ..conftest import FAST_PASSWORD_HASH
+from ..conftest import FAST_PASSWORD_HASH, MANY_ACCOUNTS
 from ..tracker.helpers import make_info, sha1_hex
 
 T = TypeVar("T")
@@ -33,7 +33,7 @@ T = TypeVar("T")
 CREATABLE = ["me", "ME", "Me", "self", "SELF", "current", "7", "007", "0", "1e3", "0x10", "_"]
 # Ids the tracker accepted before the first-character rule: such accounts may exist.
 LEGACY = [".", "..", "...", ".me", "-1", "-me"]
-TRACKER_ENV = FAST_PASSWORD_HASH | {"MINITORRENT_TRACKER_SIGNUP_MAX_PER_IP": "1000"}
+TRACKER_ENV = FAST_PASSWORD_HASH | MANY_ACCOUNTS
 
 
 class Api:
@@ -170,7 +170,9 @@ def test_a_group_id_in_a_path_names_that_group(
             assert exc.code == "group_exists"
             continue
         joiner.join_group(gid)
+        assert owner.requests(gid) == [joiner.user_id]
         owner.answer_request(gid, joiner.user_id, accept=True)
+        assert joiner.list_files(gid) == []
         assert owner.members(gid) == {owner.user_id: True, joiner.user_id: False}
         assert joiner.leave_group(gid) == "left"
         assert owner.members(gid) == {owner.user_id: True}
