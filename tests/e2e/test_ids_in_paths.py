@@ -27,6 +27,7 @@ from minitorrent.trackers import load_trackers
 
 from ..conftest import FAST_PASSWORD_HASH, MANY_ACCOUNTS
 from ..tracker.helpers import make_info, sha1_hex
+from .helpers import members_view
 
 T = TypeVar("T")
 # Ids a user may still create that look like words, aliases or numbers.
@@ -269,3 +270,15 @@ def test_the_tracker_refuses_new_ids_that_cannot_be_a_path_element(
     for kind, create in (("user", client.create_user), ("group", client.create_group)):
         with pytest.raises(UsageError, match=f"{kind} id must not start"):
             asyncio.run(create("..", "pw") if kind == "user" else create(".."))  # type: ignore[call-arg]
+
+
+def test_the_admin_removes_the_user_named_me(make_users: Callable[..., list[Client]]) -> None:
+    """As found by hand: the admin left, and `me` became admin."""
+    boss, me = make_users("boss", "me")
+    assert boss.ok("remove_member lab me") == ["removed 'me' from 'lab'"]
+    assert members_view(boss.ok("list_members lab")) == {"boss": "admin"}
+    me.fails("list_members lab", r"not a member of 'lab'")
+    me.ok("join_group lab")
+    boss.ok("accept_request lab me")
+    me.ok("leave_group lab")
+    assert members_view(boss.ok("list_members lab")) == {"boss": "admin"}
