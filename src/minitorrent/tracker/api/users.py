@@ -32,8 +32,8 @@ async def create_user(body: NewUser, request: Request, context: Context) -> User
     await context.reading(users.refuse_taken, body.user_id)
     context.signups.claim(client_ip(request))
     password_hash = await context.hashing(context.hasher.hash, body.password)
-    user = await context.writing(users.add_user, body.user_id, password_hash, now=context.clock())
-    return UserOut(user_id=user.id)
+    await context.writing(users.add_user, body.user_id, password_hash, now=context.clock())
+    return UserOut(user_id=body.user_id)
 
 
 @router.get("/me")
