@@ -18,29 +18,20 @@ from minitorrent.metainfo import InfoDict, piece_length_for
 from .sharing_helpers import (
     FakePeer,
     MiB,
-    TrackerUser,
     download_line,
     frozen,
     honest_blocks,
     list_files,
+    member,
     own_peer_id,
     peers,
     quote,
     random_bytes,
-    tracker_port,
     wait_for,
     write_random,
 )
 
 MakeUsers = Callable[..., list[Client]]
-
-
-def member(tracker_info: Path, admin: Client, user_id: str) -> TrackerUser:
-    """A user driven through the tracker's JSON API, accepted into 'lab' by `admin`."""
-    user = TrackerUser(tracker_port(tracker_info), user_id, f"{user_id}-password")
-    user.request_to_join("lab")
-    admin.ok(f"accept_request lab {user_id}")
-    return user
 
 
 @pytest.mark.parametrize("cut", ["stall", "close"])

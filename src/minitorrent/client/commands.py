@@ -38,7 +38,7 @@ from minitorrent.metainfo import (
     torrent_bytes,
 )
 from minitorrent.peer.node import PeerNode, Transfer
-from minitorrent.peer.storage import PieceStorage, locked_elsewhere
+from minitorrent.peer.storage import PieceStorage, check_own_file, locked_elsewhere
 from minitorrent.peer.swarm import State
 from minitorrent.peer.tracker_client import Standing, TrackerClient
 
@@ -427,6 +427,7 @@ class Client:
             resume = True
         have = [False] * info.num_pieces
         if resume:
+            check_own_file(part)  # never finish a .part another user planted or can change
             saved = record.have if record is not None and not adopted else b""
             have = await asyncio.to_thread(_recheck, part, info, saved)
         session.state.put_download(

@@ -185,6 +185,8 @@ class PeerNode:
             storage.lock()  # another client process of the user may resume it too
         except StorageError:
             storage.close()
+            if not resume:
+                _unlink_quietly(part_path)  # we just created it: nothing to keep
             raise
         transfer_ref: list[Transfer] = []
         swarm = Swarm(
@@ -227,6 +229,7 @@ class PeerNode:
         if transfer is None:
             return
         self._discard(transfer)
+        await asyncio.to_thread(_drop_empty_part, transfer)
         await self._announce_once(transfer, "stopped", quiet=True)
 
     def _discard(self, transfer: Transfer) -> None:
@@ -483,6 +486,10 @@ class PeerNode:
             transfer.announce_task.cancel()
         transfer.swarm.storage.close()  # and its lock: a later download_file may resume it
         self._stop_file_check(transfer)
+        self._spawn(self._end_failed_download(transfer))
+
+    async def _end_failed_download(self, transfer: Transfer) -> None:
+        await asyncio.to_thread(_drop_empty_part, transfer)
         self._ended(transfer)
 
 
@@ -490,3 +497,19 @@ def _move_into_place(part: Path, destination: Path) -> None:
     """Rename without ever replacing a file that appeared at the destination."""
     os.link(part, destination)  # fails with EEXIST instead of overwriting
     os.unlink(part)
+
+
+def _drop_empty_part(transfer: Transfer) -> None:
+    """A download that ended (failed or cancelled) before a single piece was verified
+    leaves nothing behind: there is nothing worth resuming in its .part."""
+    if transfer.kind == "download" and transfer.swarm.picker.num_have == 0:
+        _unlink_quietly(transfer.path)
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:  # best effort: the download's own outcome stands
+        log.info("cannot remove %s: %s", path, exc.strerror)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel
 
-from minitorrent.tracker.api.deps import DB, Caller, Context, after_commit, db_endpoint
+from minitorrent.tracker.api.deps import DB, Caller, Context, after_commit, client_ip, db_endpoint
 from minitorrent.tracker.services import users
 
 router = APIRouter(tags=["sessions"])
@@ -25,16 +25,22 @@ class NewSession(BaseModel):
 
 
 @router.post("/sessions", status_code=status.HTTP_201_CREATED)
-def login(body: Credentials, request: Request, context: Context, db: DB) -> NewSession:
-    result = users.login(
-        db,
+async def login(body: Credentials, request: Request, context: Context) -> NewSession:
+    """services.users.login's steps, with the password checked between two short
+    transactions, holding no database slot."""
+    ip = client_ip(request)
+    users.check_login(body.user_id, body.password, throttle=context.throttle, ip=ip)
+    stored = await context.reading(users.password_hash_of, body.user_id)
+    new_hash = await context.hashing(
+        users.verify_login,
         body.user_id,
         body.password,
+        stored,
         hasher=context.hasher,
         throttle=context.throttle,
-        ip=request.client.host if request.client else None,
-        now=context.clock(),
+        ip=ip,
     )
+    result = await context.writing(users.start_session, body.user_id, new_hash, now=context.clock())
     return NewSession(
         token=result.token,
         user_id=result.user_id,
