@@ -92,7 +92,7 @@ def test_new_ids_never_start_with_a_dot_dots_inside_are_plain(
 def test_wrong_argument_count_names_the_usage(start_client: Callable[..., Client]) -> None:
     client = start_client()  # no tracker needed
     for usage, _ in COMMANDS.values():
-        wrong = [call(usage, +1)] + ([call(usage, -1)] if " " in usage else [])
+        wrong = [call(usage, +1)] + ([call(usage, -1)] if " <" in usage else [])
         for line in wrong:
             client.fails(line, rf"wrong number of arguments; usage: {re.escape(usage)}$")
     # `quit now` was refused, so the client is still running:

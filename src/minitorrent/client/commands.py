@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from minitorrent.client.figures import Speedometer, duration, eta, parse_time, plural, when
+from minitorrent.client.hashing import Hashing
 from minitorrent.client.state import (
     DownloadRecord,
     ShareRecord,
@@ -31,7 +32,6 @@ from minitorrent.errors import (
 )
 from minitorrent.metainfo import (
     InfoDict,
-    build_info,
     hash_file,
     magnet_link,
     safe_file_name,
@@ -98,6 +98,7 @@ class Client:
         self.state_dir = state_dir
         self.notify = notify
         self.session: Session | None = None
+        self.hashing = Hashing()  # upload_file's progress, for the interactive shell
         self.speeds: dict[bytes, Speedometer] = {}  # per download: bytes received lately
         self._withdrawals: set[asyncio.Task[None]] = set()  # stop_share of ended seeds
         node.on_progress = self._save_progress
@@ -293,7 +294,7 @@ class Client:
             raise MinitorrentError(f"{file_path} is not a regular file")
         if not os.access(path, os.R_OK):
             raise MinitorrentError(f"cannot read {file_path}: permission denied")
-        info, sha1 = await asyncio.to_thread(build_info, path, name, group_id)
+        info, sha1 = await self.hashing.build_info(path, name, group_id, st.st_size)
         await self.tracker.register_file(group_id, info.encode(), sha1)
         uploaded = sum(
             s.uploaded for s in session.state.shares() if s.info_hash == info.info_hash_hex
@@ -487,19 +488,23 @@ class Client:
             elif st.state is State.FAILED or st.state is State.STOPPED:
                 lines.append(f"[F] [{t.group_id}] {t.name}: {st.reason or 'stopped'}")
             else:
-                speed = self.speeds.setdefault(t.info_hash, Speedometer()).rate(st.downloaded)
-                left = eta(st.length - st.bytes_done, speed)
-                lines.append(
-                    f"[D] [{t.group_id}] {t.name} {percent(st.bytes_done, st.length)} "
-                    f"{human_size(speed)}/s {plural(st.peers, 'peer')}"
-                    + (f" ETA {left}" if left else "")
-                )
+                lines.append(self.download_line(t))
         # Stopped for good in an earlier session: shown until download_file again.
         shown = {info_hash.hex() for info_hash in session.downloads}
         for record in session.state.downloads():
             if record.stopped is not None and record.info_hash not in shown:
                 lines.append(f"[F] [{record.group_id}] {record.name}: {record.stopped}")
         return lines or "no downloads"
+
+    def download_line(self, t: Transfer) -> str:
+        """A running download as show_downloads (and the interactive toolbar) shows it."""
+        st = t.swarm.status()
+        speed = self.speeds.setdefault(t.info_hash, Speedometer()).rate(st.downloaded)
+        left = eta(st.length - st.bytes_done, speed)
+        return (
+            f"[D] [{t.group_id}] {t.name} {percent(st.bytes_done, st.length)} "
+            f"{human_size(speed)}/s {plural(st.peers, 'peer')}" + (f" ETA {left}" if left else "")
+        )
 
     async def wait(self) -> Result:
         session = self._require_login()
