@@ -51,7 +51,8 @@ bench-deps:
 	  else echo "note: install$$missing (sudo apt-get install$$missing) for the benchmark"; fi; \
 	fi
 
-# BENCH_ARGS: e.g. --quick, --runs 5, --only w1,w2 (python bench/run.py --help).
+# BENCH_ARGS: e.g. --quick, --runs 5, --only w1,w2, --shape N=12,rate=50,size=128
+# (python bench/run.py --help). Writes docs/performance.md and its SVG charts.
 BENCH_ARGS ?=
 bench: $(STAMP) bench-deps
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import os
 import platform
@@ -18,18 +19,22 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import w1_hash, w2_pair, w3_shaped, w3_swarm, w4_tracker
+from bench import charts, w1_hash, w2_pair, w3_shaped, w3_swarm, w4_tracker
 from bench.common import (
     FULL,
     QUICK,
     REPO,
     BenchError,
     Context,
+    MiB,
     Row,
+    Shape,
+    Sizes,
     fmt,
     libtorrent_version,
     package_version,
     summary,
+    warm_memory,
 )
 
 WORKLOADS: dict[str, Callable[[Context], list[Row]]] = {
@@ -37,6 +42,7 @@ WORKLOADS: dict[str, Callable[[Context], list[Row]]] = {
     "w2": w2_pair.run,
     "w3": w3_swarm.run,
     "w3s": w3_shaped.run,
+    "w3g": w3_shaped.run_growth,
     "w4": w4_tracker.run,
 }
 TITLES = {
@@ -44,8 +50,63 @@ TITLES = {
     "w2": "W2 one-to-one",
     "w3": "W3 swarm (loopback)",
     "w3s": "W3s swarm (shaped network)",
+    "w3g": "W3 growth (shaped network)",
     "w4": "W4 tracker",
 }
+SHAPE_KEYS = {"n": "peers", "rate": "rate_mbit", "size": "size"}
+SHAPE_LIMITS = {"peers": (1, 200), "rate_mbit": (0.1, 10000.0), "size": (1, 4096)}
+
+
+def parse_shape(text: str, default: Shape) -> Shape:
+    """``N=12,rate=50,size=128`` (downloaders, Mbit/s, MiB); keys left out keep the default."""
+    values: dict[str, float] = {
+        "peers": default.peers,
+        "rate_mbit": default.rate_mbit,
+        "size": default.size // MiB,
+    }
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        name = SHAPE_KEYS.get(key.strip().lower())
+        if not sep or name is None:
+            raise ValueError(f"{part!r} is not one of N=, rate=, size=")
+        try:
+            number = float(value) if name == "rate_mbit" else int(value)
+        except ValueError:
+            raise ValueError(f"{part!r}: {value.strip()!r} is not a number") from None
+        low, high = SHAPE_LIMITS[name]
+        if not low <= number <= high:
+            raise ValueError(f"{part!r}: {key.strip()} must be between {low:g} and {high:g}")
+        values[name] = number
+    return Shape(int(values["peers"]), values["rate_mbit"], int(values["size"]) * MiB)
+
+
+def memory_wanted(sizes: Sizes, only: list[str]) -> int:
+    """Enough to warm what the selected workloads write: their source files (one per size),
+    the biggest leg's copies, and room for the processes of the biggest swarm."""
+    growth = sizes.w3g
+    sources = {
+        "w1": [sizes.w1],
+        "w2": [sizes.w2],
+        "w3": [sizes.w3],
+        "w3s": [sizes.w3s.size],
+        "w3g": [shape.size for shape in growth],
+    }
+    copies = {
+        "w2": sizes.w2,
+        "w3": sizes.w3 * sizes.w3_peers,
+        "w3s": sizes.w3s.size * sizes.w3s.peers,
+        "w3g": max((shape.size * shape.peers for shape in growth), default=0),
+    }
+    peers = {
+        "w2": 1,
+        "w3": sizes.w3_peers,
+        "w3s": sizes.w3s.peers,
+        "w3g": max((shape.peers for shape in growth), default=0),
+    }
+    files = sum({size for name in only for size in sources.get(name, [])})
+    biggest = max((copies.get(name, 0) for name in only), default=0)
+    processes = max((peers.get(name, 0) for name in only), default=0) + 2
+    return files + biggest + processes * 64 * MiB
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -68,8 +129,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=REPO / "docs" / "performance.md",
         help="where to write the report (default docs/performance.md)",
     )
+    parser.add_argument(
+        "--shape",
+        help="W3s at another shape: N=downloaders,rate=Mbit/s,size=MiB, e.g. "
+        "N=12,rate=50,size=128 (keys left out keep the default)",
+    )
     parser.add_argument("--keep-tmp", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
+    args.sizes = QUICK if args.quick else FULL
+    if args.shape is not None:
+        try:
+            shape = parse_shape(args.shape, args.sizes.w3s)
+        except ValueError as exc:
+            parser.error(f"--shape: {exc}")
+        args.sizes = dataclasses.replace(args.sizes, w3s=shape)
     args.only = [w.strip().lower() for w in args.only.split(",") if w.strip()]
     unknown = [w for w in args.only if w not in WORKLOADS]
     if unknown:
@@ -126,7 +199,7 @@ def machine() -> list[str]:
 def table(rows: list[Row]) -> list[str]:
     out = [
         "| workload | metric | minitorrent | reference | reference's figure "
-        "| ratio (minitorrent / reference) | target (issue 5) |",
+        "| ratio (minitorrent / reference) | target |",
         "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
@@ -139,7 +212,7 @@ def table(rows: list[Row]) -> list[str]:
         metric = f"{row.metric} ({row.better} is better)" if row.metric else ""
         out.append(
             f"| {row.workload} | {metric} | {mine} | {row.reference} | {ref} "
-            f"| {ratio} | {row.target} |"
+            f"| {ratio} | {row.target or ''} |"
         )
     return out
 
@@ -156,7 +229,12 @@ def problems(rows: list[Row]) -> list[str]:
 
 
 def report(
-    args: argparse.Namespace, rows: list[Row], ctx: Context, started: str, seconds: float
+    args: argparse.Namespace,
+    rows: list[Row],
+    ctx: Context,
+    started: str,
+    seconds: float,
+    pictures: list[str],
 ) -> str:
     loads = ctx.loads or [os.getloadavg()]
     first = " / ".join(f"{x:.2f}" for x in loads[0])
@@ -178,8 +256,20 @@ def report(
         f"{len(during)} samples, the benchmark's own processes included): median "
         f"{statistics.median(during):.2f}, max {max(during):.2f}",
         "",
+        *(
+            [
+                "**Smoke run (`--quick`): tiny sizes on whatever machine ran it; these figures "
+                "are not measurements.**",
+                "",
+            ]
+            if args.quick
+            else []
+        ),
+        *[f"![{name.removesuffix('.svg')}]({name})\n" for name in pictures],
         "Each cell is median (min-max) over the runs; the ratio is taken within each run "
-        "(both figures measured back to back on the same files), then summarised.",
+        "(both figures measured back to back on the same files, the order alternating between "
+        "runs), then summarised. Transfer times are to durable completion (the data "
+        "fdatasynced), the reference's page-cache time beside them.",
         "",
         *table(rows),
         "",
@@ -204,11 +294,12 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(
         quick=args.quick,
         runs=args.runs,
-        sizes=QUICK if args.quick else FULL,
+        sizes=args.sizes,
         tmp=tmp,
         log=log,
     )
     ctx.sample_load()  # before anything starts
+    ctx.notes.append(warm_memory(memory_wanted(args.sizes, args.only), log))
 
     def log_and_sample(text: str) -> None:
         ctx.sample_load()
@@ -243,8 +334,11 @@ def main(argv: list[str] | None = None) -> int:
             log(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    text = report(args, rows, ctx, started, time.monotonic() - t0)
     args.output.parent.mkdir(parents=True, exist_ok=True)
+    pictures, why = charts.draw(rows, ctx.growth, args.output.parent, args.quick)
+    if why:
+        ctx.notes.append(why)
+    text = report(args, rows, ctx, started, time.monotonic() - t0, pictures)
     args.output.write_text(text)
     print("\n".join(table(rows) + problems(rows)))
     log(f"wrote {args.output}")

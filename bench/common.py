@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -47,12 +48,32 @@ class Missing(BenchError):
 
 
 @dataclass(frozen=True)
+class Shape:
+    """A shaped swarm: ``peers`` downloaders of a ``size``-byte file, every upload capped at
+    ``rate_mbit`` Mbit/s."""
+
+    peers: int
+    rate_mbit: float
+    size: int
+
+    def t_min(self) -> float:
+        """The lower bound on the time until every downloader holds the file: the seeder must
+        send each byte once, and the swarm must send N copies with all uploads combined."""
+        rate = self.rate_mbit * 1e6 / 8
+        return max(self.size / rate, self.peers * self.size / (rate + self.peers * rate))
+
+    def describe(self) -> str:
+        return f"N={self.peers}, rate={self.rate_mbit:g}, size={self.size >> 20}"
+
+
+@dataclass(frozen=True)
 class Sizes:
     w1: int
     w2: int
     w3: int
     w3_peers: int
-    w3s: int
+    w3s: Shape
+    w3g: tuple[Shape, ...]  # the growth series: same file and rate, more and more downloaders
     w4_seconds: int
     w4_connections: tuple[int, ...]
 
@@ -62,7 +83,8 @@ FULL = Sizes(
     w2=1 * GiB,
     w3=256 * MiB,
     w3_peers=8,
-    w3s=64 * MiB,
+    w3s=Shape(8, 80, 64 * MiB),
+    w3g=tuple(Shape(n, 20, 16 * MiB) for n in (4, 8, 16, 32)),
     w4_seconds=10,
     w4_connections=(100, 1000),
 )
@@ -71,10 +93,31 @@ QUICK = Sizes(
     w2=32 * MiB,
     w3=16 * MiB,
     w3_peers=8,
-    w3s=8 * MiB,
+    w3s=Shape(8, 80, 8 * MiB),
+    w3g=tuple(Shape(n, 20, 1 * MiB) for n in (2, 4)),
     w4_seconds=2,
     w4_connections=(100, 1000),
 )
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a row must reach: the ratio (minitorrent / reference, within each run) or
+    minitorrent's own figure, at most or at least ``value``."""
+
+    on: Literal["ratio", "minitorrent"]
+    op: Literal["≤", "≥"]
+    value: float
+    also: str = ""  # a condition the chart cannot show, e.g. "no errors"
+
+    def __str__(self) -> str:
+        return f"{self.on} {self.op} {self.value:g}" + (f", {self.also}" if self.also else "")
+
+    def figures(self, row: Row) -> list[float]:
+        return row.ratios() if self.on == "ratio" else row.mine
+
+    def met(self, figure: float) -> bool:
+        return figure <= self.value if self.op == "≤" else figure >= self.value
 
 
 @dataclass
@@ -85,11 +128,15 @@ class Row:
     metric: str
     reference: str
     better: Literal["lower", "higher"]
-    target: str = ""
+    target: Target | None = None
     mine: list[float] = field(default_factory=list)
     ref: list[float] = field(default_factory=list)
     ref_missing: str = ""  # why the reference has no figure ("n/a")
     error: str = ""  # why the row has no figure at all
+
+    def side(self, mine: bool) -> list[float]:
+        """minitorrent's figures or the reference's."""
+        return self.mine if mine else self.ref
 
     def ratios(self) -> list[float]:
         return [m / r for m, r in zip(self.mine, self.ref, strict=False) if r > 0]
@@ -108,6 +155,9 @@ class Context:
     popens: list[subprocess.Popen[bytes]] = field(default_factory=list)
     loads: list[tuple[float, float, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the W3 growth series for the chart: (downloaders, minitorrent's and the reference's
+    #: time / T_min per run)
+    growth: list[tuple[int, list[float], list[float]]] = field(default_factory=list)
     files: dict[tuple[str, int], Path] = field(default_factory=dict)
     sha1s: dict[Path, str] = field(default_factory=dict)
 
@@ -173,6 +223,55 @@ def warm(path: Path) -> None:
             pass
 
 
+def make_durable(paths: list[Path]) -> None:
+    """fdatasync each file: the point minitorrent reaches before it reports a download done
+    (libtorrent leaves its data in the page cache)."""
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+
+
+def memory_available() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * KiB
+    return 0
+
+
+def warm_memory(want: int, log: Callable[[str], None]) -> str:
+    """Write then delete a tmpfs file of ``want`` bytes (bounded by free memory).
+
+    A VM whose host backs guest memory lazily charges the first write into never-used memory
+    (about 2 s of kernel time per GiB) to whichever process makes it; without this the leg
+    that writes first pays for both.  Returns a sentence for the report."""
+    shm = Path("/dev/shm")
+    spare = memory_available() - 2 * GiB  # leave room for the workloads and everyone else
+    if shm.is_dir():
+        spare = min(spare, shutil.disk_usage(shm).free - 256 * MiB)
+    size = max(0, min(want, spare)) // (16 * MiB) * (16 * MiB)
+    if not shm.is_dir() or size == 0:
+        return "Memory not warmed: no /dev/shm, or too little free memory."
+    path = shm / f"minitorrent-bench-warm-{os.getpid()}"
+    log(f"warming {size / GiB:.1f} GiB of memory through {path}")
+    block = b"\xa5" * (16 * MiB)
+    start = time.perf_counter()
+    try:
+        with open(path, "wb") as f:
+            for _ in range(size // len(block)):
+                f.write(block)
+    finally:
+        path.unlink(missing_ok=True)
+    return (
+        f"Memory warmed once at the start: {size / GiB:.1f} GiB written to a tmpfs file in "
+        f"/dev/shm and deleted ({time.perf_counter() - start:.1f} s; wanted {want / GiB:.1f} "
+        "GiB), so that no leg pays for the VM's first write into never-used memory (about 2 s "
+        "of kernel time per GiB) on the other's behalf."
+    )
+
+
 def remove(path: Path) -> None:
     if path.is_dir():
         shutil.rmtree(path, ignore_errors=True)
@@ -180,15 +279,85 @@ def remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def take_turns(
+    ctx: Context,
+    tag: str,
+    mine: Callable[[int], None],
+    ref: Callable[[int], None] | None,
+    durable: Row,
+    cached: Row,
+) -> None:
+    """``ctx.runs`` runs of minitorrent's leg and the reference's (``None``: not installed);
+    the order alternates, so that neither side always runs on the other's leftovers."""
+    for run_no in range(ctx.runs):
+        for leg in (mine, ref) if run_no % 2 == 0 else (ref, mine):
+            if leg is not None:
+                leg(run_no)
+        ctx.log(
+            f"{tag} run {run_no + 1}/{ctx.runs}: minitorrent {durable.mine[-1]:.2f} s, "
+            "libtorrent "
+            + (
+                f"{durable.ref[-1]:.2f} s durable ({cached.ref[-1]:.2f} s cached)"
+                if durable.ref
+                else "n/a"
+            )
+        )
+
+
 # -- processes -------------------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), from /proc/PID/stat."""
+@dataclass(frozen=True)
+class Cpu:
+    """CPU seconds in user space and in the kernel; ``b - a`` is the CPU spent in between."""
+
+    user: float
+    kernel: float
+
+    def __sub__(self, other: Cpu) -> Cpu:
+        return Cpu(self.user - other.user, self.kernel - other.kernel)
+
+
+def cpu_seconds(pid: int) -> Cpu:
+    """utime and stime of a process (all its threads), from /proc/PID/stat."""
     with open(f"/proc/{pid}/stat") as f:
         data = f.read()
     fields = data[data.rindex(")") + 2 :].split()  # fields[0] is field 3 (state)
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    return Cpu(int(fields[11]) / _CLK_TCK, int(fields[12]) / _CLK_TCK)
+
+
+@dataclass
+class CpuRows:
+    """Two rows of the table, a process's user and kernel CPU over the timed part."""
+
+    user: Row
+    kernel: Row
+
+    @classmethod
+    def of(cls, label: str, who: str, reference: str) -> CpuRows:
+        return cls(
+            Row(label, f"{who} user CPU, s", reference, "lower"),
+            Row(label, f"{who} kernel CPU, s", reference, "lower"),
+        )
+
+    def rows(self) -> list[Row]:
+        return [self.user, self.kernel]
+
+    def add(self, cpu: Cpu, *, mine: bool) -> None:
+        self.user.side(mine).append(cpu.user)
+        self.kernel.side(mine).append(cpu.kernel)
+
+
+def own_cpu() -> Cpu:
+    """The benchmark process's own CPU (all its threads: W1 hashes in-process)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return Cpu(usage.ru_utime, usage.ru_stime)
+
+
+def children_cpu() -> Cpu:
+    """The CPU of every child process the benchmark has waited for (mktorrent)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return Cpu(usage.ru_utime, usage.ru_stime)
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -305,6 +474,8 @@ def libtorrent_version() -> str:
 
 
 def fmt(x: float) -> str:
+    if x == 0:
+        return "0"  # a count (failed requests), not "0.000"
     if x >= 100:
         return f"{x:.0f}"
     if x >= 10:

@@ -1,4 +1,5 @@
-"""``python bench/run.py [--quick] [--runs N] [--only w1,w2,...] [--output PATH]``."""
+"""``python bench/run.py [--quick] [--runs N] [--only w1,w2,...] [--shape N=,rate=,size=]
+[--output PATH]``."""
 
 import sys
 from pathlib import Path

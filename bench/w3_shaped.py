@@ -1,11 +1,11 @@
 """W3s: the swarm of W3 in a shaped network that the benchmark builds and removes itself.
 
 One network namespace per peer plus a hub namespace holding a bridge and the tracker; each
-peer has a veth pair to the bridge, and its upload (the egress of its veth end) is capped by
-``tc qdisc ... tbf rate 80mbit``.  The addresses (10.77.0.0/24) exist only on interfaces inside
-these namespaces: nothing is routed to or from the rest of the machine, so no packet leaves it.
-Processes are started with ``ip netns exec``, which fails rather than run a command outside its
-namespace.
+peer has a veth pair to the bridge, and its upload (the egress of its veth end) is capped at
+the shape's rate by ``tc qdisc ... tbf``.  The addresses (10.77.0.0/24) exist only on
+interfaces inside these namespaces: nothing is routed to or from the rest of the machine, so
+no packet leaves it.  Processes are started with ``ip netns exec``, which fails rather than run
+a command outside its namespace.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ import os
 import shutil
 import subprocess
 
-from bench.common import BenchError, Context, Row
-from bench.w3_swarm import Net, libtorrent_or_na, swarm
+from bench.common import BenchError, Context, Row, Shape, Target
+from bench.w3_swarm import Net, SwarmRows, libtorrent_or_na, swarm
 
-RATE_MBIT = 80
 SUBNET = "10.77.0"
 
 
@@ -28,8 +27,9 @@ def ip(*args: str) -> None:
 
 
 class ShapedNetwork:
-    def __init__(self, peers: int) -> None:
+    def __init__(self, peers: int, rate_mbit: float) -> None:
         tag = f"mtbench{os.getpid()}"
+        self.rate_kbit = round(rate_mbit * 1000)
         self.hub = f"{tag}-hub"
         self.peers = [f"{tag}-p{i}" for i in range(peers)]
         self.created: list[str] = []
@@ -53,7 +53,7 @@ class ShapedNetwork:
             ip("-n", self.hub, "link", "set", f"v{i}", "master", "br0", "up")
             ip("-n", ns, "addr", "add", f"{self.addr(i)}/24", "dev", "eth0")
             ip("-n", ns, "link", "set", "eth0", "up")
-            shape = f"tbf rate {RATE_MBIT}mbit burst 64kb latency 50ms".split()
+            shape = f"tbf rate {self.rate_kbit}kbit burst 64kb latency 50ms".split()
             tc = subprocess.run(
                 ["tc", "-n", ns, "qdisc", "add", "dev", "eth0", "root", *shape],
                 capture_output=True,
@@ -84,42 +84,80 @@ def cannot_shape() -> str:
     return ""
 
 
-def run(ctx: Context) -> list[Row]:
-    size, peers = ctx.sizes.w3s, ctx.sizes.w3_peers
-    rate = RATE_MBIT * 1e6 / 8  # bytes/s, each peer's upload
-    t_min = max(size / rate, peers * size / (rate + peers * rate))
-    label = f"W3s 1 seeder → {peers} downloaders, {size >> 20} MiB, {RATE_MBIT} Mbit/s uploads"
-    wall = Row(label, f"time until all {peers} hold the file, s", "libtorrent", "lower")
+def measure(ctx: Context, shape: Shape, workload: str, tag: str) -> tuple[SwarmRows, Row]:
+    """The swarm at ``shape`` in a fresh shaped network: its times and time / T_min."""
+    t_min = shape.t_min()
+    label = (
+        f"{workload} 1 seeder → {shape.peers} downloaders, {shape.size >> 20} MiB, "
+        f"{shape.rate_mbit:g} Mbit/s uploads"
+    )
+    rows = SwarmRows.of(label, shape.peers, None)
     versus = Row(
         label,
         f"time / T_min (T_min = {t_min:.2f} s), lower bound ratio",
         "libtorrent",
         "lower",
-        "minitorrent ≤ 1.25",
+        Target("minitorrent", "≤", 1.25),
     )
     why = cannot_shape()
     if why:
-        wall.error = versus.error = why
-        ctx.notes.append(f"W3s: not measured: {why}.")
-        return [wall, versus]
-    have_lt = libtorrent_or_na(ctx, [wall, versus])
-    data = ctx.random_file(f"data-{size >> 20}MiB.bin", size)
-    network = ShapedNetwork(peers + 1)
+        for row in [*rows.rows(), versus]:
+            row.error = why
+        return rows, versus
+    have_lt = libtorrent_or_na(ctx, [*rows.rows(), versus])
+    data = ctx.random_file(f"data-{shape.size >> 20}MiB.bin", shape.size)
+    network = ShapedNetwork(shape.peers + 1, shape.rate_mbit)
     try:
         net = network.up()
-        swarm(ctx, ctx.tmp / "w3s", data, peers, net, wall, have_lt, "w3s")
+        swarm(ctx, ctx.tmp / tag, data, shape.peers, net, rows, have_lt, tag)
     finally:
         ctx.cleanup()  # every process in the namespaces first
         network.down()
-    versus.mine = [t / t_min for t in wall.mine]
-    versus.ref = [t / t_min for t in wall.ref]
-    ctx.notes.append(
-        f"W3s: as W3 with a {size >> 20} MiB file, but every peer (and the tracker) in its own "
-        "network namespace made by the benchmark, joined by a bridge in a hub namespace; each "
-        f"peer's upload is capped by `tc qdisc add dev eth0 root tbf rate {RATE_MBIT}mbit burst "
-        "64kb latency 50ms` (no added delay: this kernel has no netem); the namespaces are "
-        "deleted at the end. T_min = max(F/u_seed, N·F/(u_seed + Σ u_peers)) = "
-        f"{t_min:.2f} s for F = {size >> 20} MiB, N = {peers}, u = {RATE_MBIT} Mbit/s each "
-        "(link-level rate: TCP/IP and Ethernet headers take about 4 % of it)."
+    versus.mine = [t / t_min for t in rows.durable.mine]
+    versus.ref = [t / t_min for t in rows.durable.ref]
+    return rows, versus
+
+
+def how(workload: str, shapes: str, extra: str = "") -> str:
+    return (
+        f"{workload}: as W3 ({shapes}), but every peer (and the tracker) in its own network "
+        "namespace made by the benchmark, joined by a bridge in a hub namespace; each peer's "
+        "upload is capped by `tc qdisc add dev eth0 root tbf rate R burst 64kb latency 50ms` "
+        "(no added delay: this kernel has no netem); the namespaces are deleted at the end. "
+        "T_min = max(F/u_seed, N·F/(u_seed + Σ u_peers)) for a file of F bytes, N downloaders, "
+        "every upload u = R (link-level rate: TCP/IP and Ethernet headers take about 4 % of "
+        f"it).{extra}"
     )
-    return [wall, versus]
+
+
+def run(ctx: Context) -> list[Row]:
+    shape = ctx.sizes.w3s
+    rows, versus = measure(ctx, shape, "W3s", "w3s")
+    if rows.durable.error:
+        ctx.notes.append(f"W3s: not measured: {rows.durable.error}.")
+    else:
+        ctx.notes.append(how("W3s", shape.describe() + " MiB"))
+    return [*rows.rows(), versus]
+
+
+def run_growth(ctx: Context) -> list[Row]:
+    """W3 growth: one file and rate, more and more downloaders; time / T_min should stay flat."""
+    out: list[Row] = []
+    for shape in ctx.sizes.w3g:
+        rows, versus = measure(ctx, shape, "W3 growth", f"w3g{shape.peers}")
+        versus.target = None  # the target is the curve staying flat, drawn in the chart
+        out += [rows.durable, versus]
+        if not versus.error:
+            ctx.growth.append((shape.peers, versus.mine, versus.ref))
+    shapes = ", ".join(str(shape.peers) for shape in ctx.sizes.w3g)
+    first = ctx.sizes.w3g[0]
+    ctx.notes.append(
+        f"W3 growth: not measured: {out[0].error}."
+        if out and out[0].error
+        else how(
+            "W3 growth",
+            f"N = {shapes} downloaders, {first.size >> 20} MiB, {first.rate_mbit:g} Mbit/s",
+            " Each N in a network of its own; the chart plots time / T_min against N.",
+        )
+    )
+    return out

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -59,6 +61,9 @@ FAST_PASSWORD_HASH = {
     "MINITORRENT_TRACKER_PASSWORD_PARALLELISM": "1",
 }
 
+# Tests create their users from one address (loopback), the load tests hundreds.
+MANY_ACCOUNTS = {"MINITORRENT_TRACKER_SIGNUP_MAX_PER_ADDRESS": "100000"}
+
 
 @pytest.fixture
 def tracker_info(tmp_path: Path) -> Path:
@@ -86,7 +91,7 @@ def start_tracker(tracker_info: Path, tracker_db: Path) -> Iterator[Callable[...
             number,
             f"sqlite:///{tracker_db}",
             *extra,
-            env=FAST_PASSWORD_HASH | (env or {}),
+            env=FAST_PASSWORD_HASH | MANY_ACCOUNTS | (env or {}),
         )
         started.append(proc)
         return proc
@@ -113,6 +118,9 @@ def start_client(tmp_path: Path, tracker_info: Path) -> Iterator[Callable[..., C
         merge_stderr: bool = True,
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
+        stdin: int | IO[bytes] = subprocess.PIPE,
+        host: str = "127.0.0.1",
+        port: int | None = None,
     ) -> Client:
         state_dir = tmp_path / "state" / (state or f"client{next(counter)}")
         client = Client(
@@ -124,6 +132,9 @@ def start_client(tmp_path: Path, tracker_info: Path) -> Iterator[Callable[..., C
             merge_stderr=merge_stderr,
             env=env,
             cwd=cwd,
+            stdin=stdin,
+            host=host,
+            port=port,
         )
         started.append(client)
         return client

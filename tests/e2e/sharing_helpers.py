@@ -94,10 +94,11 @@ class PeerLine:
     down: int
     up: int
     mark: str  # "", "disconnected" or "banned"
+    whose: str = "?"  # user@ip:port as the tracker listed it, "?" if it did not
 
 
 _PEER_LINE = re.compile(
-    r"^\[(?P<group>[^\]]+)\] (?P<name>.+) (?P<peer_id>[0-9a-f]{40}) "
+    r"^\[(?P<group>[^\]]+)\] (?P<name>.+) (?P<peer_id>[0-9a-f]{40}) (?P<whose>\S+) "
     r"down=(?P<down>\d+) up=(?P<up>\d+)(?: (?P<mark>disconnected|banned))?$"
 )
 
@@ -115,6 +116,7 @@ def peers(client: Client, name: str | None = None) -> dict[str, PeerLine]:
                 int(match["down"]),
                 int(match["up"]),
                 match["mark"] or "",
+                match["whose"],
             )
     return out
 
@@ -211,6 +213,14 @@ class TrackerUser:
         self.http.close()
 
 
+def member(tracker_info: Path, admin: Client, user_id: str) -> TrackerUser:
+    """A user driven through the tracker's JSON API, accepted into 'lab' by `admin`."""
+    user = TrackerUser(tracker_port(tracker_info), user_id, f"{user_id}-password")
+    user.request_to_join("lab")
+    admin.ok(f"accept_request lab {user_id}")
+    return user
+
+
 BlockSource = Callable[[int, int, int], bytes]
 
 
@@ -223,6 +233,9 @@ class FakePeer:
     ``cut="stall"`` or ``"close"``: it sends only the first half of its first piece
     message on each connection, then answers nothing more (the connection stays open)
     or closes the connection.
+
+    ``choke_after(index, begin)``: seconds to choke the peer for after serving that
+    block (0: keep serving); requests meanwhile are ignored.
     """
 
     def __init__(
@@ -233,9 +246,11 @@ class FakePeer:
         *,
         pieces_for: Callable[[bytes], set[int]] | None = None,
         cut: Literal["stall", "close"] | None = None,
+        choke_after: Callable[[int, int], float] = lambda index, begin: 0.0,
     ) -> None:
         self.user = user
         self.cut = cut
+        self.choke_after = choke_after
         self.cut_short: Counter[bytes] = Counter()  # piece messages cut in half, per peer
         self.info = info
         self.blocks = blocks
@@ -284,6 +299,14 @@ class FakePeer:
         proto.set_torrent(info.num_pieces, info.piece_length, info.length)
         remote = b""
         stalled = False  # cut="stall" and done: read on, answer nothing
+        choked = False  # by choke_after, until a timer unchokes the peer again
+
+        def unchoke() -> None:
+            nonlocal choked
+            choked = False
+            if not writer.is_closing():
+                writer.write(proto.send(wire.Unchoke()))
+
         try:
             while data := await reader.read(256 * KiB):
                 for event in proto.receive_data(data):
@@ -296,7 +319,7 @@ class FakePeer:
                         bits = wire.bitfield_from_pieces(pieces, info.num_pieces)
                         writer.write(proto.send(wire.Bitfield(bits)))
                         writer.write(proto.send(wire.Unchoke()))
-                    elif isinstance(event, wire.Request) and not stalled:
+                    elif isinstance(event, wire.Request) and not stalled and not choked:
                         block = self.blocks(event.index, event.begin, event.length)
                         message = proto.send(wire.Piece(event.index, event.begin, block))
                         if self.cut is not None:
@@ -311,6 +334,11 @@ class FakePeer:
                         writer.write(message)
                         with self._lock:
                             self.served[remote] += len(block)
+                        pause = self.choke_after(event.index, event.begin)
+                        if pause > 0:
+                            choked = True
+                            writer.write(proto.send(wire.Choke()))
+                            asyncio.get_running_loop().call_later(pause, unchoke)
                 if writer.is_closing():
                     break
                 await writer.drain()
@@ -362,11 +390,14 @@ def wait_for(predicate: Callable[[], object], what: str, timeout: float = 30.0) 
 
 class PortForward:
     """A TCP port forward on loopback, as a NAT router does for a client behind it:
-    accepts on `port` and relays each connection to `target_port`."""
+    accepts on `port` and relays each connection to `target_port`. ``watch``: count
+    its occurrences in what the connecting side sends (e.g. one kind of HTTP request)."""
 
-    def __init__(self, port: int, target_port: int) -> None:
+    def __init__(self, port: int, target_port: int, *, watch: bytes = b"") -> None:
         self.target_port = target_port
         self.relayed = 0  # bytes relayed, both directions
+        self.watch = watch
+        self.watched = 0  # occurrences of `watch` sent by the connecting side
         self._lock = threading.Lock()
         self._server = socket.create_server(("127.0.0.1", port))
         self._server.settimeout(0.1)  # so that the accept loop notices close()
@@ -387,14 +418,19 @@ class PortForward:
             outside = socket.create_connection(("127.0.0.1", self.target_port))
             self._sockets += [inside, outside]
             for src, dst in ((inside, outside), (outside, inside)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+                watch = self.watch if src is inside else b""
+                threading.Thread(target=self._pump, args=(src, dst, watch), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, watch: bytes) -> None:
+        tail = b""  # the end of the previous chunk: a match may straddle two
         try:
             while data := src.recv(256 * KiB):
                 dst.sendall(data)
+                seen = (tail + data).count(watch) if watch else 0
+                tail = data[-len(watch) + 1 :] if len(watch) > 1 else b""
                 with self._lock:
                     self.relayed += len(data)
+                    self.watched += seen
         except OSError:
             pass
         finally:

@@ -44,9 +44,11 @@ def test_accounts_and_sessions(http: TestClient) -> None:
     again = http.post("/api/v1/users", json={"user_id": "ann", "password": "x"})
     assert _is_error(again, 409, "user_exists")["message"] == "user 'ann' already exists"
     wrong = http.post("/api/v1/sessions", json={"user_id": "ann", "password": "x"})
-    assert _is_error(wrong, 401, "wrong_password")["message"] == "wrong password"
     nobody = http.post("/api/v1/sessions", json={"user_id": "zed", "password": "x"})
-    assert _is_error(nobody, 404, "no_such_user")["message"] == "no such user 'zed'"
+    for answer in (wrong, nobody):  # alike: which ids exist is not for a guesser to learn
+        message = _is_error(answer, 401, "wrong_credentials")["message"]
+        assert message == "wrong user id or password"
+    assert dict(wrong.headers) == dict(nobody.headers)
     bad_id = http.post("/api/v1/users", json={"user_id": "a b", "password": "x"})
     _is_error(bad_id, 400, "invalid_user_id")
     me = ann.get("/me").json()
@@ -55,11 +57,13 @@ def test_accounts_and_sessions(http: TestClient) -> None:
     assert rotated != ann.passkey and ann.get("/me").json()["passkey"] == rotated
 
 
-def test_login_answer(http: TestClient, settings: object) -> None:
+def test_login_answer(http: TestClient, settings: object, db_url: str) -> None:
     ApiUser(http, "ann")
     body = http.post("/api/v1/sessions", json={"user_id": "ann", "password": "pw"}).json()
-    assert set(body) == {"token", "user_id", "passkey", "idle_ttl"}
+    assert set(body) == {"token", "user_id", "passkey", "idle_ttl", "shared_database"}
     assert body["idle_ttl"] == 3600
+    # On SQLite no other tracker can know the session (the file is locked to one).
+    assert body["shared_database"] is not db_url.startswith("sqlite")
 
 
 def test_login_throttle_answers_429(http: TestClient) -> None:
@@ -129,8 +133,8 @@ def test_group_flow(trio: tuple[ApiUser, ApiUser, ApiUser]) -> None:
     _is_error(bob.post("/groups/g/requests"), 409, "already_member")
     _is_error(ann.post("/groups", {"group_id": "g"}), 409, "group_exists")
     assert [r["user_id"] for r in ann.get("/groups/g/requests").json()] == ["cat"]
-    assert cat.delete("/groups/g/members/me").json() == {"group_id": "g", "status": "withdrawn"}
-    _is_error(cat.delete("/groups/g/members/me"), 409, "not_member")
+    assert cat.delete("/groups/g/membership").json() == {"group_id": "g", "status": "withdrawn"}
+    _is_error(cat.delete("/groups/g/membership"), 409, "not_member")
     cat.post("/groups/g/requests")
     assert ann.post("/groups/g/requests/cat/reject").status_code == 204
     _is_error(ann.post("/groups/g/requests/cat/accept"), 404, "no_such_request")
@@ -138,9 +142,9 @@ def test_group_flow(trio: tuple[ApiUser, ApiUser, ApiUser]) -> None:
     assert [(m["user_id"], m["is_admin"]) for m in members] == [("ann", True), ("bob", False)]
     _is_error(ann.delete("/groups/g/members/ann"), 400, "remove_self")
     _is_error(ann.delete("/groups/g/members/cat"), 404, "no_such_member")
-    assert ann.delete("/groups/g/members/me").json()["status"] == "left"
+    assert ann.delete("/groups/g/membership").json()["status"] == "left"
     assert bob.get("/groups").json()[0]["admin"] == "bob"
-    assert bob.delete("/groups/g/members/me").status_code == 200
+    assert bob.delete("/groups/g/membership").status_code == 200
     assert bob.get("/groups").json() == []
 
 
@@ -158,7 +162,7 @@ ENDPOINTS: list[tuple[str, str, object, Level]] = [
     ("GET", "/groups", None, "login"),
     ("POST", "/groups", {"group_id": "new"}, "login"),
     ("POST", "/groups/{g}/requests", None, "login"),
-    ("DELETE", "/groups/{g}/members/me", None, "login"),
+    ("DELETE", "/groups/{g}/membership", None, "login"),
     ("GET", "/groups/{g}/members", None, "member"),
     ("GET", "/groups/{g}/files", None, "member"),
     ("GET", "/groups/{g}/files/f", None, "member"),
@@ -296,7 +300,9 @@ def test_json_announce_and_logout_drops_the_sessions_peers(
     first = ann.post("/announce", _json_announce(ih, "a", interval=10)).json()
     assert first == {"interval": 10, "peers": [], "seeders": 1, "leechers": 0}
     second = bob.post("/announce", _json_announce(ih.upper(), "b", left=3)).json()
-    assert second["peers"] == [{"peer_id": "a" * 40, "ip": "10.0.0.9", "port": 7000, "seed": True}]
+    assert second["peers"] == [
+        {"peer_id": "a" * 40, "ip": "10.0.0.9", "port": 7000, "seed": True, "user_id": "ann"}
+    ]
     _is_error(cat.post("/announce", _json_announce(ih, "c")), 404, "unknown_torrent")
     _is_error(ann.post("/announce", _json_announce("0" * 40, "a")), 404, "unknown_torrent")
     _is_error(ann.post("/announce", _json_announce(ih, "a", port=0)), 400, "bad_port")
@@ -335,7 +341,9 @@ def test_json_reannounces_of_known_peers_are_answered_from_memory_the_rest_by_th
     again = ann.post("/announce", _json_announce(ih, "a", interval=60)).json()
     assert again == {
         "interval": 60,
-        "peers": [{"peer_id": "b" * 40, "ip": "10.0.0.9", "port": 7000, "seed": False}],
+        "peers": [
+            {"peer_id": "b" * 40, "ip": "10.0.0.9", "port": 7000, "seed": False, "user_id": "bob"}
+        ],
         "seeders": 1,
         "leechers": 1,
     }

@@ -86,7 +86,7 @@ def test_a_reannounce_is_answered_from_memory_and_written_by_flush(
     clock.advance(0.5)
     answer = cache.answer("bob", announce_of(ih, peer=2, left=4, port=2223), None)
     assert answer is not None
-    assert answer.peers == [swarm.PeerView(peer_id(1), "127.0.0.1", 1111, seed=True)]
+    assert answer.peers == [swarm.PeerView(peer_id(1), "127.0.0.1", 1111, True, "ann")]
     assert (answer.counts.complete, answer.counts.incomplete) == (1, 1)
     assert _rows(database)[peer_id(2)] == before  # not written yet
     assert cache.flush() == 1
@@ -119,7 +119,7 @@ def test_a_new_session_is_written_at_once(database: Database, cache: SwarmCache,
 
 
 def _leave(database: Database, user: str) -> None:
-    """What DELETE /groups/g/members/me does; the service tells the cache itself."""
+    """What DELETE /groups/g/membership does; the service tells the cache itself."""
     with database.session() as db, db.begin():
         groups.leave_group(db, user, "g")
 

@@ -759,16 +759,22 @@ class PickerMachine(RuleBasedStateMachine):
             else:
                 assert state_before[b] is BlockState.FREE
         assert pk.requests_of(name) == before | set(got)
+        # Solo pieces come from their owner only, and from it before anything else.
+        solo = {i: pk.solo_owner(i) for i in range(pk.num_pieces) if pk.solo_owner(i)}
+        assert all(solo.get(b.index, name) == name for b in got)
+        if got and any(solo.get(b.index) != name for b in got):
+            for i in (i for i, owner in solo.items() if owner == name):
+                assert all(pk.block_state(b) is not BlockState.FREE for b in pk.blocks_of(i))
         # Rarest first: a piece started now is no more common than any piece the peer
         # has that is still untouched.
         untouched = [
             i
-            for i in self.peer_pieces[name] - self.model_have
+            for i in self.peer_pieces[name] - self.model_have - set(solo)
             if all(pk.block_state(b) is BlockState.FREE for b in pk.blocks_of(i))
         ]
         started = [
             i
-            for i in {b.index for b in got}
+            for i in {b.index for b in got} - set(solo)
             if all(state_before[b] is BlockState.FREE for b in pk.blocks_of(i))
         ]
         for i in started:
@@ -779,11 +785,15 @@ class PickerMachine(RuleBasedStateMachine):
         if len(got) < k:
             # Nothing FREE left that this peer could give us.
             for i in self.peer_pieces[name] - self.model_have:
+                if solo.get(i, name) != name:
+                    continue  # another peer's to deliver
                 for b in pk.blocks_of(i):
                     assert pk.block_state(b) is not BlockState.FREE
         if k > 0 and not got and pk.in_end_game:
             # End-game and nothing for this peer: it already asked for every block it could.
             for i in self.peer_pieces[name] - self.model_have:
+                if solo.get(i, name) != name:
+                    continue
                 for b in pk.blocks_of(i):
                     if pk.block_state(b) is BlockState.REQUESTED:
                         assert b in pk.requests_of(name)
@@ -811,7 +821,7 @@ class PickerMachine(RuleBasedStateMachine):
         name = data.draw(st.sampled_from(sorted(self.peer_pieces)))
         index = data.draw(st.integers(0, pk.num_pieces - 1))
         block = data.draw(st.sampled_from(pk.blocks_of(index)))
-        wanted = pk.wants(block)
+        wanted = pk.wants(block) and pk.solo_owner(index) in (None, name)
         dups = pk.num_duplicates
         pk.on_block_received(name, block)
         assert pk.num_duplicates == dups + (not wanted)
@@ -836,6 +846,31 @@ class PickerMachine(RuleBasedStateMachine):
         name = data.draw(st.sampled_from(sorted(self.peer_pieces)))
         self.pk.cancel_all(name)
         assert self.pk.requests_of(name) == frozenset()
+
+    @precondition(lambda self: self.peer_pieces and self.pk.missing_pieces())
+    @rule(data=st.data())
+    def fetch_alone(self, data: st.DataObject) -> None:
+        """A piece from one peer only (a re-fetch after a failed hash check)."""
+        pk = self.pk
+        index = data.draw(st.sampled_from(pk.missing_pieces()))
+        owners = [p for p in sorted(self.peer_pieces) if index in self.peer_pieces[p]]
+        if not owners:
+            with pytest.raises(ValueError, match="does not have"):
+                pk.set_solo(index, sorted(self.peer_pieces)[0])
+            return
+        owner = data.draw(st.sampled_from(owners))
+        before = {p: pk.requests_of(p) for p in self.peer_pieces}
+        released = pk.set_solo(index, owner)
+        assert pk.solo_owner(index) == owner
+        for peer, block in released:
+            assert peer != owner and block.index == index
+            assert block in before[peer] and block not in pk.requests_of(peer)
+        for peer in self.peer_pieces:
+            expected = {b for b in before[peer] if b.index != index or peer == owner}
+            assert pk.requests_of(peer) == frozenset(expected)
+        if data.draw(st.booleans()):
+            pk.clear_solo(index)
+            assert pk.solo_owner(index) is None
 
     # -- hash checks
 

@@ -284,27 +284,30 @@ def test_write_errors_are_mapped(
         assert str(tmp_path / "f.bin") in str(excinfo.value)
 
 
-def test_fallocate_enospc_removes_new_file(
+def test_too_little_free_space_refuses_and_removes_the_new_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, info: InfoDict
 ) -> None:
-    def no_space(*_args: object) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
+    real = os.statvfs(tmp_path)
 
-    monkeypatch.setattr(os, "posix_fallocate", no_space)
+    def almost_full(_fd: int) -> os.statvfs_result:
+        fields = list(real)
+        fields[4] = 0  # f_bavail: no block left for us
+        return os.statvfs_result(fields)
+
+    monkeypatch.setattr(os, "fstatvfs", almost_full)
     with pytest.raises(StorageError, match="not enough disk space"):
         PieceStorage.create(tmp_path / "f.bin", info)
     assert not (tmp_path / "f.bin").exists()
 
 
-def test_fallocate_unsupported_falls_back_to_ftruncate(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, info: InfoDict
-) -> None:
-    def unsupported(*_args: object) -> None:
-        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
-
-    monkeypatch.setattr(os, "posix_fallocate", unsupported)
-    with PieceStorage.create(tmp_path / "f.bin", info) as s:
-        assert os.fstat(s.fd).st_size == info.length
+def test_a_new_file_claims_no_space_until_data_arrives(tmp_path: Path) -> None:
+    big = InfoDict("big.bin", 1 << 30, 1 << 20, bytes(20 * 1024), "lab")
+    with PieceStorage.create(tmp_path / "big.bin", big) as s:
+        st = os.fstat(s.fd)
+        assert st.st_size == big.length
+        assert st.st_blocks * 512 < 1 << 20  # sparse: nothing held for data never sent
+        s.write_blocks(5 << 20, [b"x" * 16384])
+        assert os.fstat(s.fd).st_blocks * 512 < 2 << 20
 
 
 def test_file_size_limit_in_subprocess(tmp_path: Path) -> None:

@@ -102,3 +102,48 @@ def test_the_cache_is_bounded(
     assert len(cache._answers) <= 100
     cache.remember(IH, PID, "10.0.0.1")
     assert cache.vouched(IH, PID, "10.0.0.1")
+
+
+def _ids(n: int) -> list[bytes]:
+    return [k.to_bytes(20, "big") for k in range(n)]
+
+
+def test_a_stranger_trying_peer_ids_is_refused_by_address(
+    cache: Vouchers, tracker: FakeTracker, clock: Clock
+) -> None:
+    for peer_id in _ids(50):  # one after the other, each refused
+        assert asyncio.run(cache.check(IH, peer_id, "10.0.0.9")) is False
+    assert tracker.asked == 1  # the first no covers the address, for this file
+    tracker.members.add((IH, PID, "10.0.0.1"))
+    assert asyncio.run(cache.check(IH, PID, "10.0.0.1")) is True  # another address
+    assert asyncio.run(cache.check(b"j" * 20, PID, "10.0.0.9")) is False  # another file
+    assert tracker.asked == 3
+    clock.now = 5.0  # the refusal expires: one more look-up
+    assert asyncio.run(cache.check(IH, b"n" * 20, "10.0.0.9")) is False and tracker.asked == 4
+
+
+def test_lookups_per_address_are_limited_at_once_and_over_time(
+    cache: Vouchers, tracker: FakeTracker, clock: Clock
+) -> None:
+    async def burst(ids: list[bytes], ip: str) -> list[bool | None]:
+        return await asyncio.gather(*(cache.check(IH, p, ip) for p in ids))
+
+    answers = asyncio.run(burst(_ids(30), "10.0.0.9"))
+    assert tracker.asked == vouch.LOOKUPS_IN_FLIGHT
+    assert answers.count(None) == 30 - vouch.LOOKUPS_IN_FLIGHT  # not asked: refused
+    # Different files (so no refusal cache): the bucket runs dry, then trickles.
+    files = [bytes([n]) * 20 for n in range(40)]
+    for info_hash in files:
+        asyncio.run(cache.check(info_hash, PID, "10.0.0.8"))
+    assert tracker.asked == vouch.LOOKUPS_IN_FLIGHT + vouch.LOOKUP_BURST
+    clock.now = 2 / vouch.LOOKUP_RATE  # time for two more
+    for info_hash in files:
+        asyncio.run(cache.check(info_hash, PID, "10.0.0.8"))
+    assert tracker.asked == vouch.LOOKUPS_IN_FLIGHT + vouch.LOOKUP_BURST + 2
+
+
+def test_a_members_new_peer_ids_are_not_rationed(cache: Vouchers, tracker: FakeTracker) -> None:
+    for peer_id in _ids(3 * vouch.LOOKUP_BURST):  # a member's client, restarted often
+        tracker.members.add((IH, peer_id, "10.0.0.1"))
+        assert asyncio.run(cache.check(IH, peer_id, "10.0.0.1")) is True
+    assert tracker.asked == 3 * vouch.LOOKUP_BURST

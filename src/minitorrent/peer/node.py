@@ -102,9 +102,14 @@ class PeerNode:
         self.on_progress: Callable[[Transfer], None] = lambda t: None
         self.on_share_ended: Callable[[Transfer], None] = lambda t: None
         self.on_download_failed: Callable[[Transfer], None] = lambda t: None
+        # How a failed download is told: a notice; the interactive shell prints an [F] line.
+        self.tell_download_failed: Callable[[Transfer], None] = lambda t: self.notify(
+            f"download of [{t.group_id}] {t.name} failed: {t.swarm.reason}"
+        )
         self._server: asyncio.Server | None = None
         self._incoming: dict[str, int] = {}
         self._tick_task: asyncio.Task[None] | None = None
+        self.listed: dict[bytes, PeerAddress] = {}  # peer id -> as a tracker last listed it
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------------
@@ -180,6 +185,8 @@ class PeerNode:
             storage.lock()  # another client process of the user may resume it too
         except StorageError:
             storage.close()
+            if not resume:
+                _unlink_quietly(part_path)  # we just created it: nothing to keep
             raise
         transfer_ref: list[Transfer] = []
         swarm = Swarm(
@@ -222,6 +229,7 @@ class PeerNode:
         if transfer is None:
             return
         self._discard(transfer)
+        await asyncio.to_thread(_drop_empty_part, transfer)
         await self._announce_once(transfer, "stopped", quiet=True)
 
     def _discard(self, transfer: Transfer) -> None:
@@ -380,6 +388,7 @@ class PeerNode:
         peer is checked again, and dropped if the tracker now says no (it left)."""
         for peer in listed:
             self.vouchers.remember(swarm.info_hash, peer.peer_id, peer.ip)
+            self.listed[peer.peer_id] = peer
         for conn in list(swarm.peers):
             if not self.vouched(swarm.info_hash, conn.peer_id, conn.address[0]):
                 self._spawn(self._recheck(swarm, conn))
@@ -471,12 +480,16 @@ class PeerNode:
             self._discard(transfer)
             self._spawn(self._announce_once(transfer, "stopped", quiet=True))
             return
-        self.notify(f"download of [{transfer.group_id}] {transfer.name} failed: {reason}")
+        self.tell_download_failed(transfer)
         self.on_download_failed(transfer)
         if transfer.announce_task is not None:
             transfer.announce_task.cancel()
         transfer.swarm.storage.close()  # and its lock: a later download_file may resume it
         self._stop_file_check(transfer)
+        self._spawn(self._end_failed_download(transfer))
+
+    async def _end_failed_download(self, transfer: Transfer) -> None:
+        await asyncio.to_thread(_drop_empty_part, transfer)
         self._ended(transfer)
 
 
@@ -484,3 +497,19 @@ def _move_into_place(part: Path, destination: Path) -> None:
     """Rename without ever replacing a file that appeared at the destination."""
     os.link(part, destination)  # fails with EEXIST instead of overwriting
     os.unlink(part)
+
+
+def _drop_empty_part(transfer: Transfer) -> None:
+    """A download that ended (failed or cancelled) before a single piece was verified
+    leaves nothing behind: there is nothing worth resuming in its .part."""
+    if transfer.kind == "download" and transfer.swarm.picker.num_have == 0:
+        _unlink_quietly(transfer.path)
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:  # best effort: the download's own outcome stands
+        log.info("cannot remove %s: %s", path, exc.strerror)

@@ -21,6 +21,9 @@ Data model
   there is no diversity to keep: free pieces are taken lowest index first. The download
   then grows a verified prefix from piece 0, which the whole-file SHA1 follows
   (``verified_prefix``) instead of reading the file again once it is complete.
+* A *solo* piece (``set_solo``) comes from one peer only: after a failed hash check,
+  a copy from a single peer tells who sent the bad blocks (see ``blame``). Only its
+  owner picks its blocks, first of all; it is never picked as a free piece by others.
 
 Errors: ``ValueError`` means the arguments break the torrent's geometry (typically a
 peer sent a bad index: drop it); ``KeyError`` means an unknown peer (a caller bug).
@@ -31,6 +34,7 @@ from __future__ import annotations
 import random
 from collections.abc import Hashable, Iterable
 from enum import IntEnum
+from itertools import chain
 from typing import NamedTuple, NoReturn
 
 __all__ = ["DEFAULT_BLOCK_SIZE", "Block", "BlockState", "PiecePicker"]
@@ -139,6 +143,7 @@ class PiecePicker:
             self._num_free_blocks += self.blocks_in_piece(index)
         self._bstart = [0, len(self._order)]
         self._free_from = 0  # no free piece below this index (see _lowest_free_piece)
+        self._solo: dict[int, Hashable] = {}  # piece -> the one peer it may come from
         self._prefix = 0  # pieces 0.._prefix-1 are verified (see verified_prefix)
 
     # ------------------------------------------------------------------ geometry
@@ -223,6 +228,8 @@ class PiecePicker:
 
         Returns the blocks that were outstanding with it."""
         released = self.cancel_all(peer)
+        for index in [i for i, owner in self._solo.items() if owner == peer]:
+            del self._solo[index]
         info = self._peers.pop(peer)
         if info.pieces is None:
             self._seeds -= 1
@@ -289,11 +296,14 @@ class PiecePicker:
         if max_blocks <= 0 or info.wanted == 0:
             return out
         pieces = info.pieces
+        solo = self._solo
+        if solo:
+            self._pick_solo(peer, info, out, max_blocks)
 
         if self._open:
             filled = []
             for index in self._open:
-                if pieces is not None and not pieces[index]:
+                if (pieces is not None and not pieces[index]) or (solo and index in solo):
                     continue
                 dp = self._downloading[index]
                 self._take(peer, info, index, dp, out, max_blocks)
@@ -318,6 +328,21 @@ class PiecePicker:
         if len(out) < max_blocks and self.in_end_game:
             self._pick_end_game(peer, info, out, max_blocks)
         return out
+
+    def _pick_solo(self, peer: Hashable, info: _Peer, out: list[Block], max_blocks: int) -> None:
+        """The FREE blocks of the solo pieces ``peer`` owns, before anything else."""
+        for index, owner in self._solo.items():
+            if owner != peer or len(out) >= max_blocks:
+                continue
+            dp = self._downloading.get(index)
+            if dp is None:  # a free piece: start it
+                self._order_remove(index)
+                dp = self._downloading[index] = _Downloading(self.blocks_in_piece(index))
+            self._take(peer, info, index, dp, out, max_blocks)
+            if dp.num_free:
+                self._open[index] = None
+            else:
+                self._open.pop(index, None)
 
     def _take(
         self,
@@ -345,27 +370,22 @@ class PiecePicker:
 
     def _find_free_piece(self, pieces: bytearray | None) -> int:
         """A rarest free piece among ``pieces`` (None: any), or -1."""
-        order, bstart, rng = self._order, self._bstart, self._rng
+        order, bstart, rng, solo = self._order, self._bstart, self._rng, self._solo
         if pieces is None:
             if self._seeds == len(self._peers):
                 return self._lowest_free_piece()
-            for b in range(len(bstart) - 1):
-                lo, hi = bstart[b], bstart[b + 1]
-                if lo < hi:
-                    return order[lo + rng.randrange(hi - lo)]
-            return -1
-        # A piece in bucket 0 is announced by no bitfield peer, so not by this one.
-        for b in range(1, len(bstart) - 1):
+            first = 0
+        else:
+            first = 1  # a piece in bucket 0 is announced by no bitfield peer: not by this one
+        for b in range(first, len(bstart) - 1):
             lo, hi = bstart[b], bstart[b + 1]
             if lo == hi:
                 continue
             start = lo + rng.randrange(hi - lo)
-            for p in range(start, hi):
-                if pieces[order[p]]:
-                    return order[p]
-            for p in range(lo, start):
-                if pieces[order[p]]:
-                    return order[p]
+            for p in chain(range(start, hi), range(lo, start)):
+                index = order[p]
+                if (pieces is None or pieces[index]) and not (solo and index in solo):
+                    return index
         return -1
 
     def _lowest_free_piece(self) -> int:
@@ -376,6 +396,8 @@ class PiecePicker:
         while i < n and pos[i] < 0:
             i += 1
         self._free_from = i
+        while i < n and (pos[i] < 0 or i in self._solo):  # solo pieces go to their owner
+            i += 1
         return i if i < n else -1
 
     @property
@@ -401,6 +423,8 @@ class PiecePicker:
         candidates: list[tuple[int, int, int]] = []
         for index, dp in self._downloading.items():
             if dp.num_requested == 0 or (pieces is not None and not pieces[index]):
+                continue
+            if self._solo.get(index, peer) != peer:
                 continue
             for n, requesters in enumerate(dp.requesters):
                 if requesters and peer not in requesters:
@@ -429,7 +453,11 @@ class PiecePicker:
         lookup per block instead of two on the download's hot path."""
         index, n = self._locate(block)
         dp = self._downloading.get(index)
-        if dp is None or dp.states[n] != _REQUESTED:
+        if (
+            dp is None
+            or dp.states[n] != _REQUESTED
+            or (self._solo and not self._may_send(peer, index))
+        ):
             self._num_duplicates += 1
             return None
         requesters = dp.requesters[n]
@@ -445,8 +473,13 @@ class PiecePicker:
         dp.num_received += 1
         return others
 
+    def _may_send(self, peer: Hashable, index: int) -> bool:
+        """A solo piece is taken from its owner only."""
+        return self._solo.get(index, peer) == peer
+
     def wants(self, block: Block) -> bool:
-        """Whether :meth:`on_block_received` would accept ``block`` (it is REQUESTED)."""
+        """Whether :meth:`on_block_received` would accept ``block`` (it is REQUESTED;
+        a block of a solo piece from its owner only)."""
         index, n = self._locate(block)
         dp = self._downloading.get(index)  # verified pieces are not downloading
         return dp is not None and dp.states[n] == _REQUESTED
@@ -470,11 +503,68 @@ class PiecePicker:
         dp = self._downloading.get(index)
         return set() if dp is None else {p for p in dp.senders if p is not None}
 
+    def senders(self, index: int) -> list[Hashable | None]:
+        """Per block of a downloading piece, the peer that delivered it (None: not yet)."""
+        self._check_index(index)
+        dp = self._downloading.get(index)
+        return [None] * self.blocks_in_piece(index) if dp is None else list(dp.senders)
+
+    # ------------------------------------------------------------------ solo pieces
+
+    def set_solo(self, index: int, peer: Hashable) -> list[tuple[Hashable, Block]]:
+        """From now on piece ``index`` comes from ``peer`` alone.
+
+        Blocks other peers delivered are FREE again; requests of the piece outstanding
+        with other peers are forgotten and returned (send them ``cancel``)."""
+        self._check_index(index)
+        info = self._peers[peer]
+        if self._have[index]:
+            raise ValueError(f"piece {index} is verified already")
+        if info.pieces is not None and not info.pieces[index]:
+            raise ValueError(f"peer {peer!r} does not have piece {index}")
+        self._solo[index] = peer
+        dp = self._downloading.get(index)
+        if dp is None:
+            return []
+        for n, sender in enumerate(dp.senders):
+            if sender is not None and sender != peer:
+                dp.states[n] = _FREE
+                dp.senders[n] = None
+                dp.num_received -= 1
+                dp.num_free += 1
+                self._num_free_blocks += 1
+                self._open[index] = None
+        released = []
+        for n, requesters in enumerate(dp.requesters):
+            for who in [p for p in requesters if p != peer]:
+                block = self._block(index, n)
+                self._peers[who].requests.discard(block)
+                released.append((who, block))
+                self._unrequest(who, index, n)  # last one out: the piece is free again
+        if index in self._downloading and dp.num_free == len(dp.states):
+            del self._downloading[index]
+            self._open.pop(index, None)
+            self._order_insert(index)
+        return released
+
+    def clear_solo(self, index: int) -> None:
+        """Any peer may deliver piece ``index`` again."""
+        self._solo.pop(index, None)
+
+    def solo_owner(self, index: int) -> Hashable | None:
+        return self._solo.get(index)
+
+    def peer_has_piece(self, peer: Hashable, index: int) -> bool:
+        self._check_index(index)
+        pieces = self._peers[peer].pieces
+        return pieces is None or bool(pieces[index])
+
     def on_piece_verified(self, index: int) -> None:
         """The hash matched: the piece is HAVE. Requires :meth:`piece_complete`."""
         if not self.piece_complete(index):
             raise ValueError(f"piece {index} is not complete; cannot mark it verified")
         del self._downloading[index]
+        self._solo.pop(index, None)
         self._have[index] = 1
         self._num_have += 1
         for info in self._peers.values():
@@ -486,6 +576,7 @@ class PiecePicker:
         if not self.piece_complete(index):
             raise ValueError(f"piece {index} is not complete; cannot mark it failed")
         dp = self._downloading.pop(index)
+        self._solo.pop(index, None)
         self._num_free_blocks += len(dp.states)
         self._order_insert(index)
 
@@ -704,3 +795,22 @@ class PiecePicker:
         for peer, info in self._peers.items():
             if info.requests != requests[peer]:
                 _fail(f"requests of {peer!r} disagree with block requesters")
+        self._check_solo()
+
+    def _check_solo(self) -> None:
+        for i, owner in self._solo.items():
+            if self._have[i]:
+                _fail(f"solo piece {i} is verified")
+            info = self._peers.get(owner)
+            if info is None:
+                _fail(f"solo piece {i} owned by unknown peer {owner!r}")
+            if info.pieces is not None and not info.pieces[i]:
+                _fail(f"solo piece {i} owned by {owner!r}, which lacks it")
+            dp = self._downloading.get(i)
+            if dp is None:
+                continue
+            for k in range(len(dp.states)):
+                if any(who != owner for who in dp.requesters[k]):
+                    _fail(f"block {k} of solo piece {i} requested from another peer")
+                if dp.senders[k] not in (None, owner):
+                    _fail(f"block {k} of solo piece {i} delivered by another peer")

@@ -94,7 +94,7 @@ class PieceStorage:
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], info: InfoDict) -> PieceStorage:
-        """Create a new file (never overwrites), preallocated to ``info.length`` bytes."""
+        """Create a new file (never overwrites) of ``info.length`` bytes, sparse."""
         shown = os.fspath(path)
         flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
         try:
@@ -108,7 +108,7 @@ class PieceStorage:
         except OSError as exc:
             raise StorageError(f"cannot create {shown}: {exc.strerror or exc}") from None
         try:
-            _preallocate(fd, info.length, shown)
+            _size_sparse(fd, info.length, shown)
         except BaseException:
             os.close(fd)
             with contextlib.suppress(OSError):
@@ -123,6 +123,8 @@ class PieceStorage:
         """Open an existing file: read-only to seed, read/write to resume a download."""
         shown = os.fspath(path)
         flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC | os.O_NONBLOCK
+        if writable:  # a partial download is written only where it is, never through a link
+            flags |= os.O_NOFOLLOW
         try:
             fd = os.open(path, flags)
         except FileNotFoundError:
@@ -140,6 +142,8 @@ class PieceStorage:
                 raise StorageError(f"{shown} is a directory, not a file")
             if not stat.S_ISREG(st.st_mode):
                 raise StorageError(f"{shown} is not a regular file")
+            if writable:
+                refuse_foreign(st, shown)
             if st.st_size != info.length:
                 raise StorageError(
                     f"{shown} is {st.st_size} bytes but the shared file is {info.length} bytes"
@@ -335,28 +339,45 @@ def locked_elsewhere(path: str | os.PathLike[str]) -> bool:
     return False
 
 
-def _preallocate(fd: int, length: int, path: str) -> None:
+def refuse_foreign(st: os.stat_result, shown: str) -> None:
+    """A partial download is written to only if it is ours and nobody else can write to
+    it: in a shared directory (mode 1777) another user could plant a ``.part`` for us to
+    finish, then change the finished file."""
+    if st.st_uid != os.geteuid():
+        raise StorageError(
+            f"{shown} belongs to another user; not using it (remove it or choose another place)"
+        )
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise StorageError(
+            f"{shown} is writable by other users; not using it (remove it or choose another place)"
+        )
+
+
+def check_own_file(path: str | os.PathLike[str]) -> None:
+    """:func:`refuse_foreign` for a path (not followed if it is a link)."""
+    refuse_foreign(os.lstat(path), os.fspath(path))
+
+
+def _size_sparse(fd: int, length: int, path: str) -> None:
+    """Give the new file its full size without claiming the space: blocks are allocated as
+    data arrives, so a download that never gets data holds no disk (a member registering a
+    huge file nobody seeds cannot fill ours). Free space is checked, not held."""
     if length == 0:
         return
     try:
-        os.posix_fallocate(fd, 0, length)
-        return
+        fs = os.fstatvfs(fd)
+        free = fs.f_bavail * fs.f_frsize
+    except OSError:
+        free = length  # unknown: writes report a full disk when it happens
+    if free < length:
+        raise StorageError(f"not enough disk space for {path} ({length} bytes needed, {free} free)")
+    try:
+        os.ftruncate(fd, length)
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise StorageError(
-                f"not enough disk space for {path} ({length} bytes needed)"
-            ) from None
         if exc.errno == errno.EFBIG:
             raise StorageError(
                 f"{path} would be too large for this file system or limit ({length} bytes)"
             ) from None
-        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
-            raise _write_error(exc, path) from None
-    except AttributeError:  # pragma: no cover - no posix_fallocate on this platform
-        pass
-    try:
-        os.ftruncate(fd, length)
-    except OSError as exc:
         raise _write_error(exc, path) from None
 
 

@@ -15,12 +15,13 @@ import os
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 from minitorrent.errors import StorageError
 from minitorrent.metainfo import InfoDict
 from minitorrent.peer import extensions
+from minitorrent.peer.blame import Blame, Source, block_digests
 from minitorrent.peer.choker import OptimisticSlot, PeerStats, choose_unchoked, pick_optimistic
 from minitorrent.peer.connection import PeerConnection
 from minitorrent.peer.picker import Block, PiecePicker
@@ -34,7 +35,7 @@ MAX_QUEUED_REQUESTS = 512  # a peer asking for more than this is misbehaving
 STALL_TIMEOUT = 20.0  # requests outstanding and no block for this long: drop the peer
 CHOKE_INTERVAL = 10.0
 UPLOAD_SLOTS = 8
-BAD_DATA_STRIKES = 2  # hash failures a peer may share in before it is banned
+SOLO_PATIENCE = 5.0  # a re-fetch from one peer that makes no progress this long moves on
 
 
 class State(enum.Enum):
@@ -127,7 +128,9 @@ class Swarm:
         self.reason = ""
         self.peers: dict[PeerConnection, PeerState] = {}
         self.banned: set[bytes] = set()  # peer ids that sent bad data
-        self.strikes: dict[bytes, int] = {}
+        self.blame = Blame()  # failed pieces, until a good copy says who lied
+        self._solo_progress: dict[int, float] = {}  # re-fetched piece -> last progress
+        self._solo_tried: dict[int, set[bytes]] = {}  # piece -> owners that let it stall
         # (downloaded, uploaded) of the closed connections, per peer id.
         self._past: dict[bytes, tuple[int, int]] = {}
         self.uploaded = 0
@@ -317,6 +320,8 @@ class Swarm:
         others = self.picker.receive(conn, block)
         if others is None:
             return  # a late duplicate (end-game, or after a choke)
+        if msg.index in self._solo_progress:
+            self._solo_progress[msg.index] = peer.last_block_at
         self._queue_write(self.info.piece_length * msg.index + msg.begin, msg.block)
         self._hash_in_order(msg.index, msg.begin, msg.block)
         for other in others:
@@ -362,13 +367,15 @@ class Swarm:
         return self.storage.verify_piece(index)
 
     def _check_piece(self, index: int) -> None:
-        contributors = {
-            c.peer_id for c in self.picker.contributors(index) if isinstance(c, PeerConnection)
-        }
+        senders = [_source(c) for c in self.picker.senders(index)]
         if self._piece_is_good(index):
             # Written before it counts as verified: resume data trusts verified pieces, so
             # a piece whose write failed (disk full) must stay missing, not pass for good.
             self.flush_writes()
+            if self.blame.suspect(index):  # a good copy at last: whose blocks differed?
+                sole = senders[0] if len(set(senders)) == 1 else None
+                self._ban_all(self.blame.piece_verified(index, self._digests(index), sole))
+            self._forget_refetch(index)
             self.picker.on_piece_verified(index)
             self.last_progress = time.monotonic()
             self._have_buffer.append(index)
@@ -378,12 +385,72 @@ class Swarm:
                 self._flush_haves()
                 self._download_complete()
             return
+        self.flush_writes()
+        failed = list(zip(senders, self._digests(index), strict=True))
         self.picker.on_piece_failed(index)
-        for peer_id in contributors:
-            strikes = self.strikes.get(peer_id, 0) + 1
-            self.strikes[peer_id] = strikes
-            if len(contributors) == 1 or strikes >= BAD_DATA_STRIKES:
-                self._ban(peer_id)
+        self._forget_refetch(index)
+        self._ban_all(self.blame.piece_failed(index, failed))
+        self._fetch_alone(index)
+
+    def _digests(self, index: int) -> list[bytes]:
+        """Block digests of the piece as on disk (only for pieces that failed once)."""
+        data = self.storage.read(self.storage.piece_offset(index), self.info.piece_size(index))
+        return block_digests(data, self.picker.block_size)
+
+    def _fetch_alone(self, index: int, *, instead_of: Hashable | None = None) -> None:
+        """Have a failed piece re-fetched from one peer: the lowest ranked that has it
+        and has not yet let this re-fetch stall (``instead_of``: the owner that just did);
+        once every one has, a new round (but not ``instead_of`` unless it is alone)."""
+        if self.state is not State.DOWNLOADING or self.picker.has_piece(index):
+            return
+        tried = self._solo_tried.setdefault(index, set())
+        if isinstance(instead_of, PeerConnection):
+            tried.add(instead_of.peer_id)
+            self.blame.stalled(_source(instead_of))
+        able = [
+            p
+            for p in self.peers.values()
+            if p.conn.peer_id not in self.banned and self.picker.peer_has_piece(p.conn, index)
+        ]
+        candidates = [p for p in able if p.conn.peer_id not in tried]
+        if not candidates:
+            tried.clear()
+            candidates = [p for p in able if p.conn is not instead_of]
+        if not candidates:
+            if instead_of is None:  # nobody can: anyone may deliver it, blame waits
+                self.picker.clear_solo(index)
+            return
+        best = min(
+            candidates,
+            key=lambda p: (self.blame.rank(_source(p.conn)), p.peer_choking, self.rng.random()),
+        )
+        for other, block in self.picker.set_solo(index, best.conn):
+            other_state = self.peers.get(other)  # type: ignore[call-overload]
+            if other_state is not None:
+                other_state.conn.send(m.Cancel(block.index, block.begin, block.length))
+                other_state.outstanding = max(0, other_state.outstanding - 1)
+        self._hashers[index] = None  # blocks may have been dropped: read the piece back
+        self._solo_progress[index] = time.monotonic()
+        self._update_interest(best)
+        self._request_more(best)
+
+    def _forget_refetch(self, index: int) -> None:
+        self._solo_progress.pop(index, None)
+        self._solo_tried.pop(index, None)
+
+    def _watch_refetches(self, now: float) -> None:
+        """Move a re-fetch on from an owner that left, chokes us or sends nothing."""
+        for index in self.blame.suspect_pieces():
+            owner = self.picker.solo_owner(index)
+            state = None if owner is None else self.peers.get(owner)  # type: ignore[call-overload]
+            if state is None:
+                self._fetch_alone(index)
+            elif state.peer_choking or now - self._solo_progress.get(index, now) > SOLO_PATIENCE:
+                self._fetch_alone(index, instead_of=owner)
+
+    def _ban_all(self, sources: set[Source]) -> None:
+        for peer_id, _ in sources:
+            self._ban(peer_id)
 
     def _ban(self, peer_id: bytes) -> None:
         log.info("banning peer %s: sent data that failed the hash check", peer_id.hex())
@@ -575,6 +642,8 @@ class Swarm:
                 peer.conn.drop("stalled: no data for requested blocks")
                 continue
             self._request_more(peer)
+        if self.state is State.DOWNLOADING:
+            self._watch_refetches(now)
         self._rechoke()
 
     def has_useful_peer(self) -> bool:
@@ -606,3 +675,10 @@ class Swarm:
         for peer in list(self.peers.values()):
             if peer.is_seed:
                 peer.conn.drop("both sides are seeds")
+
+
+def _source(sender: Hashable | None) -> Source:
+    """Who delivered a block, as blame knows peers: peer id and address."""
+    if isinstance(sender, PeerConnection):
+        return sender.peer_id, sender.address[0]
+    return b"", ""  # not a connection (never in practice): blamed as nobody

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from minitorrent import __version__
 from minitorrent.tracker import announce
 from minitorrent.tracker.api import errors, files, groups, sessions, swarm, users, vouch
+from minitorrent.tracker.api.body_limit import BodyLimit, RouteLimit
 from minitorrent.tracker.api.shortcut import AnnounceShortcut
 from minitorrent.tracker.context import TrackerContext
 from minitorrent.tracker.db import Database, default_db_url
@@ -91,5 +92,14 @@ def create_app(
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(announce.router)
     app.add_middleware(AnnounceShortcut, path=API_PREFIX + swarm.router.prefix)
+    app.add_middleware(BodyLimit, routes=_large_bodies())  # added last: outermost
     errors.install(app)
     return app
+
+
+def _large_bodies() -> list[RouteLimit]:
+    """The routes whose bodies may be larger than body_limit.DEFAULT_LIMIT."""
+    return [
+        RouteLimit.of("POST", API_PREFIX + files.router.prefix, files.MAX_BODY),
+        RouteLimit.of("POST", API_PREFIX + swarm.router.prefix + "/batch", swarm.MAX_BATCH_BODY),
+    ]

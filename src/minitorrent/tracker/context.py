@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
+import anyio
 from argon2 import PasswordHasher
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -21,11 +23,13 @@ from minitorrent.tracker.services.announce import AnnounceRegistry
 from minitorrent.tracker.services.clock import Clock, utcnow
 from minitorrent.tracker.services.errors import DomainError
 from minitorrent.tracker.services.swarm_cache import REFRESH, SOLE_REFRESH, SwarmCache
-from minitorrent.tracker.services.throttle import LoginThrottle
+from minitorrent.tracker.services.throttle import LoginThrottle, SignupThrottle
 from minitorrent.tracker.settings import TrackerSettings
+from minitorrent.tracker.slots import Slots
 from minitorrent.tracker.ttl_cache import TtlCache
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 V = TypeVar("V")
 
 
@@ -36,6 +40,13 @@ def password_hasher(settings: TrackerSettings) -> PasswordHasher:
         memory_cost=settings.password_memory_kib,
         parallelism=settings.password_parallelism,
     )
+
+
+def hashing_slots() -> int:
+    """How many argon2 hashes run at once: half the cores, so the event loop always
+    has one (20 at once kept GET /me waiting seconds) and memory stays bounded (each
+    hash takes password_memory_kib)."""
+    return max(1, (os.cpu_count() or 2) // 2)
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,8 @@ class TrackerContext:
     clock: Clock
     hasher: PasswordHasher
     throttle: LoginThrottle
+    signups: SignupThrottle
+    hash_slots: Slots  # argon2 runs with one of these, never with a database slot
     work: DatabaseWork  # where database work runs, and its transactions
     announces: AnnounceRegistry
     # Answers the database gave less than REFRESH (SOLE_REFRESH) seconds ago, for the hot
@@ -82,6 +95,8 @@ class TrackerContext:
             grace=settings.peer_grace,
             max_peers=settings.max_peers,
         )
+        hasher = password_hasher(settings)
+        users.dummy_hash(hasher)  # now, or the first unknown user's login would be slower
         refresh = REFRESH if database.is_shared else SOLE_REFRESH
         stale_limit = 5 * refresh
         work = DatabaseWork(database)
@@ -93,13 +108,19 @@ class TrackerContext:
             settings=settings,
             database=database,
             clock=clock,
-            hasher=password_hasher(settings),
+            hasher=hasher,
             throttle=LoginThrottle(
                 max_per_user=settings.login_max_failures_per_user,
                 max_per_ip=settings.login_max_failures_per_ip,
                 window=settings.login_window,
                 clock=monotonic,
             ),
+            signups=SignupThrottle(
+                max_per_ip=settings.signup_max_per_address,
+                window=settings.signup_window,
+                clock=monotonic,
+            ),
+            hash_slots=Slots(hashing_slots()),
             work=work,
             announces=AnnounceRegistry(work, swarms, spawn=functools.partial(_spawn, tasks)),
             sessions=TtlCache(refresh, monotonic=monotonic, stale_limit=stale_limit),
@@ -118,6 +139,7 @@ class TrackerContext:
             swarm.prune_expired(db, now=now)
             users.expire_sessions(db, now=now, idle_ttl=self.idle_ttl)
         self.throttle.sweep()
+        self.signups.sweep()
 
     def _changed(self, recorded: list[changes.Change]) -> None:
         """After a commit: forget what it ended (services/changes.py)."""
@@ -211,6 +233,16 @@ class TrackerContext:
     def _user_for_passkey(self, passkey: str) -> str | None:
         with self.work.read_transaction() as db:
             return users.user_for_passkey(db, passkey)
+
+    # -- accounts: argon2 off the loop and outside any database slot ----------------
+
+    async def hashing(self, work: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        """Blocking password work (argon2, tens of milliseconds): in a worker thread,
+        with a hashing slot and no database slot, so other requests go on meanwhile;
+        its reads and writes are transactions of their own (DatabaseWork.reading and
+        writing)."""
+        async with self.hash_slots:
+            return await anyio.to_thread.run_sync(functools.partial(work, *args, **kwargs))
 
 
 def _spawn(tasks: set[asyncio.Task[None]], coro: Coroutine[Any, Any, None]) -> None:

@@ -98,3 +98,20 @@ class DatabaseWork:
             if self.on_loop:
                 return work(db=db, **kwargs)
             return await anyio.to_thread.run_sync(functools.partial(work, db=db, **kwargs))
+
+    async def reading(self, work: Callable[..., R], *args: Any) -> R:
+        """`work(db, *args)` in a read-only transaction of its own, where `read` runs it."""
+        return await self.read(self._in_read_transaction, work, *args)
+
+    def _in_read_transaction(self, work: Callable[..., R], *args: Any) -> R:
+        with self.read_transaction() as db:
+            return work(db, *args)
+
+    async def writing(self, work: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        """`work(db, *args, **kwargs)` in a transaction of its own, as `in_transaction`
+        runs it (for services whose session comes first, positionally)."""
+
+        def in_db(db: Session) -> R:
+            return work(db, *args, **kwargs)
+
+        return await self.in_transaction(in_db)

@@ -30,11 +30,17 @@ async def get_context(request: Request) -> TrackerContext:
 Context = Annotated[TrackerContext, Depends(get_context)]
 
 
+def client_ip(request: Request) -> str | None:
+    """The socket's peer address (server.py ignores X-Forwarded-For): what throttles count."""
+    return request.client.host if request.client else None
+
+
 async def get_db(request: Request) -> AsyncIterator[Session]:
-    """One transaction per request, committed before the response is sent; for the `def`
-    endpoints that hash passwords (FastAPI runs them in a worker thread). The others use
-    db_endpoint, which opens the same transaction itself. Both wait for a database slot
-    first, without holding a thread (tracker/dbwork.py).
+    """One transaction per request, committed before the response is sent; for a `def`
+    endpoint with `db: DB` not wrapped by db_endpoint (FastAPI runs it in a worker
+    thread). The API's endpoints use db_endpoint, which opens the same transaction
+    itself; the password endpoints hash outside any transaction (TrackerContext.hashing).
+    Both wait for a database slot first, without holding a thread (tracker/dbwork.py).
 
     Not for endpoints with `caller: Caller`: loading a session not cached yet takes a
     slot too, and with SQLite's single slot a request already holding it would wait for
@@ -57,7 +63,9 @@ def db_endpoint(endpoint: Callable[..., R]) -> Callable[..., Awaitable[R]]:
     async context manager) cost more than the queries of most requests. And since the
     other dependencies (the caller) are resolved before the wrapper runs, no request
     can hold the slot while it waits for one (see get_db). Not for endpoints that hash
-    passwords: argon2 takes tens of milliseconds, those stay `def` with `db: DB`."""
+    passwords: argon2 takes tens of milliseconds, and with the slot held every other
+    request would wait for it (api/users.py, api/sessions.py hash between transactions
+    instead)."""
     signature = inspect.signature(endpoint)
     request = inspect.Parameter(
         "db_endpoint_request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request

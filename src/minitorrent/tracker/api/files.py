@@ -16,6 +16,8 @@ router = APIRouter(prefix="/groups/{group_id}/files", tags=["files"])
 NO_CONTENT = status.HTTP_204_NO_CONTENT
 # base64 of files.MAX_INFO_BYTES, rounded up
 MAX_INFO_B64 = (files.MAX_INFO_BYTES + 2) // 3 * 4
+# A registration's whole JSON body: the info and a little more (body_limit.py).
+MAX_BODY = MAX_INFO_B64 + 4096
 
 
 class NewFile(BaseModel):

@@ -98,8 +98,9 @@ def list_members(group_id: str, caller: Caller, db: DB) -> Response:
     return MEMBERS.response(groups.list_members(db, caller.user_id, group_id))
 
 
-# Declared before /members/{user_id}, so "me" always means the caller.
-@router.delete("/{group_id}/members/me")
+# The caller's own membership has its own path: under /members/{user_id} every segment
+# is a user id ("me" is the user named "me"), never an alias of the caller.
+@router.delete("/{group_id}/membership")
 @db_endpoint
 def leave_group(group_id: str, caller: Caller, db: DB) -> LeaveOut:
     """Leave the group, or withdraw a pending join request."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel
 
-from minitorrent.tracker.api.deps import DB, Caller, Context, db_endpoint
+from minitorrent.tracker.api.deps import DB, Caller, Context, client_ip, db_endpoint
 from minitorrent.tracker.services import users
 
 router = APIRouter(tags=["sessions"])
@@ -21,24 +21,34 @@ class NewSession(BaseModel):
     user_id: str
     passkey: str
     idle_ttl: int  # seconds the session lives without a call
+    shared_database: bool  # False (SQLite): no other tracker knows this session
 
 
 @router.post("/sessions", status_code=status.HTTP_201_CREATED)
-def login(body: Credentials, request: Request, context: Context, db: DB) -> NewSession:
-    result = users.login(
-        db,
+async def login(body: Credentials, request: Request, context: Context) -> NewSession:
+    """services.users.login's steps, with the password checked between two short
+    transactions, holding no database slot."""
+    ip = client_ip(request)
+    users.check_login(body.user_id, body.password, throttle=context.throttle, ip=ip)
+    stored = await context.work.reading(users.password_hash_of, body.user_id)
+    new_hash = await context.hashing(
+        users.verify_login,
         body.user_id,
         body.password,
+        stored,
         hasher=context.hasher,
         throttle=context.throttle,
-        ip=request.client.host if request.client else None,
-        now=context.clock(),
+        ip=ip,
+    )
+    result = await context.work.writing(
+        users.start_session, body.user_id, new_hash, now=context.clock()
     )
     return NewSession(
         token=result.token,
         user_id=result.user_id,
         passkey=result.passkey,
         idle_ttl=context.settings.session_idle_ttl,
+        shared_database=context.database.is_shared,
     )
 
 

@@ -14,6 +14,8 @@ from minitorrent.tracker.services.errors import DomainError
 
 router = APIRouter(prefix="/announce", tags=["swarm"])
 MAX_BATCH = 1000
+# A batch's whole JSON body: an item is ~250 bytes (body_limit.py).
+MAX_BATCH_BODY = MAX_BATCH * 512
 
 
 class AnnounceIn(BaseModel):
@@ -42,6 +44,7 @@ class PeerOut(BaseModel):
     ip: str
     port: int
     seed: bool
+    user_id: str  # a member of the group, as list_members shows
 
 
 class AnnounceOut(BaseModel):
@@ -69,7 +72,10 @@ class BatchOut(BaseModel):
 def announce_out(result: swarm.AnnounceResult) -> AnnounceOut:
     return AnnounceOut(
         interval=result.interval,
-        peers=[PeerOut(peer_id=p.peer_id, ip=p.ip, port=p.port, seed=p.seed) for p in result.peers],
+        peers=[
+            PeerOut(peer_id=p.peer_id, ip=p.ip, port=p.port, seed=p.seed, user_id=p.user_id)
+            for p in result.peers
+        ],
         seeders=result.counts.complete,
         leechers=result.counts.incomplete,
     )

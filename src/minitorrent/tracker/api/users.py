@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 from pydantic import BaseModel
 
-from minitorrent.tracker.api.deps import DB, Caller, Context, db_endpoint
+from minitorrent.tracker.api.deps import DB, Caller, Context, client_ip, db_endpoint
 from minitorrent.tracker.services import users
 
 router = APIRouter(tags=["users"])
@@ -26,11 +26,14 @@ class Me(BaseModel):
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
-def create_user(body: NewUser, context: Context, db: DB) -> UserOut:
-    user = users.create_user(
-        db, body.user_id, body.password, hasher=context.hasher, now=context.clock()
-    )
-    return UserOut(user_id=user.id)
+async def create_user(body: NewUser, request: Request, context: Context) -> UserOut:
+    """The hash is made between two short transactions, holding no database slot."""
+    users.check_new_user(body.user_id, body.password)
+    await context.work.reading(users.refuse_taken, body.user_id)
+    context.signups.claim(client_ip(request))
+    password_hash = await context.hashing(context.hasher.hash, body.password)
+    await context.work.writing(users.add_user, body.user_id, password_hash, now=context.clock())
+    return UserOut(user_id=body.user_id)
 
 
 @router.get("/me")

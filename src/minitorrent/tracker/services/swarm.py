@@ -91,6 +91,7 @@ class PeerView:
     ip: str
     port: int
     seed: bool
+    user_id: str = ""  # whose peer it is (the JSON answer shows it to group members)
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ _PEER_COLUMNS = (
 )
 _STOPPED = delete(Peer).where(*_PEER_KEY)
 _OTHER_PEERS = (
-    select(Peer.peer_id, Peer.ip, Peer.port, Peer.left)
+    select(Peer.peer_id, Peer.ip, Peer.port, Peer.left, Peer.user_id)
     .where(Peer.file_id == bindparam("file_id"), Peer.expires_at > bindparam("now"))
     .where(~((Peer.user_id == bindparam("user_id")) & (Peer.peer_id == bindparam("peer_id"))))
     .order_by(func.random())
@@ -234,7 +235,7 @@ def announce(
     if becomes_sharer(ann.left, peer_left):
         add_sharer(db, shared.id, user_id, now=now)
     rows = conn.execute(_OTHER_PEERS, key | {"now": now, "numwant": policy.numwant(ann)}).all()
-    peers = [PeerView(pid, ip, port, seed=left == 0) for pid, ip, port, left in rows]
+    peers = [PeerView(pid, ip, port, left == 0, uid) for pid, ip, port, left, uid in rows]
     return AnnounceResult(interval, peers, _counts(db, shared.id, completed, now))
 
 

@@ -200,7 +200,9 @@ class SwarmCache:
             seeds += seed
             leechers += not seed
             if other_key != key:
-                others.append(swarm.PeerView(other_key[1], peer.ip, peer.port, seed))
+                others.append(
+                    swarm.PeerView(other_key[1], peer.ip, peer.port, seed, user_id=other_key[0])
+                )
         if len(others) > limit:
             others = self._rng.sample(others, limit)
         else:
