@@ -160,6 +160,7 @@ ENDPOINTS: list[tuple[str, str, object, Level]] = [
     ("DELETE", "/groups/{g}/members/me", None, "login"),
     ("GET", "/groups/{g}/members", None, "member"),
     ("GET", "/groups/{g}/files", None, "member"),
+    ("GET", "/groups/{g}/log", None, "member"),
     ("GET", "/groups/{g}/files/f", None, "member"),
     ("POST", "/groups/{g}/files", {"info": "", "sha1": "0" * 40}, "member"),
     ("DELETE", "/groups/{g}/files/f/shares/me", None, "member"),

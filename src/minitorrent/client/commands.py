@@ -223,6 +223,13 @@ class Client:
         rows = [(m["user_id"], "admin" if m.get("is_admin") else "") for m in members]
         return Table(("member", "role"), rows)
 
+    async def group_log(self, group_id: str) -> Result:
+        self._require_login()
+        events = await self.tracker.group_log(group_id)
+        # "2026-12-07T11:40:02.5Z" -> "2026-12-07 11:40:02" (UTC, like the tracker)
+        rows = [(e["at"][:19].replace("T", " "), e["text"]) for e in events]
+        return Table(("when (UTC)", "what"), rows, empty="nothing logged")
+
     async def remove_member(self, group_id: str, user_id: str) -> Result:
         self._require_login()
         await self.tracker.remove_member(group_id, user_id)

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from minitorrent import __version__
 from minitorrent.tracker import announce
-from minitorrent.tracker.api import errors, files, groups, sessions, swarm, users, vouch
+from minitorrent.tracker.api import activity, errors, files, groups, sessions, swarm, users, vouch
 from minitorrent.tracker.api.shortcut import AnnounceShortcut
 from minitorrent.tracker.context import TrackerContext
 from minitorrent.tracker.db import Database, default_db_url
@@ -87,7 +87,7 @@ def create_app(
     # One level of routers, busiest first: FastAPI matches a request against every
     # included router in turn, and once more inside the one that matched. A nested
     # /api/v1 router cost 18 % of a JSON announce in route matching.
-    for module in (swarm, groups, files, users, sessions, vouch):
+    for module in (swarm, groups, files, users, sessions, vouch, activity):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(announce.router)
     app.add_middleware(AnnounceShortcut, path=API_PREFIX + swarm.router.prefix)
