@@ -99,13 +99,19 @@ def _parser() -> argparse.ArgumentParser:
 def _run_tracker(args: argparse.Namespace) -> int:
     from minitorrent.trackers import load_trackers, pick_tracker
 
-    entry = pick_tracker(load_trackers(args.tracker_info), args.number)
+    trackers = load_trackers(args.tracker_info)
+    entry = pick_tracker(trackers, args.number)
     tls = _server_tls(args, entry.scheme)
     # Imported once the arguments are known good: a mistake is reported at once.
     from minitorrent.tracker.server import run_tracker
 
     return run_tracker(
-        entry.host, entry.port, db_url=args.db, tracker_number=int(args.number), tls=tls
+        entry.host,
+        entry.port,
+        db_url=args.db,
+        tracker_number=int(args.number),
+        tls=tls,
+        tracker_urls=tuple(t.url for t in trackers),
     )
 
 

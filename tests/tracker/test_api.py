@@ -99,16 +99,16 @@ def test_validation_and_unknown_routes_share_the_error_shape(http: TestClient) -
     )
     not_json = http.post("/api/v1/users", content=b"{nope", headers={"Content-Type": "x"})
     _is_error(not_json, 422, "invalid_request")
-    _is_error(http.get("/nowhere"), 404, "not_found")
+    _is_error(http.get("/api/v1/nowhere"), 404, "not_found")  # elsewhere: a web page
     _is_error(http.get("/api/v1/users"), 405, "method_not_allowed")
 
 
 def test_an_unexpected_error_is_a_plain_500(app: FastAPI) -> None:
-    @app.get("/boom")
+    @app.get("/api/v1/boom")
     def boom() -> None:
         raise RuntimeError("secret internals")
 
-    answer = TestClient(app, raise_server_exceptions=False).get("/boom")
+    answer = TestClient(app, raise_server_exceptions=False).get("/api/v1/boom")
     body = _is_error(answer, 500, "internal")
     assert "secret" not in body["message"]
 

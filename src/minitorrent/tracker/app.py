@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
 from minitorrent import __version__
-from minitorrent.tracker import announce
+from minitorrent.tracker import announce, web
 from minitorrent.tracker.api import activity, errors, files, groups, sessions, swarm, users, vouch
 from minitorrent.tracker.api.shortcut import AnnounceShortcut
 from minitorrent.tracker.context import TrackerContext
@@ -92,4 +92,5 @@ def create_app(
     app.include_router(announce.router)
     app.add_middleware(AnnounceShortcut, path=API_PREFIX + swarm.router.prefix)
     errors.install(app)
+    web.install(app)  # after the API: its error pages wrap the API's handlers
     return app

@@ -27,6 +27,10 @@ class TrackerSettings(BaseSettings):
     login_max_failures_per_ip: int = Field(20, ge=1)
     login_window: int = Field(600, ge=1)
 
+    # Every tracker's base URL in tracker_info.txt's order, for the .torrent files and
+    # magnet links the web pages hand out; empty: this tracker's own, as the browser saw it.
+    tracker_urls: tuple[str, ...] = ()
+
     # argon2id cost; tests lower it, production keeps argon2-cffi's defaults.
     password_time_cost: int = Field(3, ge=1)
     password_memory_kib: int = Field(65536, ge=8)
