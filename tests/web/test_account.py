@@ -22,6 +22,8 @@ def test_passkey_sessions_password_and_signing_out_everywhere(
     new_page: Callable[..., Page], base_url: str, screenshot: Callable[[Page, str], None]
 ) -> None:
     page = new_page()
+    page.goto("/login")
+    screenshot(page, "sign-in")
     sign_up(page, "ann")
     shell = _api_login(base_url, "ann", password_of("ann")).json()  # a second session
     page.get_by_role("link", name="My account").click()

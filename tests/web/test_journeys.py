@@ -29,7 +29,7 @@ def _shell(make_client: Callable[..., Client], user_id: str) -> Client:
 def _log(page: Page) -> list[str]:
     """The group's activity log as the page shows it, oldest first."""
     page.get_by_role("link", name="Activity log").click()
-    lines = page.locator("ol.log li bdi").all_inner_texts()
+    lines = page.locator("ul.log li bdi").all_inner_texts()
     page.go_back()
     return list(reversed(lines))
 

@@ -180,3 +180,25 @@ def test_login_throttling_and_errors_are_pages(web_user: Web, base_url: str) -> 
         missing = http.get("/nowhere")
         assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
         assert "Traceback" not in missing.text
+
+
+def test_the_log_page_goes_back_a_page_at_a_time(web_user: Web, base_url: str) -> None:
+    ann = web_user("ann")
+    ann.post("/groups/create", data={"csrf": csrf_of(ann.get("/groups").text), "group_id": "lab"})
+    api = _api(base_url, "ann")
+    for n in range(54):
+        _share(api, "lab", f"f{n:02}")
+    first = ann.get("/group/log?id=lab").text
+    lines = re.findall(r"<bdi>(ann [^<]*)</bdi>", first)
+    assert len(lines) == 50 and lines[0] == "ann shared f53" and lines[-1] == "ann shared f04"
+    older = re.search(r'href="(/group/log\?id=lab&amp;before=\d+)">Older', first)
+    assert older
+    second = ann.get(older.group(1).replace("&amp;", "&")).text
+    assert re.findall(r"<bdi>(ann [^<]*)</bdi>", second) == [
+        "ann shared f03",
+        "ann shared f02",
+        "ann shared f01",
+        "ann shared f00",
+        "ann created the group",
+    ]
+    assert "Older" not in second
