@@ -14,8 +14,8 @@ import httpx
 from fastbencode import bdecode, bencode  # type: ignore[attr-defined]
 from playwright.sync_api import Page, expect
 
-from minitorrent.driver import Client, free_port, password_of, wait_until
-from tests.interop.ltclient import add_torrent, describe, is_seeding, session
+from minitorrent.driver import Client, password_of
+from tests.interop.ltclient import fetch
 
 from .conftest import sign_up
 
@@ -119,14 +119,9 @@ def test_a_group_from_the_browser_to_a_bittorrent_client(
     assert bob.evaluate("navigator.clipboard.readText()") == magnet
 
     # A real BitTorrent client fetches the file with the page's .torrent.
-    ses = session(free_port())
     out = tmp_path / "lt"
     out.mkdir()
-    handle = add_torrent(ses, from_page, out)
-    try:
-        wait_until(lambda: is_seeding(handle), 60, "libtorrent to finish")
-    except AssertionError:
-        raise AssertionError(describe(handle, ses)) from None
+    fetch(from_page, out)
     assert (out / "dataset.bin").read_bytes() == data.read_bytes()
 
     # alice removes bob: his group page is a 403, his tracker announces are refused.

@@ -3,6 +3,7 @@ same service rules as the JSON API, and a redirect to the page to look at next."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlencode
@@ -149,32 +150,23 @@ def leave_group(group_id: GroupId, caller: WebCaller, context: Context, db: DB) 
     return redirect("/groups")
 
 
-@router.post("/group/accept")
-@db_endpoint
-def accept(
-    group_id: GroupId, user_id: UserId, caller: WebCaller, context: Context, db: DB
-) -> Response:
-    groups.accept_request(db, caller.user_id, group_id, user_id, now=context.clock())
-    return redirect(group_url(group_id))
+def _admin_form(path: str, rule: Callable[..., object], *, ends_membership: bool) -> None:
+    """POST `path` (group_id, user_id): the admin's rule on that user, then the group."""
+
+    @router.post(path)
+    @db_endpoint
+    def answer(
+        group_id: GroupId, user_id: UserId, caller: WebCaller, context: Context, db: DB
+    ) -> Response:
+        rule(db, caller.user_id, group_id, user_id, now=context.clock())
+        if ends_membership:
+            forget_member(context, db, group_id, user_id)
+        return redirect(group_url(group_id))
 
 
-@router.post("/group/reject")
-@db_endpoint
-def reject(
-    group_id: GroupId, user_id: UserId, caller: WebCaller, context: Context, db: DB
-) -> Response:
-    groups.reject_request(db, caller.user_id, group_id, user_id, now=context.clock())
-    return redirect(group_url(group_id))
-
-
-@router.post("/group/remove")
-@db_endpoint
-def remove(
-    group_id: GroupId, user_id: UserId, caller: WebCaller, context: Context, db: DB
-) -> Response:
-    groups.remove_member(db, caller.user_id, group_id, user_id, now=context.clock())
-    forget_member(context, db, group_id, user_id)
-    return redirect(group_url(group_id))
+_admin_form("/group/accept", groups.accept_request, ends_membership=False)
+_admin_form("/group/reject", groups.reject_request, ends_membership=False)
+_admin_form("/group/remove", groups.remove_member, ends_membership=True)
 
 
 # -- my account ------------------------------------------------------------------------

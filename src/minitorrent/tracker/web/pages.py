@@ -3,9 +3,10 @@ counts as JSON for the page's script; the .torrent and magnet link of a file."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from minitorrent.metainfo import InfoDict, magnet_of, private_announce_urls, private_torrent
@@ -110,18 +111,25 @@ def group_log(
     )
 
 
+@dataclass(frozen=True)
+class FileRef:
+    group_id: str
+    name: str
+
+
+def file_ref(group_id: GroupId, name: FileName) -> FileRef:
+    """?id=<group>&file=<name>: a file of a group."""
+    return FileRef(group_id, name)
+
+
+File = Annotated[FileRef, Depends(file_ref)]
+
+
 @router.get("/group/torrent")
 @db_endpoint
-def torrent(
-    request: Request,
-    group_id: GroupId,
-    name: FileName,
-    caller: WebCaller,
-    context: Context,
-    db: DB,
-) -> Response:
+def torrent(request: Request, ref: File, caller: WebCaller, context: Context, db: DB) -> Response:
     """The same bytes as the shell's export_torrent: this user's passkey, every tracker."""
-    details = files.get_file(db, caller.user_id, group_id, name, now=context.clock())
+    details = files.get_file(db, caller.user_id, ref.group_id, ref.name, now=context.clock())
     passkey = users.passkey_of(db, caller.user_id)
     data = private_torrent(InfoDict.decode(details.info), tracker_urls(context, request), passkey)
     filename = f"{details.info_hash}.torrent"  # a name any browser saves as it is
@@ -131,25 +139,16 @@ def torrent(
 
 @router.get("/group/magnet")
 @db_endpoint
-def magnet(
-    request: Request,
-    group_id: GroupId,
-    name: FileName,
-    caller: WebCaller,
-    context: Context,
-    db: DB,
-) -> Response:
+def magnet(request: Request, ref: File, caller: WebCaller, context: Context, db: DB) -> Response:
     """A page with the link to copy; JSON for the group page's copy button."""
-    details = files.get_file(db, caller.user_id, group_id, name, now=context.clock())
+    details = files.get_file(db, caller.user_id, ref.group_id, ref.name, now=context.clock())
     urls = private_announce_urls(
         tracker_urls(context, request), users.passkey_of(db, caller.user_id)
     )
     link = magnet_of(details.info_hash, details.name, details.length, urls)
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse({"magnet": link}, headers=HEADERS)
-    return page(
-        request, "magnet.html", user=caller.user_id, group_id=group_id, name=name, link=link
-    )
+    return page(request, "magnet.html", user=caller.user_id, file=ref, link=link)
 
 
 @router.get("/account")
