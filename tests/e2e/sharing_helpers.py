@@ -330,6 +330,28 @@ def honest_blocks(data: bytes, info: InfoDict) -> BlockSource:
     return blocks
 
 
+@dataclass(frozen=True)
+class HalfSeed:
+    data: bytes
+    info: InfoDict
+    pieces: set[int]  # the ones it serves: the first half
+    peer: FakePeer
+
+
+def half_seed(tracker_info: Path, admin: Client, src: Path, size: int, seed: int) -> HalfSeed:
+    """Xavier, accepted into 'lab' by `admin`, registers `src` (`size` random bytes,
+    written now) and serves only the first half of its pieces from a FakePeer (the
+    caller closes it)."""
+    data = write_random(src, size, seed=seed)
+    xavier = TrackerUser(tracker_port(tracker_info), "xavier", "xavier-password")
+    xavier.request_to_join("lab")
+    admin.ok("accept_request lab xavier")
+    info = xavier.register(src, "lab")
+    half = set(range(info.num_pieces // 2))
+    peer = FakePeer(xavier, info, honest_blocks(data, info), pieces_for=lambda _: half)
+    return HalfSeed(data, info, half, peer)
+
+
 def lying_blocks(index: int, begin: int, length: int) -> bytes:
     return secrets.token_bytes(length)
 

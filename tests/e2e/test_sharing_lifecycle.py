@@ -14,17 +14,14 @@ import pytest
 from minitorrent.driver import Client, password_of
 
 from .sharing_helpers import (
-    FakePeer,
     KiB,
     MiB,
-    TrackerUser,
     download_line,
-    honest_blocks,
+    half_seed,
     list_files,
     own_peer_id,
     peers,
     quote,
-    tracker_port,
     uploaded_bytes,
     wait_for,
     write_random,
@@ -140,13 +137,8 @@ def test_second_process_leaves_a_running_download_alone(
     must not resume (and so race) that download, nor start it again."""
     bob, ann = make_users("bob", "ann")
     src = tmp_path / "xavier" / "half.bin"
-    data = write_random(src, 4 * MiB, seed=24)
-    xavier = TrackerUser(tracker_port(tracker_info), "xavier", "xavier-password")
-    xavier.request_to_join("lab")
-    bob.ok("accept_request lab xavier")
-    info = xavier.register(src, "lab")
-    first_half = set(range(info.num_pieces // 2))
-    seed = FakePeer(xavier, info, honest_blocks(data, info), pieces_for=lambda _: first_half)
+    half_seeded = half_seed(tracker_info, bob, src, 4 * MiB, seed=24)
+    data, seed = half_seeded.data, half_seeded.peer
     dest = tmp_path / "half.bin"
     try:
         ann.ok(f"download_file lab half.bin {quote(dest)}")
@@ -222,13 +214,8 @@ def test_show_downloads_running_complete_and_failed(
 
     # [D]: the only seed of partial.bin has its first half only.
     src = tmp_path / "xavier" / "partial.bin"
-    data = write_random(src, 4 * MiB, seed=41)
-    xavier = TrackerUser(tracker_port(tracker_info), "xavier", "xavier-password")
-    xavier.request_to_join("lab")
-    ann.ok("accept_request lab xavier")
-    info = xavier.register(src, "lab")
-    half = set(range(info.num_pieces // 2))
-    seed = FakePeer(xavier, info, honest_blocks(data, info), pieces_for=lambda _: half)
+    half_seeded = half_seed(tracker_info, ann, src, 4 * MiB, seed=41)
+    data, seed = half_seeded.data, half_seeded.peer
     try:
         bob.ok(f"download_file lab partial.bin {quote(tmp_path / 'partial.bin')}")
         wait_for(

@@ -68,3 +68,13 @@ def test_the_part_file_name_must_fit_the_file_system(tmp_path: Path, length: int
             resolve_destination(str(tmp_path), name)
         short = tmp_path / "short.bin"  # the way out the message suggests
         assert resolve_destination(str(short), name) == short
+
+
+def test_a_trailing_slash_means_an_existing_directory(tmp_path: Path) -> None:
+    assert resolve_destination(f"{tmp_path}/", "f.bin") == tmp_path / "f.bin"
+    with pytest.raises(MinitorrentError, match=r"^directory .*nodir does not exist$"):
+        resolve_destination(f"{tmp_path}/nodir/", "f.bin")
+    (tmp_path / "file").write_bytes(b"mine")
+    with pytest.raises(MinitorrentError, match=r"^directory .*file is not a directory$"):
+        resolve_destination(f"{tmp_path}/file/", "f.bin")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

@@ -12,7 +12,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from minitorrent.client.state import DownloadRecord, ShareRecord, UserState
+from minitorrent.client.state import (
+    DownloadRecord,
+    ShareRecord,
+    StateUnusable,
+    UserState,
+    damage_of,
+    open_user_state,
+)
 from minitorrent.errors import (
     MetainfoError,
     MinitorrentError,
@@ -83,6 +90,7 @@ class Client:
         self.session: Session | None = None
         node.on_progress = self._save_progress
         node.on_download_done = self._download_done
+        node.on_download_failed = self._download_failed
         node.on_share_ended = self._share_ended
 
     # -- helpers -------------------------------------------------------------
@@ -103,7 +111,11 @@ class Client:
             raise MinitorrentError(f"already logged in as '{self.session.user_id}' (logout first)")
         body = await self.tracker.login(user_id, password)
         self.tracker.token = body["token"]
-        state = UserState(self.state_dir / "users" / user_id / "state.db")
+        try:
+            state = await asyncio.to_thread(open_user_state, self.state_dir, user_id)
+        except StateUnusable as exc:
+            await self._abandon_tracker_session()
+            raise MinitorrentError(f"{exc}; logged out again (move it away and log in)") from None
         self.session = Session(user_id, body["token"], body.get("passkey", ""), state)
         idle_ttl = float(body.get("idle_ttl", 3600))
         self.session.keepalive = asyncio.create_task(self._keep_alive(idle_ttl))
@@ -119,6 +131,15 @@ class Client:
         session = self._require_login()
         await self._end_session(session)
         return f"logged out '{session.user_id}'"
+
+    async def _abandon_tracker_session(self) -> None:
+        """A login the client cannot carry on with: end its session on the tracker."""
+        try:
+            await self.tracker.logout()
+        except MinitorrentError as exc:
+            log.info("logout after a failed login failed: %s", exc)
+        finally:
+            self.tracker.token = None
 
     async def _keep_alive(self, idle_ttl: float) -> None:
         """Use the session now and then, so that it does not expire while we run."""
@@ -438,6 +459,7 @@ class Client:
                 self._save_progress(transfer)
                 await self.node.remove(transfer.info_hash)
                 transfer.swarm.reason = "cancelled"
+                session.state.stop_download(transfer.swarm.info.info_hash_hex, "cancelled")
                 return f"cancelled '{file_name}' (verified pieces kept for a later download_file)"
         raise MinitorrentError(f"no download of '{file_name}' from '{group_id}' in progress")
 
@@ -455,6 +477,11 @@ class Client:
                     f"[D] [{t.group_id}] {t.name} {percent(st.bytes_done, st.length)} "
                     f"{human_size(st.rate_down)}/s {st.peers} peers"
                 )
+        # Stopped for good in an earlier session: shown until download_file again.
+        shown = {info_hash.hex() for info_hash in session.downloads}
+        for record in session.state.downloads():
+            if record.stopped is not None and record.info_hash not in shown:
+                lines.append(f"[F] [{record.group_id}] {record.name}: {record.stopped}")
         return lines or "no downloads"
 
     async def wait(self) -> Result:
@@ -507,6 +534,12 @@ class Client:
         )
         session.state.remove_download(info.info_hash_hex)
 
+    def _download_failed(self, transfer: Transfer) -> None:
+        """A failed download stays stopped (not resumed at login) until download_file."""
+        if self.session is not None:
+            reason = transfer.swarm.reason or "failed"
+            self.session.state.stop_download(transfer.swarm.info.info_hash_hex, reason)
+
     def _share_ended(self, transfer: Transfer) -> None:
         """The node stopped a seed for good (group left, file changed): forget it."""
         if self.session is not None:
@@ -517,7 +550,12 @@ class Client:
         notes = []
         transfers = []
         for share in session.state.shares():
-            info = InfoDict.decode(share.info)
+            try:
+                info = _decode_record(share)
+            except MinitorrentError as exc:
+                notes.append(_dropped(share, exc, "upload_file it again to share it"))
+                session.state.remove_share(share.info_hash)
+                continue
             path = Path(share.path)
             try:
                 st = path.stat()
@@ -565,7 +603,17 @@ class Client:
     async def _resume_downloads(self, session: Session) -> list[str]:
         notes = []
         for record in session.state.downloads():
-            info_hash = bytes.fromhex(record.info_hash)
+            try:
+                info = _decode_record(record)
+            except MinitorrentError as exc:
+                notes.append(
+                    _dropped(record, exc, "download_file it again (its .part is re-checked)")
+                )
+                session.state.remove_download(record.info_hash)
+                continue
+            if record.stopped is not None:
+                continue  # cancelled or failed: stays so until download_file again
+            info_hash = info.info_hash
             if info_hash in self.node.transfers or not Path(record.part_path).exists():
                 continue
             if locked_elsewhere(record.part_path):
@@ -575,7 +623,6 @@ class Client:
                 )
                 continue
             try:
-                info = InfoDict.decode(record.info)
                 have = await asyncio.to_thread(_recheck, Path(record.part_path), info, record.have)
                 transfer = self.node.download(
                     record.group_id,
@@ -598,9 +645,32 @@ class Client:
         return notes
 
 
+def _decode_record(record: ShareRecord | DownloadRecord) -> InfoDict:
+    """The info dictionary of a record read back from the state file, or why not."""
+    damage = damage_of(record)
+    if damage is not None:
+        raise MinitorrentError(damage)
+    info = InfoDict.decode(record.info)
+    if info.info_hash_hex != record.info_hash:
+        raise MinitorrentError("its info dictionary does not match its info-hash")
+    return info
+
+
+def _dropped(record: ShareRecord | DownloadRecord, exc: MinitorrentError, hint: str) -> str:
+    kind = "share" if isinstance(record, ShareRecord) else "download"
+    return (
+        f"notice: dropped a damaged {kind} record of the state file "
+        f"([{record.group_id!s}] {record.name!s}): {exc}; {hint}"
+    )
+
+
 def resolve_destination(destination: str, name: str) -> Path:
-    """An existing directory means <dir>/<name>; otherwise the file to write."""
+    """An existing directory means <dir>/<name>; otherwise the file to write. A trailing
+    slash says "a directory": one that does not exist is refused, not taken as a file."""
     path = Path(destination).expanduser().absolute()
+    if destination.endswith(("/", os.sep)) and not path.is_dir():
+        missing = "is not a directory" if path.exists() else "does not exist"
+        raise MinitorrentError(f"directory {path} {missing}")
     if path.is_dir():
         if path.is_symlink():
             raise MinitorrentError(f"{destination} is a symbolic link; give the real directory")

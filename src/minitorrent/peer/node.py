@@ -101,6 +101,7 @@ class PeerNode:
         self.on_download_done: Callable[[Transfer], None] = lambda t: None
         self.on_progress: Callable[[Transfer], None] = lambda t: None
         self.on_share_ended: Callable[[Transfer], None] = lambda t: None
+        self.on_download_failed: Callable[[Transfer], None] = lambda t: None
         self._server: asyncio.Server | None = None
         self._incoming: dict[str, int] = {}
         self._tick_task: asyncio.Task[None] | None = None
@@ -257,6 +258,10 @@ class PeerNode:
         transfers = list(self.transfers.values())
         for transfer in transfers:
             self.save_progress(transfer)
+            failed = transfer.kind == "download" and transfer.swarm.failed
+            if failed and not transfer.failure_reported:  # failed since the last tick
+                transfer.failure_reported = True
+                self.on_download_failed(transfer)
         self.transfers.clear()
         for transfer in transfers:
             self._discard(transfer)
@@ -467,6 +472,7 @@ class PeerNode:
             self._spawn(self._announce_once(transfer, "stopped", quiet=True))
             return
         self.notify(f"download of [{transfer.group_id}] {transfer.name} failed: {reason}")
+        self.on_download_failed(transfer)
         if transfer.announce_task is not None:
             transfer.announce_task.cancel()
         transfer.swarm.storage.close()  # and its lock: a later download_file may resume it
