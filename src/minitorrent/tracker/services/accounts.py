@@ -9,16 +9,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from minitorrent.tracker.models import LoginSession, User
-from minitorrent.tracker.services.errors import Invalid, NotFound, Unauthorized
+from minitorrent.tracker.models import LoginSession
+from minitorrent.tracker.services.errors import Invalid
 from minitorrent.tracker.services.ids import check_password
 from minitorrent.tracker.services.sql import run
 from minitorrent.tracker.services.throttle import LoginThrottle
-from minitorrent.tracker.services.users import _end_sessions
+from minitorrent.tracker.services.users import _end_sessions, verify_password
 
 
 @dataclass(frozen=True)
@@ -58,17 +57,8 @@ def change_password(
 ) -> int:
     """Set a new password once the old one is proven (guesses count as failed logins);
     every other session of the user ends. How many ended."""
-    check_password(old)
     check_password(new)
-    throttle.check(user_id, ip)
-    user = db.get(User, user_id)
-    if user is None:
-        raise NotFound(f"no such user '{user_id}'", code="no_such_user")
-    try:
-        hasher.verify(user.password_hash, old)
-    except (VerifyMismatchError, InvalidHashError):
-        throttle.failed(user_id, ip)
-        raise Unauthorized("wrong password", code="wrong_password") from None
+    user = verify_password(db, user_id, old, hasher=hasher, throttle=throttle, ip=ip)
     if new == old:
         raise Invalid("the new password is the old one", code="same_password")
     user.password_hash = hasher.hash(new)

@@ -61,7 +61,7 @@ def create_user(
     return user
 
 
-def login(
+def verify_password(
     db: Session,
     user_id: str,
     password: str,
@@ -69,8 +69,8 @@ def login(
     hasher: PasswordHasher,
     throttle: LoginThrottle,
     ip: str | None,
-    now: datetime,
-) -> LoginResult:
+) -> User:
+    """The user, if `password` is theirs; a wrong guess counts as a failed login."""
     # Shapes first: nothing unbounded reaches the counters or the hasher.
     check_id("user", user_id)
     check_password(password)
@@ -85,6 +85,20 @@ def login(
         throttle.failed(user_id, ip)
         raise Unauthorized("wrong password", code="wrong_password") from None
     throttle.succeeded(user_id)
+    return user
+
+
+def login(
+    db: Session,
+    user_id: str,
+    password: str,
+    *,
+    hasher: PasswordHasher,
+    throttle: LoginThrottle,
+    ip: str | None,
+    now: datetime,
+) -> LoginResult:
+    user = verify_password(db, user_id, password, hasher=hasher, throttle=throttle, ip=ip)
     if hasher.check_needs_rehash(user.password_hash):  # cost settings were raised
         user.password_hash = hasher.hash(password)
     token = secrets.token_urlsafe(32)
