@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import w1_hash, w2_pair, w3_shaped, w3_swarm, w4_tracker
+from bench import w1_hash, w2_pair, w3_shaped, w3_swarm, w4_tracker, w5_web
 from bench.common import (
     FULL,
     QUICK,
@@ -38,6 +38,7 @@ WORKLOADS: dict[str, Callable[[Context], list[Row]]] = {
     "w3": w3_swarm.run,
     "w3s": w3_shaped.run,
     "w4": w4_tracker.run,
+    "w5": w5_web.run,
 }
 TITLES = {
     "w1": "W1 hashing",
@@ -45,6 +46,7 @@ TITLES = {
     "w3": "W3 swarm (loopback)",
     "w3s": "W3s swarm (shaped network)",
     "w4": "W4 tracker",
+    "w5": "W5 web pages",
 }
 
 
