@@ -202,3 +202,35 @@ def test_the_log_page_goes_back_a_page_at_a_time(web_user: Web, base_url: str) -
         "ann created the group",
     ]
     assert "Older" not in second
+
+
+def test_requests_answers_and_leaving_through_the_forms(web_user: Web, base_url: str) -> None:
+    ann, bob = web_user("ann"), web_user("bob")
+
+    def post(user: httpx.Client, action: str, **fields: str) -> httpx.Response:
+        answer = user.post(action, data={"csrf": csrf_of(user.get("/groups").text), **fields})
+        assert answer.status_code == 303, answer.text
+        return answer
+
+    post(ann, "/groups/create", group_id="lab")
+    post(bob, "/groups/join", group_id="lab")
+    post(ann, "/group/reject", group_id="lab", user_id="bob")
+    post(bob, "/groups/join", group_id="lab")
+    post(bob, "/groups/leave", group_id="lab")  # withdraws the request
+    post(bob, "/groups/join", group_id="lab")
+    accepted = post(ann, "/group/accept", group_id="lab", user_id="bob")
+    assert accepted.headers["location"] == "/group?id=lab"
+    assert bob.get("/group?id=lab").status_code == 200
+    post(bob, "/groups/leave", group_id="lab")
+    assert bob.get("/group?id=lab").status_code == 403
+    log = re.findall(r"<bdi>([^<]*)</bdi></li>", ann.get("/group/log?id=lab").text)
+    assert list(reversed(log)) == [
+        "ann created the group",
+        "bob asked to join",
+        "ann rejected bob",
+        "bob asked to join",
+        "bob withdrew their request to join",
+        "bob asked to join",
+        "ann accepted bob",
+        "bob left",
+    ]
