@@ -12,24 +12,12 @@ from minitorrent.tracker.services import accounts, errors, users
 from minitorrent.tracker.services.throttle import LoginThrottle
 
 from .helpers import FakeClock, make_users
+from .helpers import login as _login
 
 
 @pytest.fixture
 def throttle(clock: FakeClock) -> LoginThrottle:
     return LoginThrottle(clock=clock.monotonic)
-
-
-def _login(
-    db: Session,
-    hasher: PasswordHasher,
-    throttle: LoginThrottle,
-    clock: FakeClock,
-    user: str,
-    password: str,
-) -> users.LoginResult:
-    return users.login(
-        db, user, password, hasher=hasher, throttle=throttle, ip="10.0.0.1", now=clock()
-    )
 
 
 def _session_of(db: Session, token: str, clock: FakeClock) -> int:
