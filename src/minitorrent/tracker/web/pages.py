@@ -8,9 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from minitorrent.metainfo import InfoDict, magnet_of, private_announce_urls, private_torrent
-from minitorrent.tracker.api.deps import DB, Context, db_endpoint
+from minitorrent.tracker.api.deps import DB, Context, context_of, db_endpoint
 from minitorrent.tracker.context import TrackerContext
 from minitorrent.tracker.services import accounts, activity, files, group_page, groups, users
 from minitorrent.tracker.web.auth import SESSION_COOKIE, WebCaller, with_pre_session
@@ -61,33 +62,50 @@ def my_groups(request: Request, caller: WebCaller, db: DB) -> Response:
     )
 
 
+def _group_view(
+    context: TrackerContext, user_id: str, group_id: str
+) -> tuple[list[group_page.FileRow], list[groups.MemberView], list[groups.RequestView]]:
+    """Blocking: the group page's data, in one read-only transaction."""
+    with context.database.read_session() as db, db.begin():
+        rows = group_page.file_rows(db, user_id, group_id, now=context.clock())
+        members = groups.list_members(db, user_id, group_id)
+        admin = any(m.is_admin and m.user_id == user_id for m in members)
+        requests = groups.list_requests(db, user_id, group_id) if admin else []
+    return rows, members, requests
+
+
 @router.get("/group")
-@db_endpoint
-def group(
-    request: Request, group_id: GroupId, caller: WebCaller, context: Context, db: DB
-) -> Response:
-    rows = group_page.file_rows(db, caller.user_id, group_id, now=context.clock())
-    members = groups.list_members(db, caller.user_id, group_id)
-    is_admin = any(m.is_admin and m.user_id == caller.user_id for m in members)
-    return page(
+async def group(request: Request, group_id: GroupId, caller: WebCaller) -> Response:
+    """Read without a database slot (context.read_db: reads never wait for SQLite's write
+    lock), then render in a worker thread: a 1,000-file page takes tens of milliseconds
+    to render, which must hold neither the slot the announces need nor the event loop."""
+    context = context_of(request)
+    rows, members, requests = await context.read_db(_group_view, context, caller.user_id, group_id)
+    return await run_in_threadpool(
+        page,
         request,
         "group.html",
         user=caller.user_id,
         group_id=group_id,
         files=rows,
         members=members,
-        is_admin=is_admin,
-        requests=groups.list_requests(db, caller.user_id, group_id) if is_admin else [],
+        is_admin=any(m.is_admin and m.user_id == caller.user_id for m in members),
+        requests=requests,
         live_every_ms=LIVE_EVERY_MS,
     )
 
 
+def _live_counts(context: TrackerContext, user_id: str, group_id: str) -> dict[str, list[int]]:
+    with context.database.read_session() as db, db.begin():
+        rows = group_page.file_rows(db, user_id, group_id, now=context.clock())
+    return {r.info_hash: [r.seeders, r.leechers, r.completed] for r in rows}
+
+
 @router.get("/group/live")
-@db_endpoint
-def live_counts(group_id: GroupId, caller: WebCaller, context: Context, db: DB) -> Response:
+async def live_counts(request: Request, group_id: GroupId, caller: WebCaller) -> Response:
     """{info_hash: [seeders, downloading, completed]} for the group page's script."""
-    rows = group_page.file_rows(db, caller.user_id, group_id, now=context.clock())
-    counts = {r.info_hash: [r.seeders, r.leechers, r.completed] for r in rows}
+    context = context_of(request)
+    counts = await context.read_db(_live_counts, context, caller.user_id, group_id)
     return JSONResponse(counts, headers={"Cache-Control": "no-store"})
 
 
