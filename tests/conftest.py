@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -113,6 +115,9 @@ def start_client(tmp_path: Path, tracker_info: Path) -> Iterator[Callable[..., C
         merge_stderr: bool = True,
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
+        stdin: int | IO[bytes] = subprocess.PIPE,
+        host: str = "127.0.0.1",
+        port: int | None = None,
     ) -> Client:
         state_dir = tmp_path / "state" / (state or f"client{next(counter)}")
         client = Client(
@@ -124,6 +129,9 @@ def start_client(tmp_path: Path, tracker_info: Path) -> Iterator[Callable[..., C
             merge_stderr=merge_stderr,
             env=env,
             cwd=cwd,
+            stdin=stdin,
+            host=host,
+            port=port,
         )
         started.append(client)
         return client

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import stat
 import sys
 from pathlib import Path
 
@@ -89,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
         help="drop a peer that leaves our requests unanswered this long (default 20)",
     )
     client.add_argument(
+        "--script",
+        metavar="FILE",
+        help="run the commands of FILE instead of those of standard input, then exit",
+    )
+    client.add_argument(
         "--ca-cert",
         metavar="FILE",
         help="also trust this PEM CA certificate for https:// trackers (a self-signed CA)",
@@ -102,6 +109,15 @@ def _run_tracker(args: argparse.Namespace) -> int:
     trackers = load_trackers(args.tracker_info)
     entry = pick_tracker(trackers, args.number)
     tls = _server_tls(args, entry.scheme)
+    if len(trackers) > 1 and (args.db or "sqlite").partition(":")[0].startswith("sqlite"):
+        print(
+            f"warning: this tracker keeps its own SQLite database: it shares no accounts, "
+            f"groups or sessions with the other {len(trackers) - 1} tracker(s) of "
+            f"{args.tracker_info}; to run several trackers, give each the same "
+            "--db postgresql://USER@HOST/DB",
+            file=sys.stderr,
+            flush=True,
+        )
     # Imported once the arguments are known good: a mistake is reported at once.
     from minitorrent.tracker.server import run_tracker
 
@@ -163,8 +179,22 @@ def _run_client(args: argparse.Namespace) -> int:
         ca_cert=Path(args.ca_cert) if args.ca_cert else None,
         peer_idle_timeout=args.peer_idle_timeout,
         stall_timeout=args.stall_timeout,
+        script_fd=_open_script(args.script) if args.script else None,
     )
     return main(options)
+
+
+def _open_script(path: str) -> int:
+    """The descriptor of a --script file, opened before anything starts: a wrong path
+    is one error line and exit status 2, as other bad arguments."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise MinitorrentError(f"cannot read script {path}: {exc.strerror}") from None
+    if stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise MinitorrentError(f"cannot read script {path}: it is a directory")
+    return fd
 
 
 def main(argv: list[str] | None = None) -> int:

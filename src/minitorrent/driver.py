@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import IO
 
 COMMAND_TIMEOUT = 60.0
 
@@ -85,6 +86,7 @@ class Process:
         env: dict[str, str] | None = None,
         merge_stderr: bool = True,
         cwd: Path | None = None,
+        stdin: int | IO[bytes] = subprocess.PIPE,
     ) -> None:
         full_env = dict(os.environ)
         full_env.update(env or {})
@@ -92,7 +94,7 @@ class Process:
         self.args = args
         self.popen = subprocess.Popen(
             args,
-            stdin=subprocess.PIPE,
+            stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
             env=full_env,
@@ -234,6 +236,7 @@ class Client(Process):
         merge_stderr: bool = True,
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
+        stdin: int | IO[bytes] = subprocess.PIPE,  # or a file, /dev/null: no `send` then
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
@@ -249,7 +252,13 @@ class Client(Process):
             merge_stderr=merge_stderr,
             env=env,
             cwd=cwd,
+            stdin=stdin,
         )
+        self.lines_sent = 0  # script lines so far: error lines name theirs
+
+    def send(self, line: str) -> None:
+        self.lines_sent += line.count("\n") + 1
+        super().send(line)
 
     def run(self, command: str, timeout: float = COMMAND_TIMEOUT) -> list[str]:
         """Run one command; return the lines it printed (stdout and stderr)."""
@@ -277,13 +286,20 @@ class Client(Process):
         return out
 
     def fails(self, command: str, reason: str, timeout: float = COMMAND_TIMEOUT) -> str:
-        """Run a command that must fail with exactly one error line matching `reason`."""
+        """Run a command that must fail with exactly one error line matching `reason`.
+
+        A script's error line names the failing line (``error: line 7: why``): that number
+        is checked here, and `reason` is matched against ``error: why`` (what a person
+        at the terminal sees), which is also what is returned."""
+        where = f"error: line {self.lines_sent + 1}: "
         out = self.run(command, timeout)
         errors = [line for line in out if line.startswith("error:")]
         assert len(errors) == 1, f"{command!r}: expected one error line, got {out}"
-        assert re.search(reason, errors[0]), f"{command!r}: {errors[0]!r} !~ {reason!r}"
+        assert errors[0].startswith(where), f"{command!r}: {errors[0]!r} does not start {where!r}"
+        error = "error: " + errors[0].removeprefix(where)
+        assert re.search(reason, error), f"{command!r}: {error!r} !~ {reason!r}"
         assert not any("Traceback" in line for line in out), out
-        return errors[0]
+        return error
 
     def quit(self, timeout: float = 30.0) -> int:
         self.send("quit")
@@ -292,6 +308,7 @@ class Client(Process):
     def script(self, lines: list[str], timeout: float = 30.0) -> int:
         """Pipe a whole script in, close standard input; the exit status."""
         assert self.popen.stdin is not None
+        self.lines_sent += len(lines)
         self.popen.stdin.write("".join(line + "\n" for line in lines))
         self.close_stdin()
         return self.wait(timeout)

@@ -68,6 +68,13 @@ _CHUNK_TARGET = 4 * MiB
 #: How often (seconds) the progress callback is called while threads hash.
 _PROGRESS_INTERVAL = 0.1
 
+#: Unicode categories a file name may not contain: control (Cc), format (Cf: bidi
+#: controls, zero-width characters), line and paragraph separators (Zl, Zp). They
+#: change what a name looks like on screen, or hide part of it. Zero-width joiners in
+#: emoji sequences and ZWNJ in some scripts are refused too: a name that shows its real
+#: characters is worth more than those.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
 _INFO_KEYS = frozenset({b"length", b"name", b"piece length", b"pieces", b"private", b"source"})
 
 
@@ -105,9 +112,12 @@ def _num_pieces(length: int, piece_length: int) -> int:
 def safe_file_name(name: str) -> str:
     """Return ``name`` if it is safe to use as a single file name in a directory.
 
-    Rejects empty names, ``.`` and ``..``, path separators (``/`` and ``\\``), NUL and other
-    control characters, names that are not valid Unicode, and names longer than 255 bytes in
-    UTF-8.  Spaces, leading dashes and non-ASCII letters are fine.
+    Rejects empty names, ``.`` and ``..``, path separators (``/`` and ``\\``), control
+    characters (NUL, newline, ...), format characters (bidi overrides such as U+202E,
+    which make ``report<U+202E>fdp.exe`` show as ``reportexe.pdf``; zero-width characters),
+    line and paragraph separators (U+2028, U+2029), names that are not valid Unicode, and
+    names longer than 255 bytes in UTF-8.  Spaces, leading dashes and non-ASCII letters are
+    fine.
     """
     if not isinstance(name, str):
         raise MetainfoError("a file name must be text")
@@ -117,8 +127,12 @@ def safe_file_name(name: str) -> str:
         raise MetainfoError(f"{name!r} is not a file name")
     if "/" in name or "\\" in name:
         raise MetainfoError(f"the file name {name!r} contains a path separator")
-    if any(unicodedata.category(ch) == "Cc" for ch in name):
-        raise MetainfoError(f"the file name {name!r} contains a control character")
+    hidden = next((ch for ch in name if unicodedata.category(ch) in _HIDDEN_CATEGORIES), None)
+    if hidden is not None:
+        raise MetainfoError(
+            f"the file name {name!r} contains the invisible or control character "
+            f"U+{ord(hidden):04X}"
+        )
     try:
         encoded = name.encode("utf-8")
     except UnicodeEncodeError:

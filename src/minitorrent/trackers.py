@@ -16,6 +16,7 @@ names the line.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,13 +123,27 @@ def pick_tracker(trackers: list[TrackerAddress], number: str) -> TrackerAddress:
 
 
 def parse_endpoint(text: str) -> tuple[str, int]:
-    """Parse the client's ``IP:PORT`` argument."""
+    """Parse the client's ``HOST:PORT`` argument (its own address, --advertise). A host
+    name is resolved here, once: peers are told an IP address."""
     split = _split_host_port(text, "address")
     if split is None:
         raise ConfigError(f"address '{text}' is not IP:PORT")
     host, port = split
+    return resolve_host(host, f"address '{text}'"), port
+
+
+def resolve_host(host: str, where: str) -> str:
+    """The IP address of `host` (itself if it is one); IPv4 first, as a peer list is."""
+    if not _is_host(host):
+        raise ConfigError(f"{where}: '{host}' is not an IP address or host name")
     try:
-        ipaddress.ip_address(host)
+        return str(ipaddress.ip_address(host))
     except ValueError:
-        raise ConfigError(f"address '{text}': '{host}' is not an IP address") from None
-    return host, port
+        pass
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError(f"{where}: cannot resolve '{host}': {reason}") from None
+    ipv4 = [entry for entry in found if entry[0] == socket.AF_INET]
+    return str((ipv4 or found)[0][4][0])

@@ -94,10 +94,11 @@ class PeerLine:
     down: int
     up: int
     mark: str  # "", "disconnected" or "banned"
+    whose: str = "?"  # user@ip:port as the tracker listed it, "?" if it did not
 
 
 _PEER_LINE = re.compile(
-    r"^\[(?P<group>[^\]]+)\] (?P<name>.+) (?P<peer_id>[0-9a-f]{40}) "
+    r"^\[(?P<group>[^\]]+)\] (?P<name>.+) (?P<peer_id>[0-9a-f]{40}) (?P<whose>\S+) "
     r"down=(?P<down>\d+) up=(?P<up>\d+)(?: (?P<mark>disconnected|banned))?$"
 )
 
@@ -115,6 +116,7 @@ def peers(client: Client, name: str | None = None) -> dict[str, PeerLine]:
                 int(match["down"]),
                 int(match["up"]),
                 match["mark"] or "",
+                match["whose"],
             )
     return out
 

@@ -89,8 +89,9 @@ def test_shared_file_changed_on_disk(
     make_users: MakeUsers, make_client: Callable[..., Client], tmp_path: Path
 ) -> None:
     """Ann's copy changes under her after upload_file: she notices when a piece read back
-    fails its hash, stops sharing it with a notice and never sends it. Dan completes from
-    Ben's intact copy (frozen until Ann gave up); Cat, with only Ann, ends [F]."""
+    fails its hash, stops sharing it with a notice, never sends it and withdraws it at the
+    tracker. Dan completes from Ben's intact copy (frozen until Ann gave up); Cat, with
+    only Ann, ends [F], and the file, with no sharer left, leaves list_files."""
     ann, ben, dan = make_users("ann", "ben", "dan")
     data = write_random(tmp_path / "ann" / "data.bin", 8 * MiB, seed=51)
     (tmp_path / "ben").mkdir()
@@ -123,8 +124,12 @@ def test_shared_file_changed_on_disk(
     cat.ok("join_group lab")
     ann.ok("accept_request lab cat")
     cat.ok(f"download_file lab only.bin {quote(tmp_path / 'cat.bin')}")
-    cat.fails("wait", r"1 download\(s\) failed: only\.bin: no peer has the missing pieces")
-    assert download_line(cat, "lab", "only.bin").startswith("[F] [lab] only.bin: no peer has")
+    # Whichever cat noticed first: its only peer gone, or the file withdrawn.
+    why = r"(no peer has the missing pieces .*|'only\.bin' is no longer shared in 'lab')"
+    cat.fails("wait", rf"^error: 1 download\(s\) failed: only\.bin: {why}$")
+    assert re.fullmatch(rf"\[F\] \[lab\] only\.bin: {why}", download_line(cat, "lab", "only.bin"))
+    assert "only.bin" not in list_files(cat, "lab")
+    assert list_files(cat, "lab")["data.bin"].peers == 2  # ben and dan, not ann
     assert peers(cat, "only.bin")[ann_id].mark == "disconnected"  # not banned: no bad data
     assert not (tmp_path / "cat.bin").exists()
     # Ann shares neither file any more; her other commands still work.

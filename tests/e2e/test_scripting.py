@@ -69,20 +69,19 @@ def test_a_failing_command_prints_one_error_line_on_stderr(
         "done",
     ]
     assert len(client.err_lines) == 6, client.err_lines
-    assert all(line.startswith("error: ") for line in client.err_lines), client.err_lines
-    for line, reason in zip(
+    for line, (number, reason) in zip(
         client.err_lines,
         [
-            "wrong password",
-            "already logged in",
-            "no such group 'nope'",
-            "unknown command 'frobnicate'",
-            "usage: create_group <group_id>",
-            "cannot parse",
+            (2, "wrong password"),
+            (4, "already logged in"),
+            (5, "no such group 'nope'"),
+            (6, "unknown command 'frobnicate'"),
+            (7, "usage: create_group <group_id>"),
+            (8, "cannot parse"),
         ],
         strict=True,
     ):
-        assert reason in line
+        assert line.startswith(f"error: line {number}: ") and reason in line, line
     no_traceback(client.lines + client.err_lines)
     assert live_sessions("alice") == 0  # logged out at the end of input
 

@@ -225,7 +225,18 @@ def test_show_downloads_running_complete_and_failed(
             "half of partial.bin",
         )
         line = download_line(bob, "lab", "partial.bin")
-        assert re.fullmatch(r"\[D\] \[lab\] partial\.bin 50\.0% \d+(\.\d)? \S?i?B/s 1 peers", line)
+        assert re.fullmatch(
+            r"\[D\] \[lab\] partial\.bin 50\.0% \d+(\.\d)? \S?i?B/s 1 peer( ETA .+)?", line
+        )
+        # Nothing more arrives: once the half is older than 5 s, 0 B/s and no ETA.
+        wait_for(
+            lambda: (
+                download_line(bob, "lab", "partial.bin")
+                == "[D] [lab] partial.bin 50.0% 0 B/s 1 peer"
+            ),
+            "the speed to fall to 0 with nothing arriving",
+            timeout=20,
+        )
     finally:
         seed.close()
 

@@ -55,11 +55,13 @@ def test_accounts_and_sessions(http: TestClient) -> None:
     assert rotated != ann.passkey and ann.get("/me").json()["passkey"] == rotated
 
 
-def test_login_answer(http: TestClient, settings: object) -> None:
+def test_login_answer(http: TestClient, settings: object, db_url: str) -> None:
     ApiUser(http, "ann")
     body = http.post("/api/v1/sessions", json={"user_id": "ann", "password": "pw"}).json()
-    assert set(body) == {"token", "user_id", "passkey", "idle_ttl"}
+    assert set(body) == {"token", "user_id", "passkey", "idle_ttl", "shared_database"}
     assert body["idle_ttl"] == 3600
+    # On SQLite no other tracker can know the session (the file is locked to one).
+    assert body["shared_database"] is not db_url.startswith("sqlite")
 
 
 def test_login_throttle_answers_429(http: TestClient) -> None:
@@ -147,8 +149,9 @@ def test_group_flow(trio: tuple[ApiUser, ApiUser, ApiUser]) -> None:
 # -- authorisation: who may call what ----------------------------------------------------
 
 # Every authenticated endpoint and who may call it: any logged-in user, members of the
-# group (or of the file's group), or its admin. Placeholders: {g} group, {ih} info-hash.
-Level = Literal["login", "member", "admin"]
+# group, members of the file's group ("torrent"), or its admin. Placeholders: {g} group,
+# {ih} info-hash.
+Level = Literal["login", "member", "torrent", "admin"]
 ANNOUNCE = {"info_hash": "{ih}", "peer_id": "ab" * 20, "ip": "10.0.0.1", "port": 1, "left": 0}
 ENDPOINTS: list[tuple[str, str, object, Level]] = [
     ("GET", "/me", None, "login"),
@@ -164,9 +167,9 @@ ENDPOINTS: list[tuple[str, str, object, Level]] = [
     ("GET", "/groups/{g}/files/f", None, "member"),
     ("POST", "/groups/{g}/files", {"info": "", "sha1": "0" * 40}, "member"),
     ("DELETE", "/groups/{g}/files/f/shares/me", None, "member"),
-    ("POST", "/announce", ANNOUNCE, "member"),
-    ("POST", "/announce/batch", {"items": [ANNOUNCE]}, "member"),
-    ("GET", "/swarms/{ih}/peers/" + "ab" * 20 + "?ip=10.0.0.1", None, "member"),
+    ("POST", "/announce", ANNOUNCE, "torrent"),
+    ("POST", "/announce/batch", {"items": [ANNOUNCE]}, "torrent"),
+    ("GET", "/swarms/{ih}/peers/" + "ab" * 20 + "?ip=10.0.0.1", None, "torrent"),
     ("GET", "/groups/{g}/requests", None, "admin"),
     ("POST", "/groups/{g}/requests/cat/accept", None, "admin"),
     ("POST", "/groups/{g}/requests/cat/reject", None, "admin"),
@@ -181,6 +184,8 @@ Refusal = tuple[int, str]
 REFUSED: dict[Level, dict[str, Refusal]] = {
     "login": {"stranger": (401, "not_logged_in")},
     "member": {"stranger": (401, "not_logged_in"), "outsider": (403, "not_member")},
+    # Another group's torrent is answered as an unknown one: no hint that it exists.
+    "torrent": {"stranger": (401, "not_logged_in"), "outsider": (404, "unknown_torrent")},
     "admin": {
         "stranger": (401, "not_logged_in"),
         "outsider": (403, "not_admin"),
@@ -294,8 +299,10 @@ def test_json_announce_and_logout_drops_the_sessions_peers(
     first = ann.post("/announce", _json_announce(ih, "a", interval=10)).json()
     assert first == {"interval": 10, "peers": [], "seeders": 1, "leechers": 0}
     second = bob.post("/announce", _json_announce(ih.upper(), "b", left=3)).json()
-    assert second["peers"] == [{"peer_id": "a" * 40, "ip": "10.0.0.9", "port": 7000, "seed": True}]
-    _is_error(cat.post("/announce", _json_announce(ih, "c")), 403, "not_member")
+    assert second["peers"] == [
+        {"peer_id": "a" * 40, "ip": "10.0.0.9", "port": 7000, "seed": True, "user_id": "ann"}
+    ]
+    _is_error(cat.post("/announce", _json_announce(ih, "c")), 404, "unknown_torrent")
     _is_error(ann.post("/announce", _json_announce("0" * 40, "a")), 404, "unknown_torrent")
     _is_error(ann.post("/announce", _json_announce(ih, "a", port=0)), 400, "bad_port")
     assert ann.delete("/sessions/current").status_code == 204
@@ -333,7 +340,9 @@ def test_json_reannounces_of_known_peers_are_answered_from_memory_the_rest_by_th
     again = ann.post("/announce", _json_announce(ih, "a", interval=60)).json()
     assert again == {
         "interval": 60,
-        "peers": [{"peer_id": "b" * 40, "ip": "10.0.0.9", "port": 7000, "seed": False}],
+        "peers": [
+            {"peer_id": "b" * 40, "ip": "10.0.0.9", "port": 7000, "seed": False, "user_id": "bob"}
+        ],
         "seeders": 1,
         "leechers": 1,
     }

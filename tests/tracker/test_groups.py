@@ -179,7 +179,7 @@ def test_leaving_ends_shares_and_peers_in_that_group_only(
     names = {f.name: f.sharers for f in files.list_files(people, "ann", "g", now=clock())}
     assert names == {"both": 1}  # only-bob disappeared with its last sharer
     assert people.scalars(select(Peer.user_id)).all() == ["bob"]  # the one in "h"
-    with pytest.raises(errors.Forbidden):
+    with pytest.raises(errors.NotFound):  # no longer bob's group: an unknown torrent
         swarm.announce(
             people,
             "bob",

@@ -3,12 +3,13 @@ memory, what it writes at once, what it writes later, and what it must forget.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from minitorrent.tracker.db import Database
 from minitorrent.tracker.models import Peer
@@ -56,7 +57,7 @@ def test_a_new_peer_is_written_at_once_and_refusals_are_kept(
     assert cache.answer("bob", announce_of(ih, peer=2, left=5), None) is None
     _announce(cache, "bob", announce_of(ih, peer=2, left=5, port=2222))
     assert _rows(database)[peer_id(2)][:2] == (2222, 5)
-    with pytest.raises(errors.Forbidden, match="not a member of 'g'"):
+    with pytest.raises(errors.NotFound, match="unknown torrent"):  # another group's
         _announce(cache, "cat", announce_of(ih, peer=3))
     with pytest.raises(errors.NotFound, match="unknown torrent"):
         _announce(cache, "ann", announce_of("ab" * 20))
@@ -72,7 +73,7 @@ def test_a_reannounce_is_answered_from_memory_and_written_by_flush(
     clock.advance(0.5)
     answer = cache.answer("bob", announce_of(ih, peer=2, left=4, port=2223), None)
     assert answer is not None
-    assert answer.peers == [swarm.PeerView(peer_id(1), "127.0.0.1", 1111, seed=True)]
+    assert answer.peers == [swarm.PeerView(peer_id(1), "127.0.0.1", 1111, True, "ann")]
     assert (answer.counts.complete, answer.counts.incomplete) == (1, 1)
     assert _rows(database)[peer_id(2)] == before  # not written yet
     assert cache.flush() == 1
@@ -124,7 +125,7 @@ def test_leaving_ends_the_members_answers_only_and_a_queued_update_stays_unwritt
     assert stays is not None and stays.peers == [] and stays.counts.incomplete == 0
     cache.flush()
     assert set(_rows(database)) == {peer_id(1)}
-    with pytest.raises(errors.Forbidden, match="not a member"):
+    with pytest.raises(errors.NotFound, match="unknown torrent"):  # not bob's group now
         _announce(cache, "bob", announce_of(ih, peer=2, left=8))
 
 
@@ -188,3 +189,41 @@ def test_unused_snapshots_are_dropped(
     clock.advance(KEEP + 1)
     cache.flush()
     assert cache.answer("bob", announce_of(ih, peer=2, left=9), None) is None
+
+
+class _RacingDatabase:
+    """The database as a cache sees it, where `then` runs right after the next read
+    ends once armed: a refresh in a worker thread (PostgreSQL) racing another request."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._then: Callable[[], None] | None = None
+
+    def arm(self, then: Callable[[], None]) -> None:
+        self._then = then
+
+    def session(self) -> Session:
+        return self._database.session()
+
+    def read_session(self) -> Session:
+        session = self._database.read_session()
+        then, self._then = self._then, None
+        if then is not None:
+            event.listen(session, "after_transaction_end", lambda *_: then(), once=True)
+        return session
+
+
+def test_a_refresh_read_before_a_leave_does_not_bring_the_leavers_peers_back(
+    database: Database, ih: str, clock: FakeClock
+) -> None:
+    racing = _RacingDatabase(database)
+    cache = SwarmCache(racing, POLICY, clock=clock, monotonic=clock.monotonic)  # type: ignore[arg-type]
+    _announce(cache, "ann", announce_of(ih, peer=1))
+    _announce(cache, "bob", announce_of(ih, peer=2, left=9))
+    clock.advance(REFRESH + 0.1)
+    assert cache.claim_refresh(ih)
+    racing.arm(lambda: _leave(database, cache, "bob"))
+    cache.refresh(ih)  # reads bob's peer; bob leaves; then the refresh would install it
+    assert cache.answer("bob", announce_of(ih, peer=2, left=9), None) is None
+    stays = cache.answer("ann", announce_of(ih, peer=1), None)
+    assert stays is not None and stays.peers == []

@@ -76,7 +76,7 @@ def test_expired_stopped_and_departed_peers_are_not(group: Group, clock: FakeClo
 
 def test_only_members_may_ask_and_inputs_are_checked(group: Group) -> None:
     group.announce(group.bob)
-    assert group.ask(group.cat) == 403  # a stranger learns nothing about the swarm
+    assert group.ask(group.cat) == 404  # a stranger learns nothing, not even that it exists
     assert group.ask(group.ann, peer="zz" * 20) == 400
     assert group.ask(group.ann, ip="not-an-ip") == 400
     unknown = group.ann.get(f"/swarms/{'0' * 40}/peers/{PEER}?ip=10.0.0.7")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -152,7 +153,9 @@ def test_non_private_round_trip() -> None:
 @settings(max_examples=50)
 @given(
     name=st.text(
-        alphabet=st.characters(codec="utf-8", exclude_categories=["Cc"], exclude_characters="/\\"),
+        alphabet=st.characters(
+            codec="utf-8", exclude_categories=["Cc", "Cf", "Zl", "Zp"], exclude_characters="/\\"
+        ),
         min_size=1,
         max_size=40,
     ).filter(lambda s: s not in (".", "..")),
@@ -334,6 +337,34 @@ def test_safe_file_name_accepts(name: str) -> None:
 )
 def test_safe_file_name_rejects(name: str) -> None:
     with pytest.raises(MetainfoError):
+        safe_file_name(name)
+
+
+# Characters that change what a name looks like: bidi controls, line and paragraph
+# separators, zero-width and other format characters, C1 controls.
+HIDDEN = ["\u202e", "\u202d", "\u2066", "\u061c", "\u2028", "\u2029", "\u200b", "\ufeff", "\x85"]
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_names_that_lie_on_screen_are_refused_when_decoded(hidden: str) -> None:
+    """report<U+202E>fdp.exe shows as reportexe.pdf. The client decodes every info dict
+    the tracker sends (download_file, export_torrent, magnet) through InfoDict.decode."""
+    name = f"report{hidden}fdp.exe"
+    raw = bencode(
+        {
+            b"length": 1,
+            b"name": name.encode(),
+            b"piece length": PL,
+            b"pieces": bytes(20),
+            b"private": 1,
+            b"source": b"g",
+        }
+    )
+    code = re.escape(f"U+{ord(hidden):04X}")
+    with pytest.raises(MetainfoError, match=code) as refused:
+        InfoDict.decode(raw)
+    assert hidden not in refused.value.message  # the error line shows it escaped
+    with pytest.raises(MetainfoError, match=code):
         safe_file_name(name)
 
 

@@ -49,3 +49,19 @@ def test_memory_stays_bounded() -> None:
     for key in range(4, 7):  # full of usable ones at the third: all go, the new one stays
         cache.put(key, key)
     assert [cache.get(k) for k in range(3, 7)] == [None, None, None, 6]
+
+
+def test_an_answer_read_before_a_forget_is_not_put_back() -> None:
+    """With worker threads a session read before a logout could be stored after the
+    logout's forget, and the token would work on."""
+    clock = Clock()
+    cache: TtlCache[str, int] = TtlCache(1.0, monotonic=clock, stale_limit=5.0)
+    cache.put("k", 1)
+    clock.now = 2.0
+    assert cache.claim_refresh("k")
+    since = cache.generation()  # the refresh starts reading
+    cache.forget(lambda value: value == 1)  # the logout
+    cache.put("k", 1, since=since)
+    assert cache.get("k") is None
+    cache.put("other", 2, since=cache.generation())
+    assert cache.get("other") == 2

@@ -10,8 +10,10 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
+from minitorrent.client.figures import Speedometer, duration, eta, parse_time, plural, when
 from minitorrent.client.state import (
     DownloadRecord,
     ShareRecord,
@@ -39,7 +41,7 @@ from minitorrent.metainfo import (
 from minitorrent.peer.node import PeerNode, Transfer
 from minitorrent.peer.storage import PieceStorage, locked_elsewhere
 from minitorrent.peer.swarm import State
-from minitorrent.peer.tracker_client import TrackerClient
+from minitorrent.peer.tracker_client import Standing, TrackerClient
 from minitorrent.units import human_size
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,8 @@ class Session:
     state: UserState
     downloads: dict[bytes, Transfer] = field(default_factory=dict)  # in start order
     keepalive: asyncio.Task[None] | None = None
+    tracker: int | None = None  # index of the tracker that opened the session
+    shared_database: bool = True  # whether other trackers can know the session
 
 
 def percent(done: int, total: int) -> str:
@@ -88,6 +92,8 @@ class Client:
         self.state_dir = state_dir
         self.notify = notify
         self.session: Session | None = None
+        self.speeds: dict[bytes, Speedometer] = {}  # per download: bytes received lately
+        self._withdrawals: set[asyncio.Task[None]] = set()  # stop_share of ended seeds
         node.on_progress = self._save_progress
         node.on_download_done = self._download_done
         node.on_download_failed = self._download_failed
@@ -117,6 +123,8 @@ class Client:
             await self._abandon_tracker_session()
             raise MinitorrentError(f"{exc}; logged out again (move it away and log in)") from None
         self.session = Session(user_id, body["token"], body.get("passkey", ""), state)
+        self.session.tracker = self.tracker.last_answered
+        self.session.shared_database = bool(body.get("shared_database", True))
         idle_ttl = float(body.get("idle_ttl", 3600))
         self.session.keepalive = asyncio.create_task(self._keep_alive(idle_ttl))
         lines = [f"logged in as '{user_id}'"]
@@ -169,6 +177,18 @@ class Client:
             self.session = None
             session.state.close()
 
+    def why_session_unknown(self) -> str:
+        """Why the tracker that answered last does not know our session: a tracker on
+        its own SQLite database cannot know one opened on another; otherwise it ended."""
+        session, asked = self.session, self.tracker.last_answered
+        opened = None if session is None or session.shared_database else session.tracker
+        if opened is None or asked is None or opened == asked:
+            return "the tracker ended your session (expired or revoked); log in again"
+        return (
+            f"tracker {self.tracker.trackers[asked]} does not know this session: it does "
+            f"not share a database with {self.tracker.trackers[opened]}; log in again"
+        )
+
     async def session_lost(self) -> None:
         """The tracker no longer knows our session (expired, revoked): end it here too."""
         if self.session is not None:
@@ -209,7 +229,7 @@ class Client:
         requests = await self.tracker.list_requests(group_id)
         return Table(
             ("user", "requested at"),
-            [(r["user_id"], r["requested_at"]) for r in requests],
+            [(r["user_id"], _requested(r["requested_at"])) for r in requests],
             empty="no pending requests",
         )
 
@@ -333,10 +353,9 @@ class Client:
     async def trackers(self) -> Result:
         """The trackers in the file's order; `*` marks the one that answered last."""
         rows = []
-        for index, wait in enumerate(self.tracker.health()):
+        for index, standing in enumerate(self.tracker.standing()):
             mark = "*" if index == self.tracker.last_answered else ""
-            state = "ok" if wait is None else f"failed; asked last for {wait:.0f} s more"
-            rows.append((mark, str(self.tracker.trackers[index]), state))
+            rows.append((mark, str(self.tracker.trackers[index]), _tracker_state(standing)))
         return Table(("", "tracker", "state"), rows)
 
     # -- interop: hand a file to any BitTorrent client --------------------------------
@@ -473,9 +492,12 @@ class Client:
             elif st.state is State.FAILED or st.state is State.STOPPED:
                 lines.append(f"[F] [{t.group_id}] {t.name}: {st.reason or 'stopped'}")
             else:
+                speed = self.speeds.setdefault(t.info_hash, Speedometer()).rate(st.downloaded)
+                left = eta(st.length - st.bytes_done, speed)
                 lines.append(
                     f"[D] [{t.group_id}] {t.name} {percent(st.bytes_done, st.length)} "
-                    f"{human_size(st.rate_down)}/s {st.peers} peers"
+                    f"{human_size(speed)}/s {plural(st.peers, 'peer')}"
+                    + (f" ETA {left}" if left else "")
                 )
         # Stopped for good in an earlier session: shown until download_file again.
         shown = {info_hash.hex() for info_hash in session.downloads}
@@ -496,20 +518,30 @@ class Client:
 
     def peer_counters(self) -> list[str]:
         """Per-peer byte counters of every transfer, peers gone since included (for tests
-        and curious users): ``[group] name <peer id> down=N up=N [disconnected|banned]``."""
+        and curious users): ``[group] name <peer id> <user>@<ip:port> down=N up=N
+        [disconnected|banned]``; ``?`` for a peer no tracker has listed to us."""
         lines = []
         for t in self.node.transfers.values():
             for peer_id, c in sorted(t.swarm.peer_counters().items()):
                 mark = " banned" if c.banned else "" if c.connected else " disconnected"
                 lines.append(
-                    f"[{t.group_id}] {t.name} {peer_id.hex()} "
+                    f"[{t.group_id}] {t.name} {peer_id.hex()} {self._whose(peer_id)} "
                     f"down={c.downloaded} up={c.uploaded}{mark}"
                 )
         return lines
 
+    def _whose(self, peer_id: bytes) -> str:
+        """``bob@127.0.0.1:6881``: the user and listening address the tracker gave."""
+        peer = self.node.listed.get(peer_id)
+        if peer is None:
+            return "?"
+        host = f"[{peer.ip}]" if ":" in peer.ip else peer.ip
+        return f"{peer.user_id or '?'}@{host}:{peer.port}"
+
     # -- background ------------------------------------------------------------------
 
     def _save_progress(self, transfer: Transfer) -> None:
+        self.speeds.setdefault(transfer.info_hash, Speedometer()).sample(transfer.swarm.downloaded)
         if self.session is not None:
             have = bytes(transfer.swarm.picker.have_list())
             self.session.state.save_progress(transfer.swarm.info.info_hash_hex, have)
@@ -541,9 +573,19 @@ class Client:
             self.session.state.stop_download(transfer.swarm.info.info_hash_hex, reason)
 
     def _share_ended(self, transfer: Transfer) -> None:
-        """The node stopped a seed for good (group left, file changed): forget it."""
+        """The node stopped a seed for good (group left, file changed): forget it, and
+        withdraw the share at the tracker so that list_files no longer counts us."""
         if self.session is not None:
             self.session.state.remove_share(transfer.info_hash.hex())
+            task = asyncio.create_task(self._withdraw(transfer.group_id, transfer.name))
+            self._withdrawals.add(task)
+            task.add_done_callback(self._withdrawals.discard)
+
+    async def _withdraw(self, group_id: str, name: str) -> None:
+        try:
+            await self.tracker.stop_share(group_id, name)
+        except MinitorrentError as exc:  # left the group, file gone: nothing to withdraw
+            log.info("withdrawing [%s] %s at the tracker failed: %s", group_id, name, exc)
 
     async def _share_again(self, session: Session) -> list[str]:
         """Serve again every file shared before from this machine, if unchanged."""
@@ -712,6 +754,20 @@ def _recheck(part: Path, info: InfoDict, saved: bytes) -> list[bool]:
     pieces it marks, the rest (verified after the last save) are re-hashed."""
     with PieceStorage.open_existing(part, info, writable=False) as storage:
         return storage.recheck(trusted=[b == 1 for b in saved])
+
+
+def _tracker_state(standing: Standing) -> str:
+    if standing.failed and standing.retry_in > 0:
+        return f"failed, retrying in {duration(standing.retry_in)}"
+    if standing.failed:
+        return "failed, retrying at the next request"
+    return "ok" if standing.answered else "not contacted yet"
+
+
+def _requested(text: str) -> str:
+    """A join request's time as a person reads it (``3 min ago``, or local time)."""
+    moment = parse_time(text)
+    return text if moment is None else when(moment, datetime.now().astimezone())
 
 
 def usage_error(usage: str) -> UsageError:

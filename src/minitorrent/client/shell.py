@@ -22,6 +22,7 @@ from typing import TextIO
 
 from minitorrent import __version__
 from minitorrent.client.commands import Client, Result, Table, usage_error
+from minitorrent.client.script_input import numbered_lines
 from minitorrent.errors import MinitorrentError, TrackerRefused
 from minitorrent.peer.node import PeerNode
 from minitorrent.peer.tracker_client import TrackerClient
@@ -29,6 +30,7 @@ from minitorrent.tls import client_context
 from minitorrent.trackers import TrackerAddress
 
 log = logging.getLogger(__name__)
+STDIN = 0  # the descriptor, not sys.stdin: that is None when started without one
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,11 @@ class Command:
     args: tuple[str, ...]
     help: str
     run: Callable[..., Awaitable[Result]]
+    rest: bool = False  # the last argument is the rest of the line, any number of words
 
     @property
     def usage(self) -> str:
-        return " ".join([self.name, *(f"<{a}>" for a in self.args)])
+        return " ".join([self.name, *(f"<{a}>" for a in self.args)]) + ("..." if self.rest else "")
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class ClientOptions:
     ca_cert: Path | None = None  # a CA to trust for https:// trackers
     peer_idle_timeout: float = 120.0
     stall_timeout: float = 20.0  # drop a peer that leaves requested blocks unanswered
+    script_fd: int | None = None  # read commands from this file (--script), not stdin
 
 
 class Shell:
@@ -67,6 +71,7 @@ class Shell:
         self.failed = False
         self.quit_requested = False
         self.stop_event = asyncio.Event()
+        self.line_number: int | None = None  # of the script line being run
         c = client
         self.commands: dict[str, Command] = {
             cmd.name: cmd
@@ -156,7 +161,11 @@ class Shell:
                 Command("serve", (), "keep sharing until SIGINT/SIGTERM", self._serve),
                 Command("peers", (), "per-peer byte counters", self._peers),
                 Command(
-                    "echo", ("text",), "print the text (marks progress in scripts)", self._echo
+                    "echo",
+                    ("text",),
+                    "print the rest of the line (marks progress in scripts)",
+                    self._echo,
+                    rest=True,
                 ),
                 Command("help", (), "this list", self._help),
                 Command("quit", (), "log out and exit", self._quit),
@@ -194,7 +203,9 @@ class Shell:
 
     # -- running one line -------------------------------------------------------
 
-    async def run_line(self, line: str) -> None:
+    async def run_line(self, line: str, number: int | None = None) -> None:
+        """Run one command line; `number` (script mode) goes into its error line."""
+        self.line_number = number
         try:
             words = shlex.split(strip_comment(line))
         except ValueError as exc:
@@ -207,14 +218,17 @@ class Shell:
         if command is None:
             self.error(f"unknown command '{name}' (type help for the list)")
             return
+        if command.rest:  # its words as one argument, single spaces between
+            args = [*args[: len(command.args) - 1], " ".join(args[len(command.args) - 1 :])]
         try:
             if len(args) != len(command.args):
                 raise usage_error(command.usage)
             result = await command.run(*args)
         except TrackerRefused as exc:
             if exc.code == "not_logged_in" and self.client.session is not None:
+                why = self.client.why_session_unknown()
                 await self.client.session_lost()
-                self.error("the tracker ended your session (expired or revoked); log in again")
+                self.error(why)
             else:
                 self.error(str(exc))
             return
@@ -230,7 +244,8 @@ class Shell:
 
     def error(self, text: str) -> None:
         self.failed = True
-        print(f"error: {text}", file=self.err, flush=True)
+        where = "" if self.line_number is None else f"line {self.line_number}: "
+        print(f"error: {where}{text}", file=self.err, flush=True)
 
     def notice(self, text: str) -> None:
         print(f"notice: {text}", file=self.err, flush=True)
@@ -297,20 +312,6 @@ def strip_comment(line: str) -> str:
     return line
 
 
-async def _script_lines() -> AsyncIterator[str]:
-    """Lines of a non-terminal standard input, each as soon as it arrives."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=1 << 20)
-    transport, _ = await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
-    )
-    try:
-        while line := await reader.readline():
-            yield line.decode("utf-8", errors="replace")
-    finally:
-        transport.close()
-
-
 async def _interactive_lines(shell: Shell, history: Path) -> AsyncIterator[str]:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.completion import WordCompleter
@@ -328,8 +329,15 @@ async def _interactive_lines(shell: Shell, history: Path) -> AsyncIterator[str]:
             return
 
 
+async def _unnumbered(lines: AsyncIterator[str]) -> AsyncIterator[tuple[None, str]]:
+    """Typed lines carry no number: an error at the terminal is about the line just typed."""
+    async for line in lines:
+        yield None, line
+
+
 async def run_client(options: ClientOptions) -> int:
-    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    script_fd = STDIN if options.script_fd is None else options.script_fd
+    interactive = options.script_fd is None and os.isatty(STDIN) and sys.stdout.isatty()
     tracker = TrackerClient(
         options.trackers, timeout=options.tracker_timeout, verify=client_context(options.ca_cert)
     )
@@ -382,13 +390,13 @@ async def run_client(options: ClientOptions) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
     try:
-        lines = (
-            _interactive_lines(shell, options.state_dir / "history")
+        lines: AsyncIterator[tuple[int | None, str]] = (
+            _unnumbered(_interactive_lines(shell, options.state_dir / "history"))
             if interactive
-            else _script_lines()
+            else numbered_lines(script_fd)
         )
-        async for line in lines:
-            await shell.run_line(line)
+        async for number, line in lines:
+            await shell.run_line(line, number)
             if shell.quit_requested:
                 break
     except asyncio.CancelledError:

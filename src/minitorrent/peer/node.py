@@ -105,6 +105,7 @@ class PeerNode:
         self._server: asyncio.Server | None = None
         self._incoming: dict[str, int] = {}
         self._tick_task: asyncio.Task[None] | None = None
+        self.listed: dict[bytes, PeerAddress] = {}  # peer id -> as a tracker last listed it
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------------
@@ -380,6 +381,7 @@ class PeerNode:
         peer is checked again, and dropped if the tracker now says no (it left)."""
         for peer in listed:
             self.vouchers.remember(swarm.info_hash, peer.peer_id, peer.ip)
+            self.listed[peer.peer_id] = peer
         for conn in list(swarm.peers):
             if not self.vouched(swarm.info_hash, conn.peer_id, conn.address[0]):
                 self._spawn(self._recheck(swarm, conn))

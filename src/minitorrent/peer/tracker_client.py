@@ -32,6 +32,7 @@ class PeerAddress:
     ip: str
     port: int
     seed: bool
+    user_id: str = ""  # whose peer it is, when the tracker says
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,15 @@ class AnnounceResult:
     peers: list[PeerAddress]
     seeders: int
     leechers: int
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What this process knows of one tracker."""
+
+    answered: bool  # it has answered a request of ours
+    failed: bool  # our last request to it failed
+    retry_in: float  # failed: seconds until it is tried first again (0: at the next request)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +77,7 @@ class TrackerClient:
         self._clock = clock
         self._failed_at: dict[int, float] = {}
         self.last_answered: int | None = None  # index of the tracker that answered last
+        self._answered: set[int] = set()  # indexes of the trackers that ever answered
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
             verify=verify,
@@ -138,6 +149,7 @@ class TrackerClient:
                 continue
             self._failed_at.pop(index, None)
             self.last_answered = index
+            self._answered.add(index)
             try:
                 return _decode(response)
             except TrackerRefused as exc:
@@ -149,13 +161,19 @@ class TrackerClient:
     def health(self) -> list[float | None]:
         """Per tracker, in the file's order: seconds until it is tried first again
         after a failure, or None when it is in good standing."""
+        return [s.retry_in if s.retry_in > 0 else None for s in self.standing()]
+
+    def standing(self) -> list[Standing]:
+        """Per tracker, in the file's order: answered, failed, when it is tried again."""
         now = self._clock()
-        waits: list[float | None] = []
+        standings = []
         for index in range(len(self.trackers)):
             failed_at = self._failed_at.get(index)
-            left = None if failed_at is None else failed_at + RETRY_FAILED_AFTER - now
-            waits.append(left if left is not None and left > 0 else None)
-        return waits
+            left = 0.0 if failed_at is None else failed_at + RETRY_FAILED_AFTER - now
+            standings.append(
+                Standing(index in self._answered, failed_at is not None, max(left, 0.0))
+            )
+        return standings
 
     # -- accounts and groups ------------------------------------------------
 
@@ -316,7 +334,13 @@ class TrackerClient:
             idempotent=True,
         )
         peers = [
-            PeerAddress(bytes.fromhex(p["peer_id"]), p["ip"], int(p["port"]), bool(p["seed"]))
+            PeerAddress(
+                bytes.fromhex(p["peer_id"]),
+                p["ip"],
+                int(p["port"]),
+                bool(p["seed"]),
+                str(p.get("user_id", "")),
+            )
             for p in body.get("peers", [])
         ]
         return AnnounceResult(

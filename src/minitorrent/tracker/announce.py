@@ -20,8 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from minitorrent.tracker.api.deps import Context
 from minitorrent.tracker.context import TrackerContext
-from minitorrent.tracker.services import swarm
-from minitorrent.tracker.services.errors import DomainError, Invalid
+from minitorrent.tracker.services import addresses, swarm
+from minitorrent.tracker.services.errors import DomainError
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["bittorrent"])
@@ -125,14 +125,11 @@ def _required_number(params: Params, name: str) -> int:
 
 
 def _peer_ip(params: Params, client_host: str | None) -> str:
-    """The `ip` parameter if it is a valid literal, else the address we see."""
-    for candidate in (_get(params, "ip"), client_host.encode() if client_host else None):
-        if candidate:
-            try:
-                return swarm.normalize_ip(candidate.decode("ascii"))
-            except (UnicodeDecodeError, Invalid):
-                pass
-    raise Failure("cannot tell your IP address")
+    """The address to list the peer under (services/addresses.py). BEP 3 lets `ip` be a
+    DNS name, which we do not resolve: then it is as if there were none."""
+    claimed = (_get(params, "ip") or b"").decode("ascii", "replace")
+    literal = claimed if claimed and addresses.is_literal(claimed) else None
+    return addresses.peer_address(literal, client_host)
 
 
 def _parse_announce(params: Params, client_host: str | None) -> swarm.Announce:
@@ -196,7 +193,7 @@ def announce_now(
         if user_id is None:
             return None
         result = context.announce_from_memory(user_id, _parse_announce(params, client), None)
-    except Failure:
+    except (Failure, DomainError):
         return None  # the full path gives the same refusal, in its order of checks
     return None if result is None else _render_announce(context, params, result)
 

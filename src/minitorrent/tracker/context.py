@@ -190,12 +190,14 @@ class TrackerContext:
 
     @staticmethod
     def _load(source: _Source[V], key: str) -> V | None:
-        """Blocking: ask the database and remember (or forget) the answer."""
+        """Blocking: ask the database and remember (or forget) the answer; not if the
+        cache was told to forget something meanwhile (the answer may predate that)."""
+        since = source.cache.generation()
         value = source.load(key)
         if value is None:
             source.cache.discard(key)
         else:
-            source.cache.put(key, value)
+            source.cache.put(key, value, since=since)
         return value
 
     async def _reload(self, source: _Source[V], key: str) -> None:

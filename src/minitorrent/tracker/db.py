@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -26,10 +27,41 @@ PG_MIGRATION_LOCK_KEY = 0x6D696E69
 
 
 def default_db_url(tracker_number: int) -> str:
-    """The SQLite file of tracker N in the user's data directory (created if missing)."""
+    """The SQLite file of tracker N in the user's data directory (created if missing).
+    That directory is ours: it is made private (0700) even if it already exists."""
     directory = Path(platformdirs.user_data_dir("minitorrent"))
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    _make_private(directory, PRIVATE_DIR)
     return f"sqlite:///{directory / f'tracker-{tracker_number}.db'}"
+
+
+# The database holds every passkey and password hash: no other local user may read it.
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+_SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _make_private(path: Path, mode: int) -> None:
+    """chmod a file or directory of ours that others may read; others' stay as they are."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return
+    if st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) & ~mode:
+        path.chmod(stat.S_IMODE(st.st_mode) & mode)
+
+
+def _private_sqlite_file(db_file: Path) -> None:
+    """Create the database file private before SQLite opens it: SQLite creates its -wal
+    and -shm files with the database file's mode. The directory of a --db path is the
+    user's choice: it keeps its mode, and a missing one stays an error (a typo in the
+    path must not create a tree)."""
+    try:
+        os.close(os.open(db_file, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
+        for path in (db_file, *(db_file.with_name(db_file.name + s) for s in _SQLITE_SIDE_FILES)):
+            _make_private(path, PRIVATE_FILE)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {db_file}: {exc.strerror}") from None
 
 
 def display_url(url: str) -> str:
@@ -157,6 +189,8 @@ class Database:
                 "invalid database URL; expected e.g. sqlite:///PATH or postgresql://USER@HOST/DB"
             ) from None
         db_file = _sqlite_file(parsed)
+        if db_file is not None:
+            _private_sqlite_file(db_file)
         lock = None if db_file is None else DatabaseLock(db_file, url)
         engine = None
         try:

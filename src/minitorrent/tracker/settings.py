@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from minitorrent.tracker.services import quotas
+
 
 class TrackerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MINITORRENT_TRACKER_", frozen=True)
@@ -26,6 +28,12 @@ class TrackerSettings(BaseSettings):
     login_max_failures_per_user: int = Field(5, ge=1)
     login_max_failures_per_ip: int = Field(20, ge=1)
     login_window: int = Field(600, ge=1)
+
+    # What one member and one group may register (services/quotas.py says why these).
+    quota_files_per_member: int = Field(quotas.FILES_PER_MEMBER, ge=1, description="per group")
+    quota_files_per_group: int = Field(quotas.FILES_PER_GROUP, ge=1)
+    quota_info_bytes_per_member: int = Field(quotas.INFO_BYTES_PER_MEMBER, ge=1)
+    quota_info_bytes_per_group: int = Field(quotas.INFO_BYTES_PER_GROUP, ge=1)
 
     # Every tracker's base URL in tracker_info.txt's order, for the .torrent files and
     # magnet links the web pages hand out; empty: this tracker's own, as the browser saw it.

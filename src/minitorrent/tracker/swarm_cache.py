@@ -93,6 +93,9 @@ class SwarmCache:
         # Held across a write and its commit, by `flush` and by `announce_in_db`, so a
         # queued older update never lands after a newer write-through of the same row.
         self._write_lock = threading.Lock()
+        # Calls of the forget_* methods so far: a snapshot read before one of them may
+        # hold what it ended, and is not installed (see _install_read).
+        self._invalidations = 0
 
     # -- answering --------------------------------------------------------------------
 
@@ -145,6 +148,7 @@ class SwarmCache:
             return answer
         now = self._clock()
         with self._write_lock, self._database.session() as db:
+            since = self._generation()
             with db.begin():
                 result = swarm.announce(
                     db, user_id, ann, session_id=session_id, policy=self._policy, now=now
@@ -155,7 +159,7 @@ class SwarmCache:
                 if snapshot is not None:
                     # Queued before this write, so older than it: drop, don't write.
                     self._queued.pop((snapshot.file.id, user_id, ann.peer_id), None)
-                    self._install(snapshot, loaded)
+                self._install_read(ann.info_hash, snapshot, loaded, since)
         return result
 
     def claim_refresh(self, info_hash: str) -> bool:
@@ -193,7 +197,9 @@ class SwarmCache:
             seeds += seed
             leechers += not seed
             if other_key != key:
-                others.append(swarm.PeerView(other_key[1], peer.ip, peer.port, seed))
+                others.append(
+                    swarm.PeerView(other_key[1], peer.ip, peer.port, seed, user_id=other_key[0])
+                )
         limit = self._policy.max_peers if numwant is None else min(numwant, self._policy.max_peers)
         if len(others) > limit:
             others = random.sample(others, limit)
@@ -204,15 +210,29 @@ class SwarmCache:
 
     # -- reading and writing ----------------------------------------------------------
 
+    def _generation(self) -> int:
+        with self._lock:
+            return self._invalidations
+
     def _reload(self, info_hash: str) -> None:
+        since = self._generation()
         with self._database.read_session() as db, db.begin():
             snapshot = swarm.load_swarm(db, info_hash, now=self._clock())
         loaded = self._monotonic()
         with self._lock:
-            if snapshot is None:
-                self._swarms.pop(info_hash, None)
-            else:
-                self._install(snapshot, loaded)
+            self._install_read(info_hash, snapshot, loaded, since)
+
+    def _install_read(
+        self, info_hash: str, snapshot: swarm.SwarmSnapshot | None, loaded: float, since: int
+    ) -> None:
+        """Caller holds _lock. What a read found, unless a forget_* came after generation
+        `since`: with worker threads (PostgreSQL) a read that began before a leave or a
+        logout committed could otherwise put back the peers it ended, answered from
+        memory without a membership check. What is cached stays: the forget trimmed it."""
+        if snapshot is None:
+            self._swarms.pop(info_hash, None)
+        elif since == self._invalidations:
+            self._install(snapshot, loaded)
 
     def _install(self, snapshot: swarm.SwarmSnapshot, loaded: float) -> None:
         """Caller holds _lock. Queued updates not yet written are newer than the rows."""
@@ -258,6 +278,7 @@ class SwarmCache:
         snapshots sent every member's next announce of those files to the database (a
         third of the load test's announces, with memberships changing 30 times a second)."""
         with self._lock:
+            self._invalidations += 1
             for info_hash, cached in list(self._swarms.items()):
                 if cached.file.group_id != group_id:
                     continue
@@ -270,10 +291,12 @@ class SwarmCache:
     def forget_user(self, user_id: str) -> None:
         """Drop the snapshots holding the user's peers (a logout ended some)."""
         with self._lock:
+            self._invalidations += 1
             stale = [h for h, s in self._swarms.items() if any(k[0] == user_id for k in s.peers)]
             for info_hash in stale:
                 del self._swarms[info_hash]
 
     def forget_all(self) -> None:
         with self._lock:
+            self._invalidations += 1
             self._swarms.clear()

@@ -40,6 +40,7 @@ class TtlCache(Generic[K, V]):
         self._max = max_entries
         self._entries: dict[K, _Entry[V]] = {}
         self._lock = threading.Lock()
+        self._invalidations = 0  # calls of `forget` so far (see `generation`)
 
     def get(self, key: K) -> V | None:
         with self._lock:
@@ -60,9 +61,22 @@ class TtlCache(Generic[K, V]):
             entry.refreshing = True
             return True
 
-    def put(self, key: K, value: V) -> None:
+    def generation(self) -> int:
+        """Take before reading what you will `put`: a put given an older generation is
+        ignored, since a `forget` happened while you read (with worker threads, a read
+        that began before a logout could otherwise bring its session back)."""
+        with self._lock:
+            return self._invalidations
+
+    def put(self, key: K, value: V, *, since: int | None = None) -> None:
+        """Remember `value`; unless an invalidation came after generation `since`."""
         now = self._monotonic()
         with self._lock:
+            if since is not None and since != self._invalidations:
+                entry = self._entries.get(key)
+                if entry is not None:
+                    entry.refreshing = False  # what survived the forget may reload again
+                return
             if len(self._entries) >= self._max:
                 self._entries = {k: e for k, e in self._entries.items() if e.usable_until > now}
                 if len(self._entries) >= self._max:
@@ -76,4 +90,5 @@ class TtlCache(Generic[K, V]):
     def forget(self, matches: Callable[[V], bool]) -> None:
         """Drop every entry whose value matches."""
         with self._lock:
+            self._invalidations += 1
             self._entries = {k: e for k, e in self._entries.items() if not matches(e.value)}

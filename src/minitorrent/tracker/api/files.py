@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from minitorrent.tracker.api.deps import DB, Caller, Context, db_endpoint, forget_member
 from minitorrent.tracker.api.lists import JsonList
-from minitorrent.tracker.services import files
+from minitorrent.tracker.services import files, quotas
 from minitorrent.tracker.services.errors import Invalid
 
 router = APIRouter(prefix="/groups/{group_id}/files", tags=["files"])
@@ -61,8 +61,21 @@ def share_file(
     group_id: str, body: NewFile, caller: Caller, context: Context, db: DB
 ) -> FileSummary:
     """Register a file, or add the caller as a sharer if the group has the same content."""
+    settings = context.settings
+    limits = quotas.Quotas(
+        files_per_member=settings.quota_files_per_member,
+        files_per_group=settings.quota_files_per_group,
+        info_bytes_per_member=settings.quota_info_bytes_per_member,
+        info_bytes_per_group=settings.quota_info_bytes_per_group,
+    )
     shared = files.share_file(
-        db, caller.user_id, group_id, _b64decode(body.info), body.sha1, now=context.clock()
+        db,
+        caller.user_id,
+        group_id,
+        _b64decode(body.info),
+        body.sha1,
+        now=context.clock(),
+        quotas=limits,
     )
     return FileSummary.model_validate(shared, from_attributes=True)
 

@@ -21,6 +21,7 @@ class NewSession(BaseModel):
     user_id: str
     passkey: str
     idle_ttl: int  # seconds the session lives without a call
+    shared_database: bool  # False (SQLite): no other tracker knows this session
 
 
 @router.post("/sessions", status_code=status.HTTP_201_CREATED)
@@ -39,6 +40,7 @@ def login(body: Credentials, request: Request, context: Context, db: DB) -> NewS
         user_id=result.user_id,
         passkey=result.passkey,
         idle_ttl=context.settings.session_idle_ttl,
+        shared_database=context.database.is_shared,
     )
 
 

@@ -37,7 +37,9 @@ class AnnounceShortcut:
         body = first.get("body", b"") if first["type"] == "http.request" else b""
         answer = None
         if first["type"] == "http.request" and not first.get("more_body", False):
-            answer = _from_memory(scope["app"].state.context, _bearer_token(scope), body)
+            client = scope.get("client")
+            source = client[0] if client else None
+            answer = _from_memory(scope["app"].state.context, _bearer_token(scope), body, source)
         if answer is None:
             await self.app(scope, _replaying(first, receive), send)
             return
@@ -62,7 +64,9 @@ def _bearer_token(scope: Scope) -> str | None:
     return None
 
 
-def _from_memory(context: TrackerContext, token: str | None, body: bytes) -> bytes | None:
+def _from_memory(
+    context: TrackerContext, token: str | None, body: bytes, source: str | None
+) -> bytes | None:
     """The answer's JSON, or None: then the route answers."""
     if token is None or len(body) > MAX_BODY:
         return None
@@ -70,7 +74,7 @@ def _from_memory(context: TrackerContext, token: str | None, body: bytes) -> byt
     if caller is None:
         return None
     try:
-        announce = AnnounceIn.model_validate_json(body).to_announce()
+        announce = AnnounceIn.model_validate_json(body).to_announce(source)
         result = context.announce_from_memory(caller.user_id, announce, caller.session_id)
     except (ValidationError, DomainError):
         return None

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from minitorrent.tracker.api.deps import Caller, Context
-from minitorrent.tracker.services import swarm
+from minitorrent.tracker.services import addresses, swarm
 from minitorrent.tracker.services.errors import DomainError
 
 router = APIRouter(prefix="/announce", tags=["swarm"])
@@ -27,10 +27,12 @@ class AnnounceIn(BaseModel):
     interval: int | None = Field(None, description="the client's re-announce period, 1-3600 s")
     numwant: int | None = None
 
-    def to_announce(self) -> swarm.Announce:
+    def to_announce(self, source: str | None) -> swarm.Announce:
+        """`source`: the address the request came from (see services/addresses.py)."""
         fields = self.model_dump()
         fields["info_hash"] = self.info_hash.lower()
         fields["peer_id"] = self.peer_id.lower()
+        fields["ip"] = addresses.peer_address(self.ip, source)
         return swarm.Announce(**fields)
 
 
@@ -39,6 +41,7 @@ class PeerOut(BaseModel):
     ip: str
     port: int
     seed: bool
+    user_id: str  # a member of the group, as list_members shows
 
 
 class AnnounceOut(BaseModel):
@@ -66,29 +69,44 @@ class BatchOut(BaseModel):
 def announce_out(result: swarm.AnnounceResult) -> AnnounceOut:
     return AnnounceOut(
         interval=result.interval,
-        peers=[PeerOut(peer_id=p.peer_id, ip=p.ip, port=p.port, seed=p.seed) for p in result.peers],
+        peers=[
+            PeerOut(peer_id=p.peer_id, ip=p.ip, port=p.port, seed=p.seed, user_id=p.user_id)
+            for p in result.peers
+        ],
         seeders=result.counts.complete,
         leechers=result.counts.incomplete,
     )
 
 
-async def _announce(body: AnnounceIn, caller: Caller, context: Context) -> AnnounceOut:
-    result = await context.announce(caller.user_id, body.to_announce(), caller.session_id)
+async def _announce(
+    body: AnnounceIn, source: str | None, caller: Caller, context: Context
+) -> AnnounceOut:
+    ann = body.to_announce(source)
+    result = await context.announce(caller.user_id, ann, caller.session_id)
     return announce_out(result)
 
 
+def _source(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
 @router.post("")
-async def announce(body: AnnounceIn, caller: Caller, context: Context) -> AnnounceOut:
-    return await _announce(body, caller, context)
+async def announce(
+    body: AnnounceIn, request: Request, caller: Caller, context: Context
+) -> AnnounceOut:
+    return await _announce(body, _source(request), caller, context)
 
 
 @router.post("/batch")
-async def announce_batch(body: BatchIn, caller: Caller, context: Context) -> BatchOut:
+async def announce_batch(
+    body: BatchIn, request: Request, caller: Caller, context: Context
+) -> BatchOut:
     """Many announces in one round trip; each item succeeds or fails on its own."""
     results = []
+    source = _source(request)
     for item in body.items:
         try:
-            out = await _announce(item, caller, context)  # a failed item leaves no trace
+            out = await _announce(item, source, caller, context)  # a failed item leaves no trace
         except DomainError as exc:
             results.append(
                 BatchItemOut(info_hash=item.info_hash, error=exc.code, message=exc.message)

@@ -28,6 +28,7 @@ from minitorrent.tracker.services import activity
 from minitorrent.tracker.services.access import require_member
 from minitorrent.tracker.services.clock import utcnow
 from minitorrent.tracker.services.errors import Conflict, Invalid, NotFound
+from minitorrent.tracker.services.quotas import Quotas, check_new_file, check_new_share
 from minitorrent.tracker.services.sql import insert_ignore, run
 
 MAX_INFO_BYTES = 16 * 1024 * 1024
@@ -73,9 +74,18 @@ def add_sharer(db: Session, file_id: int, user_id: str, *, now: datetime) -> Non
 
 
 def share_file(
-    db: Session, user_id: str, group_id: str, raw_info: bytes, sha1: str, *, now: datetime
+    db: Session,
+    user_id: str,
+    group_id: str,
+    raw_info: bytes,
+    sha1: str,
+    *,
+    now: datetime,
+    quotas: Quotas | None = None,
 ) -> SharedFile:
-    """Register a file in the group, or add the caller as a sharer of the same content."""
+    """Register a file in the group, or add the caller as a sharer of the same content.
+    `quotas`: the limits of services/quotas.py (None: the defaults)."""
+    quotas = quotas or Quotas()
     require_member(db, group_id, user_id, lock=True)
     sha1 = sha1.lower()
     if not _SHA1_HEX.fullmatch(sha1):
@@ -83,12 +93,15 @@ def share_file(
     info = _decode_info(raw_info, group_id)
     # The info-hash covers `source`, so an equal hash is always a file of this group.
     shared = db.scalar(select(SharedFile).where(SharedFile.info_hash == info.info_hash_hex))
+    if shared is None or db.get(Share, (shared.id, user_id)) is None:
+        check_new_share(db, quotas, user_id, group_id, len(raw_info))
     if shared is None:
         if _find(db, group_id, info.name) is not None:
             raise Conflict(
                 f"a different file named '{info.name}' is already shared in '{group_id}'",
                 code="file_name_taken",
             )
+        check_new_file(db, quotas, group_id, len(raw_info))
         shared = SharedFile(
             info_hash=info.info_hash_hex,
             group_id=group_id,

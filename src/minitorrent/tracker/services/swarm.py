@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +13,8 @@ from sqlalchemy import CursorResult, Integer, bindparam, delete, func, select, u
 from sqlalchemy.orm import Session
 
 from minitorrent.tracker.models import Membership, Peer, SharedFile
-from minitorrent.tracker.services.errors import Forbidden, Invalid, NotFound
+from minitorrent.tracker.services.addresses import parse_ip
+from minitorrent.tracker.services.errors import Invalid, NotFound
 from minitorrent.tracker.services.files import add_sharer
 from minitorrent.tracker.services.sql import _insert as dialect_insert
 
@@ -28,13 +28,7 @@ _HEX40 = re.compile(r"[0-9a-f]{40}")
 @functools.lru_cache(maxsize=65536)  # every announce parses one; peers repeat them
 def normalize_ip(text: str) -> str:
     """The canonical text of an IP literal; IPv4-mapped IPv6 becomes plain IPv4."""
-    try:
-        ip = ipaddress.ip_address(text)
-    except ValueError:
-        raise Invalid(f"not an IP address: {text!r}", code="bad_ip") from None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return str(ip)
+    return str(parse_ip(text))
 
 
 @dataclass(frozen=True)
@@ -83,6 +77,7 @@ class PeerView:
     ip: str
     port: int
     seed: bool
+    user_id: str = ""  # whose peer it is (the JSON answer shows it to group members)
 
 
 @dataclass(frozen=True)
@@ -135,7 +130,7 @@ _PEER_COLUMNS = (
 )
 _STOPPED = delete(Peer).where(*_PEER_KEY)
 _OTHER_PEERS = (
-    select(Peer.peer_id, Peer.ip, Peer.port, Peer.left)
+    select(Peer.peer_id, Peer.ip, Peer.port, Peer.left, Peer.user_id)
     .where(Peer.file_id == bindparam("file_id"), Peer.expires_at > bindparam("now"))
     .where(~((Peer.user_id == bindparam("user_id")) & (Peer.peer_id == bindparam("peer_id"))))
     .order_by(func.random())
@@ -177,14 +172,15 @@ def _member_file(
     db: Session, info_hash: str, user_id: str, peer_id: str = ""
 ) -> tuple[FileRef, int | None]:
     """The file of an info-hash (hex) if the user is a member of its group, and the
-    `left` of the user's peer `peer_id` in its swarm (None: not in it)."""
+    `left` of the user's peer `peer_id` in its swarm (None: not in it). NotFound if
+    there is no such file or the user is not a member of its group."""
     params = {"info_hash": info_hash, "user_id": user_id, "peer_id": peer_id}
     row = db.connection().execute(_MEMBER_FILE, params).first()
-    if row is None:
+    # Another group's torrent is answered as one that does not exist: the answer must
+    # not tell a stranger that the info-hash is shared, nor in which group.
+    if row is None or row[3] is None:
         raise NotFound("unknown torrent", code="unknown_torrent")
-    file_id, group_id, completed, membership_id, peer_left = row
-    if membership_id is None:
-        raise Forbidden(f"not a member of '{group_id}'", code="not_member")
+    file_id, group_id, completed, _, peer_left = row
     return FileRef(file_id, group_id, completed), peer_left
 
 
@@ -230,7 +226,7 @@ def announce(
         add_sharer(db, shared.id, user_id, now=now)
     numwant = policy.max_peers if ann.numwant is None else min(ann.numwant, policy.max_peers)
     rows = conn.execute(_OTHER_PEERS, key | {"now": now, "numwant": numwant}).all()
-    peers = [PeerView(pid, ip, port, seed=left == 0) for pid, ip, port, left in rows]
+    peers = [PeerView(pid, ip, port, left == 0, uid) for pid, ip, port, left, uid in rows]
     return AnnounceResult(interval, peers, _counts(db, shared.id, completed, now))
 
 
