@@ -100,6 +100,6 @@ def get_file(group_id: str, name: str, caller: Caller, context: Context, db: DB)
 @db_endpoint
 def stop_share(group_id: str, name: str, caller: Caller, context: Context, db: DB) -> Response:
     """Stop sharing: the caller's share record and live peers of the file go."""
-    files.stop_share(db, caller.user_id, group_id, name)
+    files.stop_share(db, caller.user_id, group_id, name, now=context.clock())
     forget_member(context, db, group_id, caller.user_id)
     return Response(status_code=NO_CONTENT)
