@@ -16,15 +16,17 @@ demo: $(STAMP)
 	$(BIN)/python -m minitorrent.demo
 
 # Interop tests drive aria2c; the PostgreSQL tests start a throwaway server from
-# Debian's postgresql (tests/postgres.py). Install what is missing when we can.
+# Debian's postgresql (tests/postgres.py); the web tests drive Debian's chromium
+# (Playwright cannot download its own browsers here). Install what is missing when we can.
 system-deps:
 	@missing=""; \
 	command -v aria2c >/dev/null || missing="$$missing aria2"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	  else echo "note: install$$missing (sudo apt-get install$$missing) for the interop and PostgreSQL tests"; fi; \
+	  else echo "note: install$$missing (sudo apt-get install$$missing) for the interop, PostgreSQL and web tests"; fi; \
 	fi
 
 test: $(STAMP) system-deps bench-deps

@@ -14,6 +14,7 @@ from minitorrent.tracker.services import errors, swarm, users
 from minitorrent.tracker.services.throttle import LoginThrottle
 
 from .helpers import FakeClock, announce_of, make_group, make_info, make_users, share
+from .helpers import login as _login
 
 TTL = timedelta(seconds=3600)
 TOUCH = timedelta(seconds=10)
@@ -22,18 +23,6 @@ TOUCH = timedelta(seconds=10)
 @pytest.fixture
 def throttle(clock: FakeClock) -> LoginThrottle:
     return LoginThrottle(max_per_user=5, max_per_ip=20, window=600, clock=clock.monotonic)
-
-
-def _login(
-    db: Session,
-    hasher: PasswordHasher,
-    throttle: LoginThrottle,
-    clock: FakeClock,
-    user: str,
-    password: str,
-    ip: str = "10.0.0.1",
-) -> users.LoginResult:
-    return users.login(db, user, password, hasher=hasher, throttle=throttle, ip=ip, now=clock())
 
 
 def _auth(db: Session, token: str, clock: FakeClock) -> users.Authenticated:

@@ -34,13 +34,15 @@ from minitorrent.metainfo import (
     InfoDict,
     hash_file,
     magnet_link,
+    private_announce_urls,
+    private_torrent,
     safe_file_name,
-    torrent_bytes,
 )
 from minitorrent.peer.node import PeerNode, Transfer
 from minitorrent.peer.storage import PieceStorage, check_own_file, locked_elsewhere
 from minitorrent.peer.swarm import State
 from minitorrent.peer.tracker_client import Standing, TrackerClient
+from minitorrent.units import human_size
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +67,6 @@ class Session:
     keepalive: asyncio.Task[None] | None = None
     tracker: int | None = None  # index of the tracker that opened the session
     shared_database: bool = True  # whether other trackers can know the session
-
-
-def human_size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
 
 
 def percent(done: int, total: int) -> str:
@@ -265,6 +259,13 @@ class Client:
         rows = [(m["user_id"], "admin" if m.get("is_admin") else "") for m in members]
         return Table(("member", "role"), rows)
 
+    async def group_log(self, group_id: str) -> Result:
+        self._require_login()
+        events = await self.tracker.group_log(group_id)
+        # "2026-12-07T11:40:02.5Z" -> "2026-12-07 11:40:02" (UTC, like the tracker)
+        rows = [(e["at"][:19].replace("T", " "), e["text"]) for e in events]
+        return Table(("when (UTC)", "what"), rows, empty="nothing logged")
+
     async def remove_member(self, group_id: str, user_id: str) -> Result:
         self._require_login()
         await self.tracker.remove_member(group_id, user_id)
@@ -362,8 +363,14 @@ class Client:
 
     async def _announce_urls(self) -> list[str]:
         """This user's private announce URL on every tracker, in the file's order."""
+        return private_announce_urls(self._tracker_urls(), await self._passkey())
+
+    async def _passkey(self) -> str:
         me = await self.tracker.me()  # the current passkey, even if rotated elsewhere
-        return [f"{t.url}/announce/{me['passkey']}" for t in self.tracker.trackers]
+        return str(me["passkey"])
+
+    def _tracker_urls(self) -> list[str]:
+        return [t.url for t in self.tracker.trackers]
 
     async def _group_file(self, group_id: str, file_name: str) -> InfoDict:
         raw_info, _ = await self.tracker.file_info(group_id, file_name)
@@ -372,8 +379,7 @@ class Client:
     async def export_torrent(self, group_id: str, file_name: str, out_path: str) -> Result:
         self._require_login()
         info = await self._group_file(group_id, file_name)
-        urls = await self._announce_urls()
-        data = torrent_bytes(info, urls[0], [[url] for url in urls])
+        data = private_torrent(info, self._tracker_urls(), await self._passkey())
         out = Path(out_path).expanduser()
         try:
             with open(out, "xb") as f:  # never overwrite

@@ -22,7 +22,7 @@ from prompt_toolkit.layout import Layout, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
 from prompt_toolkit.layout.processors import Processor, Transformation, TransformationInput
 
-from minitorrent.client.commands import Client, human_size
+from minitorrent.client.commands import Client
 from minitorrent.client.completion import Lookups, ShellCompleter
 from minitorrent.client.figures import plural
 from minitorrent.client.history import ShellHistory
@@ -30,6 +30,7 @@ from minitorrent.client.passwords import carries_password, password_position
 from minitorrent.client.shell import Shell, strip_comment
 from minitorrent.client.toolbar import running_downloads, shared_files, status_lines
 from minitorrent.peer.node import Transfer
+from minitorrent.units import human_size
 
 PROMPT = "minitorrent> "
 BUSY_DELAY = 0.3  # seconds before a running command shows its status (quick ones never do)

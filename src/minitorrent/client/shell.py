@@ -115,6 +115,9 @@ class Shell:
                 Command("list_groups", (), "every group; * marks yours", c.list_groups),
                 Command("list_members", ("group_id",), "members of a group", c.list_members),
                 Command(
+                    "group_log", ("group_id",), "a group's activity, newest first", c.group_log
+                ),
+                Command(
                     "remove_member",
                     ("group_id", "user_id"),
                     "remove a member (admin)",

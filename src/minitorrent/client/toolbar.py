@@ -4,10 +4,11 @@ toolbar at the prompt and at the bottom of the screen while a command runs."""
 
 from __future__ import annotations
 
-from minitorrent.client.commands import Client, human_size, percent
+from minitorrent.client.commands import Client, percent
 from minitorrent.client.figures import plural
 from minitorrent.peer.node import Transfer
 from minitorrent.peer.swarm import State
+from minitorrent.units import human_size
 
 MAX_DOWNLOAD_LINES = 5
 

@@ -257,6 +257,11 @@ class TrackerClient:
         )
         return body
 
+    async def group_log(self, group_id: str) -> list[dict[str, Any]]:
+        """The newest page of the group's activity log, newest first."""
+        body: list[dict[str, Any]] = await self.request("GET", f"/groups/{_group(group_id)}/log")
+        return body
+
     async def remove_member(self, group_id: str, user_id: str) -> None:
         await self.request(
             "DELETE",

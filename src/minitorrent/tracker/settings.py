@@ -46,6 +46,10 @@ class TrackerSettings(BaseSettings):
     quota_info_bytes_per_member: int = Field(quotas.INFO_BYTES_PER_MEMBER, ge=1)
     quota_info_bytes_per_group: int = Field(quotas.INFO_BYTES_PER_GROUP, ge=1)
 
+    # Every tracker's base URL in tracker_info.txt's order, for the .torrent files and
+    # magnet links the web pages hand out; empty: this tracker's own, as the browser saw it.
+    tracker_urls: tuple[str, ...] = ()
+
     # argon2id cost; tests lower it, production keeps argon2-cffi's defaults.
     password_time_cost: int = Field(3, ge=1)
     password_memory_kib: int = Field(65536, ge=8)

@@ -57,7 +57,7 @@ def db_endpoint(endpoint: Callable[..., R]) -> Callable[..., Awaitable[R]]:
     opens the request's transaction itself (DatabaseWork.in_transaction: slot, session,
     the endpoint where database work runs, commit) and passes it as `db`; and the
     context as `context` if the endpoint has that parameter (one dependency less for
-    FastAPI to resolve).
+    FastAPI to resolve), and the request as `request` if it has that one.
 
     Not a yield dependency: FastAPI's machinery around one (an exit stack, a shielded
     async context manager) cost more than the queries of most requests. And since the
@@ -70,15 +70,19 @@ def db_endpoint(endpoint: Callable[..., R]) -> Callable[..., Awaitable[R]]:
     request = inspect.Parameter(
         "db_endpoint_request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request
     )
-    injected = {"db", "context"}
+    injected = {"db", "context", "request"}
     parameters = [p for name, p in signature.parameters.items() if name not in injected]
     wants_context = "context" in signature.parameters
+    # FastAPI hands the request to one parameter only: the wrapper's, passed on.
+    wants_request = "request" in signature.parameters
 
     @functools.wraps(endpoint)
     async def run(db_endpoint_request: Request, **kwargs: Any) -> R:
         context = context_of(db_endpoint_request)
         if wants_context:
             kwargs["context"] = context
+        if wants_request:
+            kwargs["request"] = db_endpoint_request
         return await context.work.in_transaction(endpoint, **kwargs)
 
     run.__signature__ = signature.replace(parameters=[request, *parameters])  # type: ignore[attr-defined]

@@ -98,7 +98,7 @@ def get_file(group_id: str, name: str, caller: Caller, context: Context, db: DB)
 
 @router.delete("/{name}/shares/me", status_code=NO_CONTENT)
 @db_endpoint
-def stop_share(group_id: str, name: str, caller: Caller, db: DB) -> Response:
+def stop_share(group_id: str, name: str, caller: Caller, context: Context, db: DB) -> Response:
     """Stop sharing: the caller's share record and live peers of the file go."""
-    files.stop_share(db, caller.user_id, group_id, name)
+    files.stop_share(db, caller.user_id, group_id, name, now=context.clock())
     return Response(status_code=NO_CONTENT)

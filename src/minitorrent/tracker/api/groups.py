@@ -87,8 +87,10 @@ def accept_request(
 
 @router.post("/{group_id}/requests/{user_id}/reject", status_code=NO_CONTENT)
 @db_endpoint
-def reject_request(group_id: str, user_id: str, caller: Caller, db: DB) -> Response:
-    groups.reject_request(db, caller.user_id, group_id, user_id)
+def reject_request(
+    group_id: str, user_id: str, caller: Caller, context: Context, db: DB
+) -> Response:
+    groups.reject_request(db, caller.user_id, group_id, user_id, now=context.clock())
     return Response(status_code=NO_CONTENT)
 
 
@@ -102,14 +104,16 @@ def list_members(group_id: str, caller: Caller, db: DB) -> Response:
 # is a user id ("me" is the user named "me"), never an alias of the caller.
 @router.delete("/{group_id}/membership")
 @db_endpoint
-def leave_group(group_id: str, caller: Caller, db: DB) -> LeaveOut:
+def leave_group(group_id: str, caller: Caller, context: Context, db: DB) -> LeaveOut:
     """Leave the group, or withdraw a pending join request."""
-    status = groups.leave_group(db, caller.user_id, group_id)
+    status = groups.leave_group(db, caller.user_id, group_id, now=context.clock())
     return LeaveOut(group_id=group_id, status=status)
 
 
 @router.delete("/{group_id}/members/{user_id}", status_code=NO_CONTENT)
 @db_endpoint
-def remove_member(group_id: str, user_id: str, caller: Caller, db: DB) -> Response:
-    groups.remove_member(db, caller.user_id, group_id, user_id)
+def remove_member(
+    group_id: str, user_id: str, caller: Caller, context: Context, db: DB
+) -> Response:
+    groups.remove_member(db, caller.user_id, group_id, user_id, now=context.clock())
     return Response(status_code=NO_CONTENT)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel
 
+from minitorrent.tracker.api import credentials
 from minitorrent.tracker.api.deps import DB, Caller, Context, client_ip, db_endpoint
 from minitorrent.tracker.services import users
 
@@ -26,23 +27,8 @@ class NewSession(BaseModel):
 
 @router.post("/sessions", status_code=status.HTTP_201_CREATED)
 async def login(body: Credentials, request: Request, context: Context) -> NewSession:
-    """services.users.login's steps, with the password checked between two short
-    transactions, holding no database slot."""
-    ip = client_ip(request)
-    users.check_login(body.user_id, body.password, throttle=context.throttle, ip=ip)
-    stored = await context.work.reading(users.password_hash_of, body.user_id)
-    new_hash = await context.hashing(
-        users.verify_login,
-        body.user_id,
-        body.password,
-        stored,
-        hasher=context.hasher,
-        throttle=context.throttle,
-        ip=ip,
-    )
-    result = await context.work.writing(
-        users.start_session, body.user_id, new_hash, now=context.clock()
-    )
+    """Holding no database slot while the password is checked (credentials.sign_in)."""
+    result = await credentials.sign_in(context, body.user_id, body.password, client_ip(request))
     return NewSession(
         token=result.token,
         user_id=result.user_id,

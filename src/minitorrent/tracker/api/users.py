@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 from pydantic import BaseModel
 
+from minitorrent.tracker.api import credentials
 from minitorrent.tracker.api.deps import DB, Caller, Context, client_ip, db_endpoint
 from minitorrent.tracker.services import users
 
@@ -27,12 +28,8 @@ class Me(BaseModel):
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
 async def create_user(body: NewUser, request: Request, context: Context) -> UserOut:
-    """The hash is made between two short transactions, holding no database slot."""
-    users.check_new_user(body.user_id, body.password)
-    await context.work.reading(users.refuse_taken, body.user_id)
-    context.signups.claim(client_ip(request))
-    password_hash = await context.hashing(context.hasher.hash, body.password)
-    await context.work.writing(users.add_user, body.user_id, password_hash, now=context.clock())
+    """Holding no database slot while the password is hashed (credentials.sign_up)."""
+    await credentials.sign_up(context, body.user_id, body.password, client_ip(request))
     return UserOut(user_id=body.user_id)
 
 
