@@ -172,7 +172,7 @@ def test_login_throttling_and_errors_are_pages(web_user: Web, base_url: str) -> 
         token = csrf_of(http.get("/login").text)
         for _ in range(5):
             wrong = http.post("/login", data={"csrf": token, "user_id": "ann", "password": "x"})
-            assert wrong.status_code == 401 and _alert(wrong) == "wrong password"
+            assert wrong.status_code == 401 and _alert(wrong) == "wrong user id or password"
         right = {"csrf": token, "user_id": "ann", "password": password_of("ann")}
         throttled = http.post("/login", data=right)
         assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) > 0
