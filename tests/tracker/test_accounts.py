@@ -70,7 +70,7 @@ def test_a_new_password_needs_the_old_one_and_ends_the_other_sessions(
     _session_of(db, here.token, clock)  # this one stays
     with pytest.raises(errors.Unauthorized):
         _session_of(db, elsewhere.token, clock)
-    with pytest.raises(errors.Unauthorized, match="wrong password"):
+    with pytest.raises(errors.Unauthorized, match="wrong user id or password"):
         _login(db, hasher, throttle, clock, "ann", "pw-ann")
     _login(db, hasher, throttle, clock, "ann", "new-pw")
 
