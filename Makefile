@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-deps clean system-deps
+.PHONY: demo test check lint bench bench-deps clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ test: $(STAMP) system-deps bench-deps
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+# The fast loop while working: lint, types, and the tests that start no process
+# (units, protocol pairs, properties, in-process tracker services on SQLite).
+check: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests/unit tests/tracker -k "not postgres"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -60,7 +60,7 @@ def test_a_new_password_needs_the_old_one_and_ends_the_other_sessions(
             db, "ann", here_id, old, new, hasher=hasher, throttle=throttle, ip="10.0.0.1"
         )
 
-    with pytest.raises(errors.Unauthorized, match="wrong user id or password"):
+    with pytest.raises(errors.Unauthorized, match="wrong password"):
         change("guess", "new-pw")
     with pytest.raises(errors.Invalid, match="the new password is the old one"):
         change("pw-ann", "pw-ann")

@@ -47,7 +47,7 @@ def test_passkey_sessions_password_and_signing_out_everywhere(
     page.get_by_label("New password", exact=True).fill("a new one")
     page.get_by_label("New password again").fill("a new one")
     page.get_by_role("button", name="Change password").click()
-    expect(page.get_by_role("alert")).to_have_text("wrong user id or password")
+    expect(page.get_by_role("alert")).to_have_text("wrong password")
     page.go_back()
     page.get_by_label("Current password").fill(password_of("ann"))
     page.get_by_label("New password", exact=True).fill("a new one")

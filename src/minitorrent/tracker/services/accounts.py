@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from minitorrent.tracker.models import LoginSession, User
-from minitorrent.tracker.services.errors import Invalid
+from minitorrent.tracker.services.errors import Invalid, Unauthorized
 from minitorrent.tracker.services.ids import check_password
 from minitorrent.tracker.services.sql import run
 from minitorrent.tracker.services.throttle import LoginThrottle
@@ -64,9 +64,11 @@ def change_password(
     every other session of the user ends. How many ended."""
     check_password(new)
     check_login(user_id, old, throttle=throttle, ip=ip)
-    verify_login(
-        user_id, old, password_hash_of(db, user_id), hasher=hasher, throttle=throttle, ip=ip
-    )
+    stored = password_hash_of(db, user_id)
+    try:
+        verify_login(user_id, old, stored, hasher=hasher, throttle=throttle, ip=ip)
+    except Unauthorized:  # the user is known here: say which of the two was wrong
+        raise Unauthorized("wrong password", code="wrong_password") from None
     user = db.get(User, user_id)
     if user is None:  # gone since the check
         raise Invalid("no such user", code="no_such_user")
