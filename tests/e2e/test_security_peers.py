@@ -88,10 +88,10 @@ def test_a_stranger_with_the_info_hash_gets_nothing_and_a_member_downloads(
     seeding: Seeding, tracker_info: Path
 ) -> None:
     # eve is in no group; she knows the info-hash and the seeder's address, and even
-    # tried to announce (refused: not a member).
+    # tried to announce (refused: to a non-member the torrent looks unknown).
     eve = TrackerUser(tracker_port(tracker_info), "eve", "eve-pw")
     peer_id = b"-EV0001-" + secrets.token_bytes(12)
-    with pytest.raises(Exception, match="403"):
+    with pytest.raises(Exception, match="404"):
         eve.announce(seeding.info, peer_id, 6881, "started")
     eve.close()
     with RawPeer(seeding.seeder.port, seeding.info, peer_id) as stranger:

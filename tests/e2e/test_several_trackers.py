@@ -237,7 +237,7 @@ def test_both_trackers_serve_one_swarm(trackers: TrackerPair, tmp_path: Path) ->
 
     # Peers announced to one tracker are in the other's answers within 2 s (issue 7):
     # new peers are written at once, re-announces are answered from a snapshot of the
-    # swarm that is at most a second old (tracker/swarm_cache.py).
+    # swarm that is at most a second old (tracker/services/swarm_cache.py).
     assert announce_json(one, via_one["token"], info_hash, peer=1) == []
     assert announce_json(two, via_two["token"], info_hash, peer=2) == [7001]
     within_2_s(lambda: announce_json(one, via_one["token"], info_hash, peer=1), [7002])

@@ -336,9 +336,9 @@ def test_json_reannounces_of_known_peers_are_answered_from_memory_the_rest_by_th
     async def route_only(*_: object) -> None:
         raise AssertionError("the route was asked")
 
-    context = app.state.context
-    original = context.announce
-    monkeypatch.setattr(context, "announce", route_only)
+    registry = app.state.context.announces
+    original = registry.announce
+    monkeypatch.setattr(registry, "announce", route_only)
     again = ann.post("/announce", _json_announce(ih, "a", interval=60)).json()
     assert again == {
         "interval": 60,
@@ -352,7 +352,7 @@ def test_json_reannounces_of_known_peers_are_answered_from_memory_the_rest_by_th
     _is_error(ann.post("/announce", {"info_hash": ih}), 422, "invalid_request")
     stranger = ann.http.post("/api/v1/announce", json=_json_announce(ih, "a"))
     _is_error(stranger, 401, "not_logged_in")
-    monkeypatch.setattr(context, "announce", original)
+    monkeypatch.setattr(registry, "announce", original)
     # What the database must see goes there: a stop ends the peer.
     assert ann.post("/announce", _json_announce(ih, "a", event="stopped")).status_code == 200
     assert bob.post("/announce", _json_announce(ih, "b", left=3)).json()["peers"] == []

@@ -20,8 +20,8 @@ from minitorrent.tracker.api.shortcut import AnnounceShortcut
 from minitorrent.tracker.context import TrackerContext
 from minitorrent.tracker.db import Database, default_db_url
 from minitorrent.tracker.services.clock import Clock, utcnow
+from minitorrent.tracker.services.swarm_cache import FLUSH
 from minitorrent.tracker.settings import TrackerSettings
-from minitorrent.tracker.swarm_cache import FLUSH
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -32,17 +32,17 @@ async def _cleanup_forever(context: TrackerContext) -> None:
     while True:
         await asyncio.sleep(context.settings.cleanup_interval)
         try:
-            await context.run_db(context.cleanup)
+            await context.work.run(context.cleanup)
         except SQLAlchemyError:
             log.warning("periodic cleanup failed; will retry", exc_info=True)
 
 
 async def _flush_announces_forever(context: TrackerContext) -> None:
-    """Write the re-announces the swarm cache answered from memory (swarm_cache.py)."""
+    """Write the re-announces answered from memory (services/swarm_cache.py)."""
     while True:
         await asyncio.sleep(FLUSH)
         try:
-            await context.flush_announces()
+            await context.announces.flush()
         except SQLAlchemyError:
             log.warning("writing re-announces failed; will retry", exc_info=True)
 
@@ -79,7 +79,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             with contextlib.suppress(SQLAlchemyError):
-                await context.flush_announces()  # what the last half second answered
+                await context.announces.flush()  # what the last half second answered
             if owned:
                 db.close()
 

@@ -13,10 +13,10 @@ async def sign_up(context: TrackerContext, user_id: str, password: str, ip: str 
     """Create an account; refused by the id and password rules, a taken id or the
     per-address sign-up limit."""
     users.check_new_user(user_id, password)
-    await context.reading(users.refuse_taken, user_id)
+    await context.work.reading(users.refuse_taken, user_id)
     context.signups.claim(ip)
     password_hash = await context.hashing(context.hasher.hash, password)
-    await context.writing(users.add_user, user_id, password_hash, now=context.clock())
+    await context.work.writing(users.add_user, user_id, password_hash, now=context.clock())
 
 
 async def sign_in(
@@ -25,7 +25,7 @@ async def sign_in(
     """services.users.login's steps: the same answer, in the same time, for an unknown
     user and a wrong password; login throttling per user and per address."""
     users.check_login(user_id, password, throttle=context.throttle, ip=ip)
-    stored = await context.reading(users.password_hash_of, user_id)
+    stored = await context.work.reading(users.password_hash_of, user_id)
     new_hash = await context.hashing(
         users.verify_login,
         user_id,
@@ -35,4 +35,4 @@ async def sign_in(
         throttle=context.throttle,
         ip=ip,
     )
-    return await context.writing(users.start_session, user_id, new_hash, now=context.clock())
+    return await context.work.writing(users.start_session, user_id, new_hash, now=context.clock())

@@ -7,7 +7,7 @@ import base64
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
-from minitorrent.tracker.api.deps import DB, Caller, Context, db_endpoint, forget_member
+from minitorrent.tracker.api.deps import DB, Caller, Context, db_endpoint
 from minitorrent.tracker.api.lists import JsonList
 from minitorrent.tracker.services import files, quotas
 from minitorrent.tracker.services.errors import Invalid
@@ -101,5 +101,4 @@ def get_file(group_id: str, name: str, caller: Caller, context: Context, db: DB)
 def stop_share(group_id: str, name: str, caller: Caller, context: Context, db: DB) -> Response:
     """Stop sharing: the caller's share record and live peers of the file go."""
     files.stop_share(db, caller.user_id, group_id, name, now=context.clock())
-    forget_member(context, db, group_id, caller.user_id)
     return Response(status_code=NO_CONTENT)

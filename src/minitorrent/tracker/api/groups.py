@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 
-from minitorrent.tracker.api.deps import DB, Caller, Context, db_endpoint, forget_member
+from minitorrent.tracker.api.deps import DB, Caller, Context, db_endpoint
 from minitorrent.tracker.api.lists import JsonList
 from minitorrent.tracker.services import groups
 
@@ -107,7 +107,6 @@ def list_members(group_id: str, caller: Caller, db: DB) -> Response:
 def leave_group(group_id: str, caller: Caller, context: Context, db: DB) -> LeaveOut:
     """Leave the group, or withdraw a pending join request."""
     status = groups.leave_group(db, caller.user_id, group_id, now=context.clock())
-    forget_member(context, db, group_id, caller.user_id)
     return LeaveOut(group_id=group_id, status=status)
 
 
@@ -117,5 +116,4 @@ def remove_member(
     group_id: str, user_id: str, caller: Caller, context: Context, db: DB
 ) -> Response:
     groups.remove_member(db, caller.user_id, group_id, user_id, now=context.clock())
-    forget_member(context, db, group_id, user_id)
     return Response(status_code=NO_CONTENT)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel
 
 from minitorrent.tracker.api import credentials
-from minitorrent.tracker.api.deps import DB, Caller, Context, after_commit, client_ip, db_endpoint
+from minitorrent.tracker.api.deps import DB, Caller, Context, client_ip, db_endpoint
 from minitorrent.tracker.services import users
 
 router = APIRouter(tags=["sessions"])
@@ -40,13 +40,7 @@ async def login(body: Credentials, request: Request, context: Context) -> NewSes
 
 @router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT)
 @db_endpoint
-def logout(caller: Caller, context: Context, db: DB) -> Response:
+def logout(caller: Caller, db: DB) -> Response:
     """Revoke the token and drop every live peer this session announced."""
     users.logout(db, caller.session_id)
-
-    def forget() -> None:
-        context.sessions.forget(lambda other: other.session_id == caller.session_id)
-        context.swarms.forget_user(caller.user_id)
-
-    after_commit(db, forget)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, status
 from pydantic import BaseModel
 
 from minitorrent.tracker.api import credentials
-from minitorrent.tracker.api.deps import DB, Caller, Context, after_commit, client_ip, db_endpoint
+from minitorrent.tracker.api.deps import DB, Caller, Context, client_ip, db_endpoint
 from minitorrent.tracker.services import users
 
 router = APIRouter(tags=["users"])
@@ -41,8 +41,7 @@ def me(caller: Caller, db: DB) -> Me:
 
 @router.post("/me/passkey")
 @db_endpoint
-def rotate_passkey(caller: Caller, context: Context, db: DB) -> Me:
+def rotate_passkey(caller: Caller, db: DB) -> Me:
     """A new passkey; announces with the old one fail from now on."""
     passkey = users.rotate_passkey(db, caller.user_id)
-    after_commit(db, lambda: context.passkeys.forget(lambda user_id: user_id == caller.user_id))
     return Me(user_id=caller.user_id, passkey=passkey)

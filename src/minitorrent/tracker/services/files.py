@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from minitorrent.errors import MetainfoError
 from minitorrent.metainfo import InfoDict
 from minitorrent.tracker.models import Peer, Share, SharedFile
-from minitorrent.tracker.services import activity
+from minitorrent.tracker.services import activity, changes
 from minitorrent.tracker.services.access import require_member
 from minitorrent.tracker.services.clock import utcnow
 from minitorrent.tracker.services.errors import Conflict, Invalid, NotFound
@@ -217,12 +217,13 @@ def withdraw(db: Session, user_id: str, file_ids: Sequence[int], *, now: datetim
     run(db, _DROP_USER_PEERS, user_id=user_id, file_ids=file_ids)
     run(db, _DROP_USER_SHARES, user_id=user_id, file_ids=file_ids)
     unshared = list(run(db, _UNSHARED, file_ids=file_ids))
+    dropped = [file_id for file_id, _, _ in unshared]
     if unshared:
         for _, group_id, name in unshared:
             activity.record(db, group_id, user_id, "file_removed", name, now=now)
-        dropped = [file_id for file_id, _, _ in unshared]
         run(db, _DROP_PEERS, file_ids=dropped)
         run(db, _DROP_FILES, file_ids=dropped)
+    changes.record(db, changes.SharesEnded(user_id, frozenset(file_ids), frozenset(dropped)))
 
 
 def files_of_group(db: Session, group_id: str) -> list[int]:

@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from minitorrent.tracker.models import LoginSession, Peer, User
+from minitorrent.tracker.services import changes
 from minitorrent.tracker.services.errors import Conflict, NotFound, Unauthorized, not_logged_in
 from minitorrent.tracker.services.ids import check_id, check_name, check_password
 from minitorrent.tracker.services.sql import run
@@ -182,11 +183,14 @@ def authenticate(
 
 
 def _end_sessions(db: Session, where: ColumnElement[bool]) -> int:
-    ids = list(db.scalars(select(LoginSession.id).where(where)))
-    if ids:
+    ended = db.execute(select(LoginSession.id, LoginSession.user_id).where(where)).all()
+    if ended:
+        ids = [session_id for session_id, _ in ended]
         db.execute(delete(Peer).where(Peer.session_id.in_(ids)))
         db.execute(delete(LoginSession).where(LoginSession.id.in_(ids)))
-    return len(ids)
+        user_ids = frozenset(user_id for _, user_id in ended)
+        changes.record(db, changes.SessionsEnded(frozenset(ids), user_ids))
+    return len(ended)
 
 
 def logout(db: Session, session_id: int) -> None:
@@ -212,6 +216,7 @@ def rotate_passkey(db: Session, user_id: str) -> str:
     user = _get_user(db, user_id)
     user.passkey = secrets.token_hex(16)
     db.flush()
+    changes.record(db, changes.PasskeyChanged(user_id))
     return user.passkey
 
 

@@ -11,9 +11,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request, Response
 
 from minitorrent.tracker.api import credentials
-from minitorrent.tracker.api.deps import DB, Context, after_commit, db_endpoint, forget_member
+from minitorrent.tracker.api.deps import DB, Context, db_endpoint
 from minitorrent.tracker.api.errors import STATUS
-from minitorrent.tracker.context import TrackerContext
 from minitorrent.tracker.services import accounts, groups, users
 from minitorrent.tracker.services.errors import DomainError
 from minitorrent.tracker.services.ids import MAX_PASSWORD
@@ -55,16 +54,6 @@ def _signed_out(request: Request) -> Response:
     return response
 
 
-def _forget_user(context: TrackerContext, db: DB, user_id: str) -> None:
-    """After ending sessions of the user: the caches forget them once it commits."""
-
-    def forget() -> None:
-        context.sessions.forget(lambda caller: caller.user_id == user_id)
-        context.swarms.forget_user(user_id)
-
-    after_commit(db, forget)
-
-
 # -- signing in and out: the API's flow (api/credentials.py), argon2 off the database slot
 
 
@@ -103,14 +92,8 @@ async def signup(
 
 @router.post("/logout")
 @db_endpoint
-def logout(request: Request, caller: WebCaller, context: Context, db: DB) -> Response:
-    users.logout(db, caller.session_id)
-
-    def forget() -> None:
-        context.sessions.forget(lambda other: other.session_id == caller.session_id)
-        context.swarms.forget_user(caller.user_id)
-
-    after_commit(db, forget)
+def logout(request: Request, caller: WebCaller, db: DB) -> Response:
+    users.logout(db, caller.session_id)  # the caches forget it on commit (services/changes.py)
     return _signed_out(request)
 
 
@@ -136,11 +119,10 @@ def join_group(group_id: GroupId, caller: WebCaller, context: Context, db: DB) -
 def leave_group(group_id: GroupId, caller: WebCaller, context: Context, db: DB) -> Response:
     """Leave, or withdraw a pending request."""
     groups.leave_group(db, caller.user_id, group_id, now=context.clock())
-    forget_member(context, db, group_id, caller.user_id)
     return redirect("/groups")
 
 
-def _admin_form(path: str, rule: Callable[..., object], *, ends_membership: bool) -> None:
+def _admin_form(path: str, rule: Callable[..., object]) -> None:
     """POST `path` (group_id, user_id): the admin's rule on that user, then the group."""
 
     @router.post(path)
@@ -149,14 +131,12 @@ def _admin_form(path: str, rule: Callable[..., object], *, ends_membership: bool
         group_id: GroupId, user_id: UserId, caller: WebCaller, context: Context, db: DB
     ) -> Response:
         rule(db, caller.user_id, group_id, user_id, now=context.clock())
-        if ends_membership:
-            forget_member(context, db, group_id, user_id)
         return redirect(group_url(group_id))
 
 
-_admin_form("/group/accept", groups.accept_request, ends_membership=False)
-_admin_form("/group/reject", groups.reject_request, ends_membership=False)
-_admin_form("/group/remove", groups.remove_member, ends_membership=True)
+_admin_form("/group/accept", groups.accept_request)
+_admin_form("/group/reject", groups.reject_request)
+_admin_form("/group/remove", groups.remove_member)
 
 
 # -- my account ------------------------------------------------------------------------
@@ -164,17 +144,15 @@ _admin_form("/group/remove", groups.remove_member, ends_membership=True)
 
 @router.post("/account/passkey")
 @db_endpoint
-def rotate_passkey(caller: WebCaller, context: Context, db: DB) -> Response:
+def rotate_passkey(caller: WebCaller, db: DB) -> Response:
     users.rotate_passkey(db, caller.user_id)
-    after_commit(db, lambda: context.passkeys.forget(lambda user_id: user_id == caller.user_id))
     return redirect("/account?show=passkey")
 
 
 @router.post("/account/signout-all")
 @db_endpoint
-def sign_out_everywhere(request: Request, caller: WebCaller, context: Context, db: DB) -> Response:
+def sign_out_everywhere(request: Request, caller: WebCaller, db: DB) -> Response:
     accounts.end_all_sessions(db, caller.user_id)
-    _forget_user(context, db, caller.user_id)
     return _signed_out(request)
 
 
@@ -204,7 +182,7 @@ def change_password(
             title="That did not work",
             message="the two new passwords differ; nothing was changed",
         )
-    ended = accounts.change_password(
+    accounts.change_password(
         db,
         caller.user_id,
         caller.session_id,
@@ -214,6 +192,4 @@ def change_password(
         throttle=context.throttle,
         ip=_ip(request),
     )
-    if ended:
-        _forget_user(context, db, caller.user_id)
     return redirect("/account")

@@ -66,7 +66,7 @@ def _group_view(
     context: TrackerContext, user_id: str, group_id: str
 ) -> tuple[list[group_page.FileRow], list[groups.MemberView], list[groups.RequestView]]:
     """Blocking: the group page's data, in one read-only transaction."""
-    with context.database.read_session() as db, db.begin():
+    with context.work.read_transaction() as db:
         rows = group_page.file_rows(db, user_id, group_id, now=context.clock())
         members = groups.list_members(db, user_id, group_id)
         admin = any(m.is_admin and m.user_id == user_id for m in members)
@@ -76,11 +76,13 @@ def _group_view(
 
 @router.get("/group")
 async def group(request: Request, group_id: GroupId, caller: WebCaller) -> Response:
-    """Read without a database slot (context.read_db: reads never wait for SQLite's write
+    """Read without a database slot (DatabaseWork.read: reads never wait for SQLite's write
     lock), then render in a worker thread: a 1,000-file page takes tens of milliseconds
     to render, which must hold neither the slot the announces need nor the event loop."""
     context = context_of(request)
-    rows, members, requests = await context.read_db(_group_view, context, caller.user_id, group_id)
+    rows, members, requests = await context.work.read(
+        _group_view, context, caller.user_id, group_id
+    )
     return await run_in_threadpool(
         page,
         request,
@@ -96,7 +98,7 @@ async def group(request: Request, group_id: GroupId, caller: WebCaller) -> Respo
 
 
 def _live_counts(context: TrackerContext, user_id: str, group_id: str) -> dict[str, list[int]]:
-    with context.database.read_session() as db, db.begin():
+    with context.work.read_transaction() as db:
         rows = group_page.file_rows(db, user_id, group_id, now=context.clock())
     return {r.info_hash: [r.seeders, r.leechers, r.completed] for r in rows}
 
@@ -105,7 +107,7 @@ def _live_counts(context: TrackerContext, user_id: str, group_id: str) -> dict[s
 async def live_counts(request: Request, group_id: GroupId, caller: WebCaller) -> Response:
     """{info_hash: [seeders, downloading, completed]} for the group page's script."""
     context = context_of(request)
-    counts = await context.read_db(_live_counts, context, caller.user_id, group_id)
+    counts = await context.work.read(_live_counts, context, caller.user_id, group_id)
     return JSONResponse(counts, headers={"Cache-Control": "no-store"})
 
 
