@@ -49,6 +49,26 @@ def end_all_sessions(db: Session, user_id: str) -> int:
     return _end_sessions(db, LoginSession.user_id == user_id)
 
 
+def check_new_password(old: str, new: str) -> None:
+    check_password(new)
+    if new == old:
+        raise Invalid("the new password is the old one", code="same_password")
+
+
+def wrong_old_password() -> Unauthorized:
+    """The user is known when changing a password: say which of the two was wrong."""
+    return Unauthorized("wrong password", code="wrong_password")
+
+
+def set_password(db: Session, user_id: str, session_id: int, password_hash: str) -> int:
+    """Store a new password hash; every other session of the user ends. How many ended."""
+    user = db.get(User, user_id)
+    if user is None:  # gone since its old password was checked
+        raise Invalid("no such user", code="no_such_user")
+    user.password_hash = password_hash
+    return _end_sessions(db, (LoginSession.user_id == user_id) & (LoginSession.id != session_id))
+
+
 def change_password(
     db: Session,
     user_id: str,
@@ -60,19 +80,13 @@ def change_password(
     throttle: LoginThrottle,
     ip: str | None,
 ) -> int:
-    """Set a new password once the old one is proven (guesses count as failed logins);
-    every other session of the user ends. How many ended."""
-    check_password(new)
+    """All in one transaction, for tools and tests; the web pages check and hash outside
+    of it (api/credentials.py), with the same steps. Guesses count as failed logins."""
+    check_new_password(old, new)
     check_login(user_id, old, throttle=throttle, ip=ip)
     stored = password_hash_of(db, user_id)
     try:
         verify_login(user_id, old, stored, hasher=hasher, throttle=throttle, ip=ip)
-    except Unauthorized:  # the user is known here: say which of the two was wrong
-        raise Unauthorized("wrong password", code="wrong_password") from None
-    user = db.get(User, user_id)
-    if user is None:  # gone since the check
-        raise Invalid("no such user", code="no_such_user")
-    if new == old:
-        raise Invalid("the new password is the old one", code="same_password")
-    user.password_hash = hasher.hash(new)
-    return _end_sessions(db, (LoginSession.user_id == user_id) & (LoginSession.id != session_id))
+    except Unauthorized:
+        raise wrong_old_password() from None
+    return set_password(db, user_id, session_id, hasher.hash(new))

@@ -4,7 +4,6 @@ same service rules as the JSON API, and a redirect to the page to look at next."
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -157,23 +156,15 @@ def sign_out_everywhere(request: Request, caller: WebCaller, db: DB) -> Response
 
 
 @router.post("/account/password")
-def change_password(
+async def change_password(
     request: Request,
     old: Password,
     new: Password,
     again: Password,
+    caller: WebCaller,
     context: Context,
-    db: DB,
 ) -> Response:
-    """`def` with DB: argon2 in a worker thread; the caller is looked up in the same
-    transaction (see api/deps.get_db on why not a WebCaller)."""
-    caller = users.authenticate(
-        db,
-        request.cookies.get(SESSION_COOKIE) or "",
-        now=context.clock(),
-        idle_ttl=context.idle_ttl,
-        touch_interval=timedelta(seconds=context.settings.session_touch_interval),
-    )
+    """argon2 holds no database slot here either (api/credentials.py)."""
     if new != again:
         return page(
             request,
@@ -182,14 +173,5 @@ def change_password(
             title="That did not work",
             message="the two new passwords differ; nothing was changed",
         )
-    accounts.change_password(
-        db,
-        caller.user_id,
-        caller.session_id,
-        old,
-        new,
-        hasher=context.hasher,
-        throttle=context.throttle,
-        ip=_ip(request),
-    )
+    await credentials.change_password(context, caller, old, new, _ip(request))
     return redirect("/account")
