@@ -141,7 +141,7 @@ def test_layout_spans_cover_a_range_exactly(lengths: list[int], offset: int) -> 
     pos = offset
     for index, file_offset, n in spans:
         assert layout.starts[index] + file_offset == pos
-        assert 0 < n and file_offset + n <= lengths[index]
+        assert n > 0 and file_offset + n <= lengths[index]
         pos += n
 
 
