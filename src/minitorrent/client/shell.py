@@ -40,10 +40,12 @@ class Command:
     help: str
     run: Callable[..., Awaitable[Result]]
     rest: bool = False  # the last argument is the rest of the line, any number of words
+    optional: tuple[str, ...] = ()  # arguments that may follow the required ones
 
     @property
     def usage(self) -> str:
-        return " ".join([self.name, *(f"<{a}>" for a in self.args)]) + ("..." if self.rest else "")
+        words = [self.name, *(f"<{a}>" for a in self.args), *(f"[<{a}>]" for a in self.optional)]
+        return " ".join(words) + ("..." if self.rest else "")
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,13 @@ class Shell:
                     "share a file in a group",
                     c.upload_file,
                 ),
-                Command("list_files", ("group_id",), "files shared in a group", c.list_files),
+                Command(
+                    "list_files",
+                    ("group_id",),
+                    "files shared in a group; with a name, the files inside it",
+                    c.list_files,
+                    optional=("name",),
+                ),
                 Command(
                     "download_file",
                     ("group_id", "file_name", "destination_path"),
@@ -218,7 +226,7 @@ class Shell:
         if command.rest:  # its words as one argument, single spaces between
             args = [*args[: len(command.args) - 1], " ".join(args[len(command.args) - 1 :])]
         try:
-            if len(args) != len(command.args):
+            if not len(command.args) <= len(args) <= len(command.args) + len(command.optional):
                 raise usage_error(command.usage)
             result = await command.run(*args)
         except TrackerRefused as exc:

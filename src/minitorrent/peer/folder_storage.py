@@ -37,9 +37,23 @@ from typing import Self
 from minitorrent.errors import StorageError
 from minitorrent.file_list import Layout
 from minitorrent.metainfo import InfoDict, hash_stream
-from minitorrent.peer.storage import Buffer, _advance, _read_error, _views, _write_error
+from minitorrent.peer.storage import (
+    Buffer,
+    PieceStorage,
+    _advance,
+    _read_error,
+    _views,
+    _write_error,
+)
 
-__all__ = ["FolderStorage", "move_folder_into_place"]
+__all__ = [
+    "FolderStorage",
+    "Storage",
+    "create_storage",
+    "move_folder_into_place",
+    "move_into_place",
+    "open_storage",
+]
 
 MAX_OPEN = 128
 _IOV_MAX = 1024
@@ -180,6 +194,13 @@ class FolderStorage:
         if self._root < 0:
             raise StorageError(f"{self.path} is closed")
         return self._root
+
+    @property
+    def fd(self) -> int:
+        """The folder's own descriptor: its stat changes when entries are added, removed
+        or renamed, not when a file's content changes (so a seed of a folder is not told
+        to trust its files by stat: each piece is re-hashed before its first upload)."""
+        return self.root_fd
 
     @property
     def closed(self) -> bool:
@@ -347,3 +368,27 @@ def move_folder_into_place(part: Path, destination: Path) -> None:
     if result != 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code), str(destination))
+
+
+#: The data of one shared item: a single file or a folder.
+Storage = PieceStorage | FolderStorage
+
+
+def open_storage(path: str | os.PathLike[str], info: InfoDict, *, writable: bool) -> Storage:
+    """Open the file or folder of ``info`` (see ``open_existing`` of either)."""
+    kind = FolderStorage if info.is_folder else PieceStorage
+    return kind.open_existing(path, info, writable=writable)
+
+
+def create_storage(path: str | os.PathLike[str], info: InfoDict) -> Storage:
+    """Create the file or folder of ``info`` (never over anything)."""
+    return FolderStorage.create(path, info) if info.is_folder else PieceStorage.create(path, info)
+
+
+def move_into_place(part: Path, destination: Path) -> None:
+    """Rename a finished download (file or folder) without replacing anything."""
+    if part.is_dir() and not part.is_symlink():
+        move_folder_into_place(part, destination)
+    else:
+        os.link(part, destination)  # fails with EEXIST instead of overwriting
+        os.unlink(part)

@@ -21,7 +21,7 @@ from minitorrent.errors import MinitorrentError, StorageError, TrackerRefused
 from minitorrent.metainfo import InfoDict
 from minitorrent.peer.connection import IDLE_TIMEOUT, PeerConnection
 from minitorrent.peer.file_check import WholeFileHasher
-from minitorrent.peer.storage import PieceStorage
+from minitorrent.peer.folder_storage import create_storage, move_into_place, open_storage
 from minitorrent.peer.swarm import STALL_TIMEOUT, State, Swarm
 from minitorrent.peer.tracker_client import PeerAddress, TrackerClient
 from minitorrent.peer.vouch import POSITIVE_TTL, Vouchers
@@ -151,7 +151,7 @@ class PeerNode:
         hashed_as_of: os.stat_result | None = None,
     ) -> Transfer:
         """Share a file; ``hashed_as_of`` is its stat when its pieces were last hashed."""
-        storage = PieceStorage.open_existing(path, info, writable=False)
+        storage = open_storage(path, info, writable=False)
         swarm = Swarm(
             info, storage, have=[True] * info.num_pieces, stall_timeout=self.stall_timeout
         )
@@ -174,9 +174,9 @@ class PeerNode:
         resume: bool,
     ) -> Transfer:
         if resume:
-            storage = PieceStorage.open_existing(part_path, info, writable=True)
+            storage = open_storage(part_path, info, writable=True)
         else:
-            storage = PieceStorage.create(part_path, info)
+            storage = create_storage(part_path, info)
         try:
             storage.lock()  # another client process of the user may resume it too
         except StorageError:
@@ -203,7 +203,10 @@ class PeerNode:
             sha1=sha1,
             started_at=time.monotonic(),
             event=asyncio.Event(),
-            file_check=WholeFileHasher(storage.fd, info.length, storage.path),
+            # A folder has no whole-file SHA1: its verified pieces are its check.
+            file_check=None
+            if info.is_folder
+            else WholeFileHasher(storage.fd, info.length, storage.path),
         )
         transfer_ref.append(transfer)
         self._add(transfer)
@@ -278,18 +281,22 @@ class PeerNode:
 
     async def _finish_download(self, transfer: Transfer) -> None:
         swarm = transfer.swarm
-        assert transfer.destination is not None and transfer.file_check is not None
+        assert transfer.destination is not None
         try:
-            # Most of the file was hashed while it downloaded; flush it meanwhile.
-            _, digest = await asyncio.gather(
-                asyncio.to_thread(swarm.storage.sync), transfer.file_check.hexdigest()
-            )
-            if digest != transfer.sha1:
-                raise StorageError(
-                    f"whole-file SHA1 mismatch (got {digest}, expected {transfer.sha1})"
+            if swarm.info.is_folder:
+                await asyncio.to_thread(swarm.storage.sync)
+            else:
+                assert transfer.file_check is not None
+                # Most of the file was hashed while it downloaded; flush it meanwhile.
+                _, digest = await asyncio.gather(
+                    asyncio.to_thread(swarm.storage.sync), transfer.file_check.hexdigest()
                 )
-            _move_into_place(transfer.path, transfer.destination)
-            storage = PieceStorage.open_existing(transfer.destination, swarm.info, writable=False)
+                if digest != transfer.sha1:
+                    raise StorageError(
+                        f"whole-file SHA1 mismatch (got {digest}, expected {transfer.sha1})"
+                    )
+            move_into_place(transfer.path, transfer.destination)
+            storage = open_storage(transfer.destination, swarm.info, writable=False)
         except (OSError, MinitorrentError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else str(exc)
             swarm.fail(f"cannot complete the download: {reason}")
@@ -487,12 +494,6 @@ class PeerNode:
     async def _end_failed_download(self, transfer: Transfer) -> None:
         await asyncio.to_thread(_drop_empty_part, transfer)
         self._ended(transfer)
-
-
-def _move_into_place(part: Path, destination: Path) -> None:
-    """Rename without ever replacing a file that appeared at the destination."""
-    os.link(part, destination)  # fails with EEXIST instead of overwriting
-    os.unlink(part)
 
 
 def _drop_empty_part(transfer: Transfer) -> None:

@@ -1,0 +1,161 @@
+"""Sharing a folder as one item, end to end with real tracker and client processes:
+two members share a tree, a third downloads it byte for byte; a download killed with
+SIGKILL resumes at the next login; a hostile file list slipped into the tracker's
+database is refused by the client before anything is written."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import stat
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+
+from fastbencode import bdecode, bencode  # type: ignore[attr-defined]
+
+from minitorrent.driver import Client, password_of
+
+from .sharing_helpers import KiB, MiB, download_line, quote, wait_for, write_random
+
+MakeUsers = Callable[..., list[Client]]
+PIECE = 256 * KiB  # piece_length_for() of every tree below
+
+
+def make_tree(root: Path, big: int = 3 * MiB + 123) -> None:
+    """Nested folders, spaces and non-ASCII names, empty files (one exactly at a piece
+    boundary), a file larger than a piece and many smaller ones, a hidden file; plus a
+    link and an empty folder, which are not shared."""
+    write_random(root / "a" / "00 exact.bin", 4 * PIECE, seed=1)
+    write_random(root / "a" / "01 empty at a boundary", 0)
+    write_random(root / "a" / "02 big.bin", big, seed=2)
+    write_random(root / "b c" / "é ü straße.txt", 1000, seed=3)
+    write_random(root / "b c" / "deep" / "deeper" / "x", 5, seed=4)
+    for i in range(40):
+        write_random(root / "many" / f"f{i:02}", 1 * KiB + 97 * i, seed=10 + i)
+    write_random(root / ".hidden", 17, seed=5)
+    write_random(root / "empty", 0)
+    os.symlink(root / ".hidden", root / "link")
+    (root / "no files here").mkdir()
+
+
+def tree_hash(root: Path) -> str:
+    """One hash of a tree: every file's path and bytes, and every folder's path."""
+    digest = hashlib.sha1()
+    for path in sorted(root.rglob("*")):
+        if path.is_symlink() or (path.is_dir() and not any(path.iterdir())):
+            continue  # not shared
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        if path.is_file():
+            digest.update(hashlib.sha1(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_a_folder_shared_by_two_is_downloaded_byte_for_byte(
+    make_users: MakeUsers, tmp_path: Path
+) -> None:
+    ann, ben, cat = make_users("ann", "ben", "cat")
+    src = tmp_path / "seed" / "lectures"
+    make_tree(src)
+    for seeder in (ann, ben):
+        assert seeder.ok(f"upload_file {quote(src)} lab") == [
+            "notice: skipped 1 entry that is not a regular file (links, devices, sockets) "
+            "and 1 empty folder (a shared folder holds its files only)",
+            "sharing 'lectures/' in 'lab' (47 files, 4.1 MiB)",
+        ]
+    listing = cat.ok("list_files lab")
+    assert any(line.split()[:4] == ["lectures/", "47", "files", "4.1"] for line in listing), listing
+    contents = cat.ok("list_files lab lectures")
+    assert any(line.split() == ["a/02", "big.bin", "3.0", "MiB"] for line in contents), contents
+    assert any("b c/é ü straße.txt" in line for line in contents), contents
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    cat.ok(f"download_file lab lectures {quote(inbox)}")
+    assert cat.ok("wait", timeout=120) == ["1 download(s) complete"]
+    got = inbox / "lectures"
+    assert tree_hash(got) == tree_hash(src)
+    assert (got / "a" / "01 empty at a boundary").stat().st_size == 0
+    assert not (inbox / "lectures.part").exists()
+    folder_mode = 0o777 & ~current_umask()
+    for folder in [got, *(p for p in got.rglob("*") if p.is_dir())]:
+        assert stat.S_IMODE(folder.stat().st_mode) == folder_mode, folder
+    assert download_line(cat, "lab", "lectures") == "[C] [lab] lectures"
+
+    cat.fails(
+        f"download_file lab lectures {quote(inbox)}",
+        r"^error: you already have 'lectures' \(.*\)$",
+    )
+
+
+def _saved_pieces(state_db: Path) -> int:
+    if not state_db.exists():
+        return 0
+    with closing(sqlite3.connect(f"file:{state_db}?mode=ro", uri=True)) as db:
+        rows = db.execute("SELECT have FROM downloads").fetchall()
+    return sum(sum(have) for (have,) in rows)
+
+
+def test_a_folder_download_killed_resumes_at_login(
+    make_users: MakeUsers, make_client: Callable[..., Client], tmp_path: Path
+) -> None:
+    ann, dan = make_users("ann", "dan")
+    src = tmp_path / "seed" / "data set"
+    make_tree(src, big=64 * MiB)
+    ann.ok(f"upload_file {quote(src)} lab")
+    dest = tmp_path / "mine"  # does not exist: becomes the folder itself
+    dan.ok(f"download_file lab {quote('data set')} {quote(dest)}")
+    state_db = tmp_path / "state" / "dan" / "users" / "dan" / "state.db"
+    wait_for(lambda: _saved_pieces(state_db) > 0, "dan's first verified pieces saved")
+    dan.kill()
+    assert not dest.exists(), "the download ended before the kill; use a larger tree"
+    assert (tmp_path / "mine.part").is_dir()
+
+    dan = make_client(state="dan")
+    out = dan.ok(f"login dan {password_of('dan')}")
+    assert any(line.startswith("resuming [lab] data set (") for line in out), out
+    assert dan.ok("wait", timeout=120) == ["1 download(s) complete"]
+    assert tree_hash(dest) == tree_hash(src)
+    assert not (tmp_path / "mine.part").exists()
+
+
+def _hostile(info: bytes, path: list[bytes]) -> bytes:
+    """The same info dict with the path of its first file replaced."""
+    d = bdecode(info)
+    d[b"files"][0][b"path"] = path
+    return bytes(bencode(d))
+
+
+def test_a_hostile_file_list_slipped_past_the_tracker_is_refused(
+    make_users: MakeUsers, tracker_db: Path, tmp_path: Path
+) -> None:
+    ann, bob = make_users("ann", "bob")
+    src = tmp_path / "seed" / "notes"
+    write_random(src / "a.txt", 10 * KiB, seed=1)
+    write_random(src / "b.txt", 10 * KiB, seed=2)
+    ann.ok(f"upload_file {quote(src)} lab")
+    with closing(sqlite3.connect(tracker_db)) as db:
+        (info,) = db.execute("SELECT info FROM files WHERE name = 'notes'").fetchone()
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    cases = [
+        ([b"..", b"..", b"escaped.txt"], r"'\.\.' is not a file name"),
+        ([b"/tmp/abs.txt"], r"contains a path separator"),
+        ([b"B.TXT"], r"two files in the folder are both named 'b\.txt'"),
+        ([b"b.txt", b"under"], r"'b\.txt' is a file and also a folder of other files"),
+        (["x\u202etxt.exe".encode()], r"U\+202E"),
+    ]
+    for path, refusal in cases:
+        with closing(sqlite3.connect(tracker_db)) as db, db:
+            db.execute("UPDATE files SET info = ? WHERE name = 'notes'", (_hostile(info, path),))
+        bob.fails(f"download_file lab notes {quote(inbox)}", f"^error: .*{refusal}")
+        bob.fails(f"export_torrent lab notes {quote(tmp_path / 'x.torrent')}", refusal)
+    assert list(inbox.iterdir()) == [] and not (tmp_path / "x.torrent").exists()
+    assert not (tmp_path / "escaped.txt").exists()
