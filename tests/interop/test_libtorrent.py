@@ -15,6 +15,18 @@ from .ltclient import add_magnet, add_torrent, describe, is_seeding, session
 pytestmark = pytest.mark.interop
 
 
+def libtorrent_fetches(torrent: Path, out: Path) -> Path:
+    """A libtorrent session downloads ``torrent`` into ``out`` (made) and seeds it."""
+    ses = session(free_port())
+    out.mkdir()
+    handle = add_torrent(ses, torrent, out)
+    try:
+        wait_until(lambda: is_seeding(handle), 60, "libtorrent to finish")
+    except AssertionError:
+        raise AssertionError(describe(handle, ses)) from None
+    return out
+
+
 def test_libtorrent_downloads_exported_torrent_from_two_minitorrent_seeders(
     group: Callable[[int], list[Client]],
     random_file: Callable[[str, int], Path],
@@ -27,14 +39,7 @@ def test_libtorrent_downloads_exported_torrent_from_two_minitorrent_seeders(
     torrent = tmp_path / "dataset.torrent"
     alice.ok(f"export_torrent lab dataset.bin {torrent}")
 
-    ses = session(free_port())
-    out = tmp_path / "lt"
-    out.mkdir()
-    handle = add_torrent(ses, torrent, out)
-    try:
-        wait_until(lambda: is_seeding(handle), 60, "libtorrent to finish")
-    except AssertionError:
-        raise AssertionError(describe(handle, ses)) from None
+    out = libtorrent_fetches(torrent, tmp_path / "lt")
     assert (out / "dataset.bin").read_bytes() == data.read_bytes()
 
 
@@ -133,14 +138,7 @@ def test_libtorrent_downloads_a_folder_exported_from_two_minitorrent_seeders(
     torrent = tmp_path / "course.torrent"
     alice.ok(f"export_torrent lab {quote('course notes')} {quote(torrent)}")
 
-    ses = session(free_port())
-    out = tmp_path / "lt"
-    out.mkdir()
-    handle = add_torrent(ses, torrent, out)
-    try:
-        wait_until(lambda: is_seeding(handle), 60, "libtorrent to finish")
-    except AssertionError:
-        raise AssertionError(describe(handle, ses)) from None
+    out = libtorrent_fetches(torrent, tmp_path / "lt")
     assert tree_hash(out / "course notes") == tree_hash(src)
 
 

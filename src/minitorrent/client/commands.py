@@ -297,6 +297,21 @@ class Client:
         if not os.access(path, os.R_OK):
             raise MinitorrentError(f"cannot read {file_path}: permission denied")
         info, sha1 = await asyncio.to_thread(build_info, path, name, group_id)
+        await self._share(session, info, path, sha1, st.st_mtime_ns, hashed_as_of=st)
+        return f"sharing '{name}' in '{group_id}' ({human_size(info.length)}, sha1 {sha1})"
+
+    async def _share(
+        self,
+        session: Session,
+        info: InfoDict,
+        path: Path,
+        sha1: str,
+        mtime_ns: int,
+        *,
+        hashed_as_of: os.stat_result | None,
+    ) -> None:
+        """Register a hashed file or folder, remember it, and seed it."""
+        group_id = info.source
         await self.tracker.register_file(group_id, info.encode(), sha1)
         uploaded = sum(
             s.uploaded for s in session.state.shares() if s.info_hash == info.info_hash_hex
@@ -305,10 +320,10 @@ class Client:
             ShareRecord(
                 info.info_hash_hex,
                 group_id,
-                name,
+                info.name,
                 str(path),
-                st.st_size,
-                st.st_mtime_ns,
+                info.length,
+                mtime_ns,
                 sha1,
                 info.encode(),
                 uploaded,  # shared again: keep its total
@@ -316,10 +331,9 @@ class Client:
         )
         transfer = self.node.transfers.get(info.info_hash)
         if transfer is None:
-            transfer = self.node.seed(group_id, name, info, path, hashed_as_of=st)
+            transfer = self.node.seed(group_id, info.name, info, path, hashed_as_of=hashed_as_of)
         # So that list_files right after this already counts us as a peer.
         await transfer.announced.wait()
-        return f"sharing '{name}' in '{group_id}' ({human_size(info.length)}, sha1 {sha1})"
 
     async def _upload_folder(
         self, session: Session, path: Path, name: str, group_id: str
@@ -332,27 +346,7 @@ class Client:
             raise MinitorrentError(f"cannot read {exc.filename}: permission denied") from None
         except OSError as exc:
             raise MinitorrentError(f"cannot read {path}: {exc.strerror or exc}") from None
-        await self.tracker.register_file(group_id, info.encode(), "")
-        uploaded = sum(
-            s.uploaded for s in session.state.shares() if s.info_hash == info.info_hash_hex
-        )
-        session.state.put_share(
-            ShareRecord(
-                info.info_hash_hex,
-                group_id,
-                name,
-                str(path),
-                info.length,
-                scan.newest_mtime_ns,
-                "",
-                info.encode(),
-                uploaded,
-            )
-        )
-        transfer = self.node.transfers.get(info.info_hash)
-        if transfer is None:
-            transfer = self.node.seed(group_id, name, info, path)
-        await transfer.announced.wait()
+        await self._share(session, info, path, "", scan.newest_mtime_ns, hashed_as_of=None)
         lines = []
         if scan.skipped or scan.empty_folders:
             kind = "entry that is not" if scan.skipped == 1 else "entries that are not"

@@ -23,22 +23,19 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
-import fcntl
-import hashlib
 import os
 import shutil
 import stat
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from minitorrent.errors import StorageError
 from minitorrent.file_list import Layout
 from minitorrent.metainfo import InfoDict, hash_stream
 from minitorrent.peer.storage import (
     Buffer,
+    PieceIO,
     PieceStorage,
     _advance,
     _read_error,
@@ -60,7 +57,7 @@ _IOV_MAX = 1024
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-class FolderStorage:
+class FolderStorage(PieceIO):
     """The files of one folder :class:`InfoDict` below one directory."""
 
     def __init__(self, root_fd: int, path: str, info: InfoDict, *, writable: bool) -> None:
@@ -215,15 +212,6 @@ class FolderStorage:
         except OSError as exc:
             raise StorageError(f"cannot flush {self.path} to disk: {exc.strerror}") from None
 
-    def lock(self) -> None:
-        """Exclusive advisory lock on the folder: one process writes a download."""
-        try:
-            fcntl.flock(self.root_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StorageError(f"{self.path} is being written by another process") from None
-        except OSError as exc:
-            raise StorageError(f"cannot lock {self.path}: {exc.strerror}") from None
-
     def close(self) -> None:
         with self._lock:
             fds, self._fds = list(self._fds.values()), {}
@@ -234,23 +222,7 @@ class FolderStorage:
         if root >= 0:
             os.close(root)
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     # -- I/O -------------------------------------------------------------------------
-
-    def piece_offset(self, index: int) -> int:
-        if not 0 <= index < self.info.num_pieces:
-            raise IndexError(f"piece index {index} out of range")
-        return index * self.info.piece_length
 
     def _segments(
         self, offset: int, buffers: Sequence[Buffer]
@@ -264,63 +236,44 @@ class FolderStorage:
             views = _advance(views, size)
 
     def write_blocks(self, offset: int, buffers: Sequence[Buffer]) -> None:
+        """Write ``buffers`` back to back at ``offset``: one ``pwritev`` per file touched."""
         if not self.writable:
             raise StorageError(f"{self.path} is open read-only")
-        for index, file_offset, part in self._segments(offset, buffers):
-            name = f"{self.path}/{self.info.files[index].relative}"
-            try:
-                with self._member(index) as fd:
-                    _transfer(os.pwritev, fd, part, file_offset, name)
-            except OSError as exc:
-                raise _write_error(exc, name) from None
+        self._each_file(offset, buffers, os.pwritev, _write_error)
 
     def read_into(self, offset: int, buffers: Sequence[memoryview | bytearray]) -> None:
+        """Fill ``buffers`` from ``offset``: one ``preadv`` per file touched."""
+        self._each_file(offset, buffers, os.preadv, _read_error)
+
+    def _each_file(
+        self,
+        offset: int,
+        buffers: Sequence[Buffer],
+        call: Callable[[int, list[memoryview], int], int],
+        error: Callable[[OSError, str], StorageError],
+    ) -> None:
         for index, file_offset, part in self._segments(offset, buffers):
             name = f"{self.path}/{self.info.files[index].relative}"
             try:
                 with self._member(index) as fd:
-                    _transfer(os.preadv, fd, part, file_offset, name)
+                    _transfer(call, fd, part, file_offset, name)
             except OSError as exc:
-                raise _read_error(exc, name) from None
+                raise error(exc, name) from None
 
     def read(self, offset: int, length: int) -> bytes:
         buf = bytearray(length)
         self.read_into(offset, [buf])
         return bytes(buf)
 
-    def verify_piece(self, index: int) -> bool:
-        offset = self.piece_offset(index)
-        size = self.info.piece_size(index)
-        if self._verify_buf is None:
-            self._verify_buf = memoryview(bytearray(self.info.piece_length))
-        view = self._verify_buf[:size]
-        self.read_into(offset, [view])
-        return hashlib.sha1(view).digest() == self.info.piece_hash(index)
-
-    def recheck(
-        self,
-        progress: Callable[[int], None] | None = None,
-        *,
-        workers: int = 2,
-        trusted: Sequence[bool] = (),
-    ) -> list[bool]:
-        """Which pieces on disk match their hash (see :meth:`PieceStorage.recheck`)."""
-        info = self.info
-        if any(trusted):
-            return [
-                (i < len(trusted) and trusted[i]) or self.verify_piece(i)
-                for i in range(info.num_pieces)
-            ]
-        digests = hash_stream(
+    def _digests(self, progress: Callable[[int], None] | None, workers: int) -> bytes:
+        return hash_stream(
             lambda view, offset: self.read_into(offset, [view]),
-            info.length,
-            info.piece_length,
+            self.info.length,
+            self.info.piece_length,
             workers=workers,
             progress=progress,
             label=self.path,
         )
-        expected = info.pieces
-        return [digests[i : i + 20] == expected[i : i + 20] for i in range(0, len(expected), 20)]
 
 
 def _take(views: list[memoryview], n: int) -> list[memoryview]:
