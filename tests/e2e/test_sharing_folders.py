@@ -166,3 +166,26 @@ def test_a_shared_folder_is_shared_again_at_login_until_it_changes(
     ann.ok(f"upload_file {quote(src)} lab")
     assert ann.ok("stop_share lab notes") == ["stopped sharing 'notes' in 'lab'"]
     assert bob.ok("list_files lab") == ["no files shared"]
+
+
+def test_a_folder_download_is_shown_cancelled_and_started_again(
+    make_users: MakeUsers, tmp_path: Path
+) -> None:
+    ann, bob = make_users("ann", "bob")
+    src = tmp_path / "seed" / "tree"
+    make_tree(src)
+    ann.ok(f"upload_file {quote(src)} lab")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    with frozen(ann):  # no data yet: the download stays at 0%
+        bob.ok(f"download_file lab tree {quote(inbox)}")
+        assert download_line(bob, "lab", "tree").startswith("[D] [lab] tree 0.0% ")
+        assert bob.ok("cancel_download lab tree") == [
+            "cancelled 'tree' (verified pieces kept for a later download_file)"
+        ]
+        assert download_line(bob, "lab", "tree") == "[F] [lab] tree: cancelled"
+        wait_for(lambda: not (inbox / "tree.part").exists(), "the empty .part folder removed")
+    bob.ok(f"download_file lab tree {quote(inbox)}")
+    assert bob.ok("wait", timeout=120) == ["1 download(s) complete"]
+    assert tree_hash(inbox / "tree") == tree_hash(src)
+    assert list(inbox.iterdir()) == [inbox / "tree"]

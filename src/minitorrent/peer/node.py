@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import random
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -500,7 +501,19 @@ def _drop_empty_part(transfer: Transfer) -> None:
     """A download that ended (failed or cancelled) before a single piece was verified
     leaves nothing behind: there is nothing worth resuming in its .part."""
     if transfer.kind == "download" and transfer.swarm.picker.num_have == 0:
-        _unlink_quietly(transfer.path)
+        if transfer.swarm.info.is_folder:
+            _remove_part_folder(transfer.path)
+        else:
+            _unlink_quietly(transfer.path)
+
+
+def _remove_part_folder(path: Path) -> None:
+    """Remove a .part folder of ours (rmtree does not follow links inside it)."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+    except OSError as exc:  # best effort, as for a file
+        log.info("cannot remove %s: %s", path, exc.strerror)
 
 
 def _unlink_quietly(path: Path) -> None:
