@@ -38,7 +38,7 @@ COMMANDS: dict[str, tuple[str, bool]] = {
     "list_groups": ("list_groups", True),
     "list_members": ("list_members <group_id>", True),
     "remove_member": ("remove_member <group_id> <user_id>", True),
-    "help": ("help", False),
+    "help": ("help [<command>]", False),
     "quit": ("quit", False),
 }
 

@@ -112,7 +112,7 @@ def test_leaving_the_group_ends_a_members_access_within_an_announce_interval(
         peer.send(wire.Request(0, 0, 16 * KiB))
         assert peer.wait_for(wire.Piece).block == seeding.data[: 16 * KiB]
         left_at = time.monotonic()
-        seeding.member.http.delete("/groups/lab/members/me").raise_for_status()
+        seeding.member.http.delete("/groups/lab/membership").raise_for_status()
         deadline = 2 + 2  # the seeder's announce interval, plus a margin for slow CI
         while not peer.closed and time.monotonic() - left_at < deadline:
             peer.send(wire.KeepAlive())  # stay active: only the vouch may end it

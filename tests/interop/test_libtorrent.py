@@ -10,21 +10,9 @@ import pytest
 from minitorrent.driver import Client, free_port, wait_until
 from tests.e2e.sharing_helpers import make_tree, own_peer_id, quote, tree_hash
 
-from .ltclient import add_magnet, add_torrent, describe, is_seeding, session
+from .ltclient import add_magnet, add_torrent, describe, fetch, is_seeding, session
 
 pytestmark = pytest.mark.interop
-
-
-def libtorrent_fetches(torrent: Path, out: Path) -> Path:
-    """A libtorrent session downloads ``torrent`` into ``out`` (made) and seeds it."""
-    ses = session(free_port())
-    out.mkdir()
-    handle = add_torrent(ses, torrent, out)
-    try:
-        wait_until(lambda: is_seeding(handle), 60, "libtorrent to finish")
-    except AssertionError:
-        raise AssertionError(describe(handle, ses)) from None
-    return out
 
 
 def test_libtorrent_downloads_exported_torrent_from_two_minitorrent_seeders(
@@ -39,7 +27,9 @@ def test_libtorrent_downloads_exported_torrent_from_two_minitorrent_seeders(
     torrent = tmp_path / "dataset.torrent"
     alice.ok(f"export_torrent lab dataset.bin {torrent}")
 
-    out = libtorrent_fetches(torrent, tmp_path / "lt")
+    out = tmp_path / "lt"
+    out.mkdir()
+    fetch(torrent, out)
     assert (out / "dataset.bin").read_bytes() == data.read_bytes()
 
 
@@ -138,7 +128,9 @@ def test_libtorrent_downloads_a_folder_exported_from_two_minitorrent_seeders(
     torrent = tmp_path / "course.torrent"
     alice.ok(f"export_torrent lab {quote('course notes')} {quote(torrent)}")
 
-    out = libtorrent_fetches(torrent, tmp_path / "lt")
+    out = tmp_path / "lt"
+    out.mkdir()
+    fetch(torrent, out)
     assert tree_hash(out / "course notes") == tree_hash(src)
 
 

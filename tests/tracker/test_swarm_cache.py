@@ -106,7 +106,7 @@ def test_a_new_session_is_written_at_once(database: Database, cache: SwarmCache,
 
 
 def _leave(database: Database, cache: SwarmCache, user: str) -> None:
-    """What DELETE /groups/g/members/me does, with what it tells the cache."""
+    """What DELETE /groups/g/membership does, with what it tells the cache."""
     with database.session() as db, db.begin():
         groups.leave_group(db, user, "g")
         files_left = files.files_of_group(db, "g")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ from minitorrent.tracker.db import Database
 from minitorrent.tracker.services import swarm, users
 from minitorrent.tracker.services.clock import Clock, utcnow
 from minitorrent.tracker.services.errors import DomainError
-from minitorrent.tracker.services.throttle import LoginThrottle
+from minitorrent.tracker.services.throttle import LoginThrottle, SignupThrottle
 from minitorrent.tracker.settings import TrackerSettings
 from minitorrent.tracker.slots import Slots
 from minitorrent.tracker.swarm_cache import REFRESH, SOLE_REFRESH, SwarmCache
@@ -36,6 +38,13 @@ def password_hasher(settings: TrackerSettings) -> PasswordHasher:
         memory_cost=settings.password_memory_kib,
         parallelism=settings.password_parallelism,
     )
+
+
+def hashing_slots() -> int:
+    """How many argon2 hashes run at once: half the cores, so the event loop always
+    has one (20 at once kept GET /me waiting seconds) and memory stays bounded (each
+    hash takes password_memory_kib)."""
+    return max(1, (os.cpu_count() or 2) // 2)
 
 
 def database_slots(database: Database) -> int:
@@ -66,8 +75,10 @@ class TrackerContext:
     clock: Clock
     hasher: PasswordHasher
     throttle: LoginThrottle
+    signups: SignupThrottle
     policy: swarm.SwarmPolicy
     db_slots: Slots
+    hash_slots: Slots
     swarms: SwarmCache
     # Answers the database gave less than REFRESH (SOLE_REFRESH) seconds ago, for the hot
     # requests; the routes that end sessions or change passkeys drop theirs at once.
@@ -94,21 +105,29 @@ class TrackerContext:
             grace=settings.peer_grace,
             max_peers=settings.max_peers,
         )
+        hasher = password_hasher(settings)
+        users.dummy_hash(hasher)  # now, or the first unknown user's login would be slower
         refresh = REFRESH if database.is_shared else SOLE_REFRESH
         stale_limit = 5 * refresh
         return cls(
             settings=settings,
             database=database,
             clock=clock,
-            hasher=password_hasher(settings),
+            hasher=hasher,
             throttle=LoginThrottle(
                 max_per_user=settings.login_max_failures_per_user,
                 max_per_ip=settings.login_max_failures_per_ip,
                 window=settings.login_window,
                 clock=monotonic,
             ),
+            signups=SignupThrottle(
+                max_per_ip=settings.signup_max_per_address,
+                window=settings.signup_window,
+                clock=monotonic,
+            ),
             policy=policy,
             db_slots=Slots(database_slots(database)),
+            hash_slots=Slots(hashing_slots()),
             swarms=SwarmCache(
                 database,
                 policy,
@@ -135,6 +154,7 @@ class TrackerContext:
             self.sessions.forget(lambda _: True)
             self.swarms.forget_all()
         self.throttle.sweep()
+        self.signups.sweep()
 
     # -- the hot requests: from memory when possible, else one trip to the database ----
 
@@ -250,6 +270,30 @@ class TrackerContext:
 
     async def flush_announces(self) -> None:
         await self.run_db(self.swarms.flush)
+
+    # -- accounts: argon2 off the loop and outside any database slot ----------------
+
+    async def hashing(self, work: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        """Blocking password work (argon2, tens of milliseconds): in a worker thread,
+        with a hashing slot and no database slot, so other requests go on meanwhile."""
+        async with self.hash_slots:
+            return await anyio.to_thread.run_sync(functools.partial(work, *args, **kwargs))
+
+    async def reading(self, work: Callable[..., R], *args: Any) -> R:
+        """work(db, *args) in a read-only transaction (see read_db)."""
+        return await self.read_db(self._read_transaction, work, *args)
+
+    async def writing(self, work: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        """work(db, *args, **kwargs) in a transaction of its own (see run_db)."""
+        return await self.run_db(functools.partial(self._write_transaction, work, *args, **kwargs))
+
+    def _read_transaction(self, work: Callable[..., R], *args: Any) -> R:
+        with self.database.read_session() as db, db.begin():
+            return work(db, *args)
+
+    def _write_transaction(self, work: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        with self.database.session() as db, db.begin():
+            return work(db, *args, **kwargs)
 
     async def read_db(self, work: Callable[..., R], *args: Any) -> R:
         """A pure read: with SQLite at once on the event loop, without a slot (in WAL

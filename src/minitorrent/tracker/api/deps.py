@@ -31,13 +31,20 @@ async def get_context(request: Request) -> TrackerContext:
 
 Context = Annotated[TrackerContext, Depends(get_context)]
 
+
+def client_ip(request: Request) -> str | None:
+    """The socket's peer address (server.py ignores X-Forwarded-For): what throttles count."""
+    return request.client.host if request.client else None
+
+
 _AFTER_COMMIT = "after_commit"
 
 
 async def get_db(request: Request) -> AsyncIterator[Session]:
-    """One transaction per request, committed before the response is sent; for the `def`
-    endpoints that hash passwords (FastAPI runs them in a worker thread). The others use
-    db_endpoint, which opens the same transaction itself.
+    """One transaction per request, committed before the response is sent; for a `def`
+    endpoint with `db: DB` not wrapped by db_endpoint (FastAPI runs it in a worker
+    thread). The API's endpoints use db_endpoint, which opens the same transaction
+    itself; the password endpoints hash outside any transaction (TrackerContext.hashing).
 
     First it waits, without holding a worker thread, for the right to open a transaction
     (context.db_slots). Before this gate, under load every worker thread ended up blocked
@@ -74,7 +81,8 @@ def db_endpoint(endpoint: Callable[..., R]) -> Callable[..., Awaitable[R]]:
     """For a sync endpoint with a `db: DB` parameter: FastAPI calls the wrapper, which
     opens the request's transaction itself (as get_db does: slot, session, commit, then
     the after_commit actions) and passes it as `db`; and the context as `context` if
-    the endpoint has that parameter (one dependency less for FastAPI to resolve).
+    the endpoint has that parameter (one dependency less for FastAPI to resolve), and
+    the request as `request` if it has that one.
 
     Not a yield dependency: FastAPI's machinery around one (an exit stack, a shielded
     async context manager) cost more than the queries of most requests. And since the
@@ -86,21 +94,26 @@ def db_endpoint(endpoint: Callable[..., R]) -> Callable[..., Awaitable[R]]:
     with the slot held, no other request holds its lock; the thread hand-off around the
     endpoint cost more than its queries, and it was paid with the slot held, which with
     SQLite's single slot set the tracker's pace (serial GET /me 510 -> 610 requests/s).
-    Not for endpoints that hash passwords: argon2 takes tens of milliseconds, those stay
-    `def` with `db: DB`."""
+    Not for endpoints that hash passwords: argon2 takes tens of milliseconds, and with
+    the slot held every other request would wait for it (api/users.py, api/sessions.py
+    hash between transactions instead)."""
     signature = inspect.signature(endpoint)
     request = inspect.Parameter(
         "db_endpoint_request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request
     )
-    injected = {"db", "context"}
+    injected = {"db", "context", "request"}
     parameters = [p for name, p in signature.parameters.items() if name not in injected]
     wants_context = "context" in signature.parameters
+    # FastAPI hands the request to one parameter only: the wrapper's, passed on.
+    wants_request = "request" in signature.parameters
 
     @functools.wraps(endpoint)
     async def run(db_endpoint_request: Request, **kwargs: Any) -> R:
         context = context_of(db_endpoint_request)
         if wants_context:
             kwargs["context"] = context
+        if wants_request:
+            kwargs["request"] = db_endpoint_request
         async with context.db_slots:
             with _transaction(context) as db:
                 if context.database.runs_on_event_loop:

@@ -17,6 +17,8 @@ router = APIRouter(prefix="/groups/{group_id}/files", tags=["files"])
 NO_CONTENT = status.HTTP_204_NO_CONTENT
 # base64 of files.MAX_INFO_BYTES, rounded up
 MAX_INFO_B64 = (files.MAX_INFO_BYTES + 2) // 3 * 4
+# A registration's whole JSON body: the info and a little more (body_limit.py).
+MAX_BODY = MAX_INFO_B64 + 4096
 
 
 class NewFile(BaseModel):
@@ -115,6 +117,6 @@ def file_contents(group_id: str, name: str, caller: Caller, db: DB) -> list[Cont
 @db_endpoint
 def stop_share(group_id: str, name: str, caller: Caller, context: Context, db: DB) -> Response:
     """Stop sharing: the caller's share record and live peers of the file go."""
-    files.stop_share(db, caller.user_id, group_id, name)
+    files.stop_share(db, caller.user_id, group_id, name, now=context.clock())
     forget_member(context, db, group_id, caller.user_id)
     return Response(status_code=NO_CONTENT)

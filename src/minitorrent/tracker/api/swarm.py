@@ -13,6 +13,8 @@ from minitorrent.tracker.services.errors import DomainError
 
 router = APIRouter(prefix="/announce", tags=["swarm"])
 MAX_BATCH = 1000
+# A batch's whole JSON body: an item is ~250 bytes (body_limit.py).
+MAX_BATCH_BODY = MAX_BATCH * 512
 
 
 class AnnounceIn(BaseModel):

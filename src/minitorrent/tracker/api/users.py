@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 from pydantic import BaseModel
 
-from minitorrent.tracker.api.deps import DB, Caller, Context, after_commit, db_endpoint
+from minitorrent.tracker.api import credentials
+from minitorrent.tracker.api.deps import DB, Caller, Context, after_commit, client_ip, db_endpoint
 from minitorrent.tracker.services import users
 
 router = APIRouter(tags=["users"])
@@ -26,11 +27,10 @@ class Me(BaseModel):
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
-def create_user(body: NewUser, context: Context, db: DB) -> UserOut:
-    user = users.create_user(
-        db, body.user_id, body.password, hasher=context.hasher, now=context.clock()
-    )
-    return UserOut(user_id=user.id)
+async def create_user(body: NewUser, request: Request, context: Context) -> UserOut:
+    """Holding no database slot while the password is hashed (credentials.sign_up)."""
+    await credentials.sign_up(context, body.user_id, body.password, client_ip(request))
+    return UserOut(user_id=body.user_id)
 
 
 @router.get("/me")
