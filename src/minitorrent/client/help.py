@@ -84,13 +84,14 @@ DETAILS: dict[str, Details] = {
     "remove_member": Details("groups", "Remove a member from your group.", "remove_member lab bob"),
     "upload_file": Details(
         "files",
-        "Hash a file and share it with a group; it stays shared from this machine until "
-        "stop_share, also after the next login.",
+        "Hash a file, or a folder as one item, and share it with a group; it stays shared "
+        "from this machine until stop_share, also after the next login.",
         "upload_file ~/data/results.csv lab",
     ),
     "list_files": Details(
         "files",
-        "The files shared in a group, with size, SHA1 and how many peers share them.",
+        "The files and folders shared in a group, with size, SHA1 and how many peers share "
+        "them (a folder: `lectures/  12 files  3.4 GiB`); with a name, the files inside it.",
         "list_files lab",
     ),
     "list_shares": Details(
