@@ -18,7 +18,6 @@ import hashlib
 import os
 import stat
 import threading
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -28,6 +27,8 @@ from urllib.parse import quote
 from fastbencode import bdecode, bencode  # type: ignore[attr-defined]  # not re-exported in its stub
 
 from minitorrent.errors import MetainfoError, StorageError
+from minitorrent.file_list import FileEntry, check_files
+from minitorrent.names import safe_file_name
 
 if TYPE_CHECKING:
     from hashlib import _Hash as _Sha1
@@ -39,6 +40,7 @@ __all__ = [
     "build_info",
     "hash_file",
     "hash_pieces",
+    "hash_stream",
     "magnet_link",
     "piece_length_for",
     "safe_file_name",
@@ -59,7 +61,6 @@ AUTO_MAX_PIECE_LENGTH = 4 * MiB
 TARGET_MAX_PIECES = 2048
 #: Largest file size we represent (off_t on 64-bit systems).
 MAX_LENGTH = (1 << 63) - 1
-MAX_NAME_BYTES = 255
 SHA1_LEN = 20
 
 #: Bytes read per system call while hashing (rounded to whole pieces).  4 MiB per thread fits
@@ -68,14 +69,10 @@ _CHUNK_TARGET = 4 * MiB
 #: How often (seconds) the progress callback is called while threads hash.
 _PROGRESS_INTERVAL = 0.1
 
-#: Unicode categories a file name may not contain: control (Cc), format (Cf: bidi
-#: controls, zero-width characters), line and paragraph separators (Zl, Zp). They
-#: change what a name looks like on screen, or hide part of it. Zero-width joiners in
-#: emoji sequences and ZWNJ in some scripts are refused too: a name that shows its real
-#: characters is worth more than those.
-_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
-
-_INFO_KEYS = frozenset({b"length", b"name", b"piece length", b"pieces", b"private", b"source"})
+_INFO_KEYS = frozenset(
+    {b"files", b"length", b"name", b"piece length", b"pieces", b"private", b"source"}
+)
+_FILE_KEYS = frozenset({b"length", b"path"})
 
 
 def piece_length_for(size: int) -> int:
@@ -109,50 +106,18 @@ def _num_pieces(length: int, piece_length: int) -> int:
     return -(-length // piece_length)
 
 
-def safe_file_name(name: str) -> str:
-    """Return ``name`` if it is safe to use as a single file name in a directory.
-
-    Rejects empty names, ``.`` and ``..``, path separators (``/`` and ``\\``), control
-    characters (NUL, newline, ...), format characters (bidi overrides such as U+202E,
-    which make ``report<U+202E>fdp.exe`` show as ``reportexe.pdf``; zero-width characters),
-    line and paragraph separators (U+2028, U+2029), names that are not valid Unicode, and
-    names longer than 255 bytes in UTF-8.  Spaces, leading dashes and non-ASCII letters are
-    fine.
-    """
-    if not isinstance(name, str):
-        raise MetainfoError("a file name must be text")
-    if not name:
-        raise MetainfoError("the file name is empty")
-    if name in (".", ".."):
-        raise MetainfoError(f"{name!r} is not a file name")
-    if "/" in name or "\\" in name:
-        raise MetainfoError(f"the file name {name!r} contains a path separator")
-    hidden = next((ch for ch in name if unicodedata.category(ch) in _HIDDEN_CATEGORIES), None)
-    if hidden is not None:
-        raise MetainfoError(
-            f"the file name {name!r} contains the invisible or control character "
-            f"U+{ord(hidden):04X}"
-        )
-    try:
-        encoded = name.encode("utf-8")
-    except UnicodeEncodeError:
-        raise MetainfoError(f"the file name {name!r} is not valid Unicode") from None
-    if len(encoded) > MAX_NAME_BYTES:
-        raise MetainfoError(
-            f"the file name is too long ({len(encoded)} bytes in UTF-8; at most {MAX_NAME_BYTES})"
-        )
-    return name
-
-
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
 class InfoDict:
-    """The info dictionary of one shared file (single-file, BitTorrent v1).
+    """The info dictionary of one shared file or folder (BitTorrent v1).
 
     ``source`` is the group id: the same file shared in two groups has two info-hashes.
+    A folder lists its files in ``files`` (empty for a single file); its ``length`` is
+    their total, the length of the stream of all its files back to back that the pieces
+    cut up.  ``name`` is then the folder's name.
     """
 
     name: str
@@ -161,9 +126,14 @@ class InfoDict:
     pieces: bytes
     source: str
     private: bool = True
+    files: tuple[FileEntry, ...] = ()
 
     def __post_init__(self) -> None:
         safe_file_name(self.name)
+        if self.files or not isinstance(self.files, tuple):
+            check_files(self.name, self.files)
+            if self.length != sum(f.length for f in self.files):
+                raise MetainfoError("the length of a folder must be the sum of its files")
         if not _is_int(self.length):
             raise MetainfoError(f"invalid file length {self.length!r}")
         if self.length < 0:
@@ -200,12 +170,18 @@ class InfoDict:
     @cached_property
     def _encoded(self) -> bytes:
         d: dict[bytes, Any] = {
-            b"length": self.length,
             b"name": self.name.encode("utf-8"),
             b"piece length": self.piece_length,
             b"pieces": self.pieces,
             b"source": self.source.encode("utf-8"),
         }
+        if self.files:
+            d[b"files"] = [
+                {b"length": f.length, b"path": [e.encode("utf-8") for e in f.path]}
+                for f in self.files
+            ]
+        else:
+            d[b"length"] = self.length
         if self.private:
             d[b"private"] = 1
         encoded: bytes = bencode(d)
@@ -224,12 +200,17 @@ class InfoDict:
     def info_hash_hex(self) -> str:
         return self.info_hash.hex()
 
+    @property
+    def is_folder(self) -> bool:
+        return bool(self.files)
+
     @classmethod
     def decode(cls, raw: bytes) -> InfoDict:
         """Parse and strictly validate a bencoded info dictionary.
 
         Raises :class:`MetainfoError` unless ``raw`` is the canonical bencoding of a valid
-        single-file info dictionary (so that ``sha1(raw)`` is the info-hash we compute).
+        single-file or folder info dictionary (so that ``sha1(raw)`` is the info-hash we
+        compute); every path of a folder is checked (:func:`minitorrent.file_list.check_files`).
         """
         if not isinstance(raw, bytes | bytearray | memoryview):
             raise MetainfoError("the info dictionary must be bytes")
@@ -240,8 +221,6 @@ class InfoDict:
             raise MetainfoError("the info dictionary is not valid bencoding") from None
         if not isinstance(d, dict):
             raise MetainfoError("the info dictionary is not a dictionary")
-        if b"files" in d:
-            raise MetainfoError("multi-file torrents are not supported (only single files)")
         unknown = sorted(k for k in d if k not in _INFO_KEYS)
         if unknown:
             names = ", ".join(repr(k.decode("utf-8", "replace")) for k in unknown)
@@ -257,7 +236,14 @@ class InfoDict:
             return value
 
         name_b: bytes = get(b"name", "a string")
-        length: int = get(b"length", "an integer")
+        files: tuple[FileEntry, ...] = ()
+        if b"files" in d:
+            if b"length" in d:
+                raise MetainfoError("the info dictionary has both 'length' and 'files'")
+            files = _decode_files(d[b"files"])
+            length = sum(f.length for f in files)
+        else:
+            length = get(b"length", "an integer")
         piece_length: int = get(b"piece length", "an integer")
         pieces: bytes = get(b"pieces", "a string")
         source_b: bytes = get(b"source", "a string")
@@ -275,7 +261,7 @@ class InfoDict:
             source = source_b.decode("utf-8")
         except UnicodeDecodeError:
             raise MetainfoError("the source (group id) is not valid UTF-8") from None
-        info = cls(name, length, piece_length, pieces, source, private)
+        info = cls(name, length, piece_length, pieces, source, private, files)
         if info.encode() != raw:
             raise MetainfoError("the info dictionary is not in canonical bencoding")
         return info
@@ -300,6 +286,28 @@ class InfoDict:
     def piece_hash(self, index: int) -> bytes:
         self._check_index(index)
         return self.pieces[index * SHA1_LEN : (index + 1) * SHA1_LEN]
+
+
+def _decode_files(value: object) -> tuple[FileEntry, ...]:
+    """The ``files`` list of a folder's info dictionary, each entry's shape checked (the
+    paths themselves are checked by :func:`check_files`)."""
+    if not isinstance(value, list) or not value:
+        raise MetainfoError("'files' in the info dictionary must be a non-empty list")
+    entries = []
+    for item in value:
+        if not isinstance(item, dict) or set(item) != _FILE_KEYS:
+            raise MetainfoError("each file of a folder must have exactly 'length' and 'path'")
+        length, path = item[b"length"], item[b"path"]
+        if not _is_int(length):
+            raise MetainfoError("the length of a file of the folder must be an integer")
+        if not isinstance(path, list) or not all(isinstance(e, bytes) for e in path):
+            raise MetainfoError("the path of a file of the folder must be a list of strings")
+        try:
+            elements = tuple(e.decode("utf-8") for e in path)
+        except UnicodeDecodeError:
+            raise MetainfoError("a path in the folder is not valid UTF-8") from None
+        entries.append(FileEntry(elements, length))
+    return tuple(entries)
 
 
 # -- hashing ---------------------------------------------------------------------------------
@@ -364,13 +372,16 @@ def hash_pieces(
         raise ValueError("length must not be negative")
     out = bytearray(SHA1_LEN * _num_pieces(length, piece_length))
     whole = hashlib.sha1() if whole_file else None
-    chunk = max(1, _CHUNK_TARGET // piece_length) * piece_length
-    nchunks = -(-length // chunk)
     try:
-        if workers == 1 or nchunks <= 1:
-            _hash_inline(fd, length, piece_length, chunk, out, whole, progress)
-        else:
-            _hash_threaded(fd, length, piece_length, chunk, workers, out, whole, progress)
+        _hash_stream(
+            lambda view, offset: _pread_exact(fd, view, offset),
+            length,
+            piece_length,
+            workers,
+            out,
+            whole,
+            progress,
+        )
         if os.fstat(fd).st_size != length:
             raise _FileChanged
     except _FileChanged:
@@ -380,8 +391,59 @@ def hash_pieces(
     return bytes(out), (whole.hexdigest() if whole is not None else None)
 
 
+#: Fills a buffer with the bytes of the stream at an offset (the file, or a folder's files
+#: back to back); raises _FileChanged if there are fewer.
+Reader = Callable[[memoryview, int], None]
+
+
+def hash_stream(
+    read: Reader,
+    length: int,
+    piece_length: int,
+    *,
+    workers: int = 2,
+    progress: Callable[[int], None] | None = None,
+    label: str = "the folder",
+) -> bytes:
+    """The concatenated piece SHA1s of ``length`` bytes that ``read`` provides (a folder's
+    files back to back), hashed like :func:`hash_pieces` on ``workers`` threads."""
+    if piece_length <= 0 or workers < 1 or length < 0:
+        raise ValueError("piece_length and workers must be positive, length not negative")
+    out = bytearray(SHA1_LEN * _num_pieces(length, piece_length))
+    try:
+        _hash_stream(read, length, piece_length, workers, out, None, progress)
+    except _FileChanged:
+        raise StorageError(f"file changed while hashing: {label}") from None
+    return bytes(out)
+
+
+def read_stream_exact(fd: int, buf: memoryview, offset: int, label: str) -> None:
+    """Fill ``buf`` from ``fd`` at ``offset``; a short file means it changed."""
+    try:
+        _pread_exact(fd, buf, offset)
+    except _FileChanged:
+        raise StorageError(f"file changed while hashing: {label}") from None
+
+
+def _hash_stream(
+    read: Reader,
+    length: int,
+    piece_length: int,
+    workers: int,
+    out: bytearray,
+    whole: _Sha1 | None,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Hash ``length`` bytes from ``read`` into ``out`` (see :func:`hash_pieces`)."""
+    chunk = max(1, _CHUNK_TARGET // piece_length) * piece_length
+    if workers == 1 or -(-length // chunk) <= 1:
+        _hash_inline(read, length, piece_length, chunk, out, whole, progress)
+    else:
+        _hash_threaded(read, length, piece_length, chunk, workers, out, whole, progress)
+
+
 def _hash_inline(
-    fd: int,
+    read: Reader,
     length: int,
     piece_length: int,
     chunk: int,
@@ -393,7 +455,7 @@ def _hash_inline(
     offset = 0
     while offset < length:
         view = buf[: min(chunk, length - offset)]
-        _pread_exact(fd, view, offset)
+        read(view, offset)
         if whole is not None:
             whole.update(view)
         _hash_chunk_pieces(view, offset // piece_length, piece_length, out)
@@ -405,7 +467,7 @@ def _hash_inline(
 
 
 def _hash_threaded(
-    fd: int,
+    read: Reader,
     length: int,
     piece_length: int,
     chunk: int,
@@ -429,7 +491,7 @@ def _hash_threaded(
                     return
                 offset = c * chunk
                 view = buf[: min(chunk, length - offset)]
-                _pread_exact(fd, view, offset)
+                read(view, offset)
                 _hash_chunk_pieces(view, offset // piece_length, piece_length, out)
                 done[k] += len(view)
         except BaseException as exc:
@@ -444,7 +506,7 @@ def _hash_threaded(
                 if stop.is_set():
                     return
                 view = buf[: min(chunk, length - offset)]
-                _pread_exact(fd, view, offset)
+                read(view, offset)
                 whole.update(view)
                 offset += len(view)
                 done[k] = offset

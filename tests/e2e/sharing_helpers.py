@@ -7,6 +7,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import os
 import random
 import re
 import secrets
@@ -443,3 +444,37 @@ class PortForward:
         self._server.close()
         for sock in self._sockets:
             sock.close()  # the pumps end with an OSError
+
+
+# -- folders ------------------------------------------------------------------------
+
+FOLDER_PIECE = 256 * KiB  # piece_length_for() of the trees below
+
+
+def make_tree(root: Path, big: int = 3 * MiB + 123) -> None:
+    """Nested folders, spaces and non-ASCII names, empty files (one exactly at a piece
+    boundary), a file larger than a piece and many smaller ones, a hidden file; plus a
+    link and an empty folder, which are not shared."""
+    write_random(root / "a" / "00 exact.bin", 4 * FOLDER_PIECE, seed=1)
+    write_random(root / "a" / "01 empty at a boundary", 0)
+    write_random(root / "a" / "02 big.bin", big, seed=2)
+    write_random(root / "b c" / "é ü straße.txt", 1000, seed=3)
+    write_random(root / "b c" / "deep" / "deeper" / "x", 5, seed=4)
+    for i in range(40):
+        write_random(root / "many" / f"f{i:02}", 1 * KiB + 97 * i, seed=10 + i)
+    write_random(root / ".hidden", 17, seed=5)
+    write_random(root / "empty", 0)
+    os.symlink(root / ".hidden", root / "link")
+    (root / "no files here").mkdir()
+
+
+def tree_hash(root: Path) -> str:
+    """One hash of a tree: every file's path and bytes, and every folder's path."""
+    digest = hashlib.sha1()
+    for path in sorted(root.rglob("*")):
+        if path.is_symlink() or (path.is_dir() and not any(path.iterdir())):
+            continue  # not shared
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        if path.is_file():
+            digest.update(hashlib.sha1(path.read_bytes()).digest())
+    return digest.hexdigest()

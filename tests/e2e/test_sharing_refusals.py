@@ -35,7 +35,7 @@ def test_upload_refusals(
     write_random(home / "report.bin", 100 * KiB, seed=52)  # same name, other bytes
     (home / "a dir").mkdir()
     bob.fails(f"upload_file {quote(home / 'missing.bin')} lab", r"^error: no such file: .*missing")
-    bob.fails(f"upload_file {quote(home / 'a dir')} lab", r"a dir is a directory, not a file$")
+    bob.fails(f"upload_file {quote(home / 'a dir')} lab", r"a dir has no files to share$")
     bob.fails("upload_file /dev/null lab", r"/dev/null is not a regular file$")
     if not ROOT:
         locked = home / "locked.bin"

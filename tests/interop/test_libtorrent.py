@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from minitorrent.driver import Client, free_port, wait_until
-from tests.e2e.sharing_helpers import own_peer_id
+from tests.e2e.sharing_helpers import make_tree, own_peer_id, quote, tree_hash
 
 from .ltclient import add_magnet, add_torrent, describe, fetch, is_seeding, session
 
@@ -114,3 +114,42 @@ def test_mixed_swarm_libtorrent_and_minitorrent_leechers_trade_pieces(
     leecher_id = own_peer_id(leecher)
     traded = sum(n for pid, n in exchanged.items() if pid.hex() == leecher_id)
     assert traded > 0, f"no bytes between libtorrent and the minitorrent leecher: {exchanged}"
+
+
+def test_libtorrent_downloads_a_folder_exported_from_two_minitorrent_seeders(
+    group: Callable[[int], list[Client]], tmp_path: Path
+) -> None:
+    """A folder is a standard multi-file torrent: the same info-hash, the same tree."""
+    alice, bob = group(2)
+    src = tmp_path / "data" / "course notes"
+    make_tree(src)
+    alice.ok(f"upload_file {quote(src)} lab")
+    bob.ok(f"upload_file {quote(src)} lab")
+    torrent = tmp_path / "course.torrent"
+    alice.ok(f"export_torrent lab {quote('course notes')} {quote(torrent)}")
+
+    out = tmp_path / "lt"
+    out.mkdir()
+    fetch(torrent, out)
+    assert tree_hash(out / "course notes") == tree_hash(src)
+
+
+def test_minitorrent_downloads_a_folder_from_a_libtorrent_seeder(
+    group: Callable[[int], list[Client]], tmp_path: Path
+) -> None:
+    alice, bob = group(2)
+    src = tmp_path / "data" / "set"
+    make_tree(src)
+    alice.ok(f"upload_file {quote(src)} lab")
+    torrent = tmp_path / "set.torrent"
+    alice.ok(f"export_torrent lab set {quote(torrent)}")
+    assert alice.quit() == 0  # only libtorrent has the data now
+
+    ses = session(free_port())
+    seeder = add_torrent(ses, torrent, src.parent, seed=True)
+    wait_until(lambda: is_seeding(seeder), 30, "libtorrent to seed")
+    out = tmp_path / "bob"
+    out.mkdir()
+    bob.ok(f"download_file lab set {quote(out)}")
+    bob.ok("wait", timeout=90)
+    assert tree_hash(out / "set") == tree_hash(src)

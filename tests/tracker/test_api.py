@@ -167,6 +167,7 @@ ENDPOINTS: list[tuple[str, str, object, Level]] = [
     ("GET", "/groups/{g}/files", None, "member"),
     ("GET", "/groups/{g}/log", None, "member"),
     ("GET", "/groups/{g}/files/f", None, "member"),
+    ("GET", "/groups/{g}/files/f/contents", None, "member"),
     ("POST", "/groups/{g}/files", {"info": "", "sha1": "0" * 40}, "member"),
     ("DELETE", "/groups/{g}/files/f/shares/me", None, "member"),
     ("POST", "/announce", ANNOUNCE, "torrent"),
@@ -281,6 +282,10 @@ def test_files_flow(trio: tuple[ApiUser, ApiUser, ApiUser]) -> None:
     assert (row["sharers"], row["length"], row["info_hash"]) == (2, 4, shared.json()["info_hash"])
     detail = ann.get("/groups/g/files/a file.txt").json()
     assert base64.b64decode(detail["info"]) == info
+    assert row["file_count"] is None
+    contents = ann.get("/groups/g/files/a file.txt/contents").json()
+    assert contents == [{"path": "a file.txt", "length": 4}]
+    _is_error(ann.get("/groups/g/files/nothing/contents"), 404, "no_such_file")
     assert ann.delete("/groups/g/files/a file.txt/shares/me").status_code == 204
     _is_error(ann.delete("/groups/g/files/a file.txt/shares/me"), 409, "not_sharing")
     _is_error(ann.get("/groups/g/files/nothing"), 404, "no_such_file")

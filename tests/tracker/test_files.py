@@ -8,8 +8,10 @@ from fastbencode import bencode  # type: ignore[attr-defined]
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from minitorrent.file_list import FolderLimits
 from minitorrent.tracker.models import Peer
 from minitorrent.tracker.services import errors, files, swarm
+from minitorrent.tracker.services.quotas import Quotas
 
 from .helpers import (
     FakeClock,
@@ -75,6 +77,7 @@ def test_share_and_list(group: Session, clock: FakeClock) -> None:
         seeders=0,
         leechers=0,
         sharers=1,
+        file_count=None,
     )
     assert files.get_file(group, "ann", "g", "my file.bin", now=clock()).info == info
 
@@ -189,3 +192,74 @@ def test_seeders_and_leechers_count_live_peers_only(group: Session, clock: FakeC
     clock.advance(2 * 30 + 5)  # ann's and bob's short-interval peers have expired
     [view] = files.list_files(group, "ann", "g", now=clock())
     assert (view.seeders, view.leechers) == (0, 1)
+
+
+def _folder_info(paths: list[list[bytes]], name: bytes = b"lectures") -> bytes:
+    return _raw_info(
+        name=name,
+        length=None,
+        files=[{b"length": 1, b"path": p} for p in paths],
+        pieces=b"\0" * 20,
+    )
+
+
+def test_a_folder_is_registered_without_a_whole_file_sha1(group: Session, clock: FakeClock) -> None:
+    raw = _folder_info([[b"week 1", b"intro.mp4"], [b"notes.txt"]])
+    shared = files.share_file(group, "ann", "g", raw, "", now=clock())
+    assert shared.sha1 == "" and shared.file_count == 2 and shared.length == 2
+    [view] = files.list_files(group, "bob", "g", now=clock())
+    assert view.file_count == 2 and view.name == "lectures"
+    assert files.file_contents(group, "bob", "g", "lectures") == [
+        ("week 1/intro.mp4", 1),
+        ("notes.txt", 1),
+    ]
+    with pytest.raises(errors.Invalid, match="a folder has no whole-file sha1") as caught:
+        files.share_file(group, "bob", "g", raw, "0" * 40, now=clock())
+    assert caught.value.code == "bad_sha1"
+    with pytest.raises(errors.Invalid, match="sha1 must be 40"):
+        files.share_file(group, "ann", "g", make_info("g"), "", now=clock())
+
+
+@pytest.mark.parametrize(
+    ("paths", "why"),
+    [
+        ([[b"..", b"x"]], "not a file name"),
+        ([[b"/etc/passwd"]], "path separator"),
+        ([[b"a\\b"]], "path separator"),
+        ([["x\u202etxt.exe".encode()]], r"U\+202E"),
+        ([[b"Read"], [b"READ"]], "both named"),
+        ([[b"a"], [b"a", b"b"]], "also a folder"),
+        ([[b"."]], "not a file name"),
+    ],
+)
+def test_hostile_folders_are_refused_at_registration(
+    group: Session, clock: FakeClock, paths: list[list[bytes]], why: str
+) -> None:
+    with pytest.raises(errors.Invalid, match=why) as caught:
+        files.share_file(group, "ann", "g", _folder_info(paths), "", now=clock())
+    assert caught.value.code == "bad_info"
+
+
+def test_folder_limits_are_configurable(group: Session, clock: FakeClock) -> None:
+    raw = _folder_info([[b"a"], [b"b"], [b"c"]])
+    with pytest.raises(errors.Invalid, match="the folder has 3 files; at most 2 are allowed"):
+        files.share_file(
+            group, "ann", "g", raw, "", now=clock(), folder_limits=FolderLimits(max_files=2)
+        )
+    with pytest.raises(errors.Invalid, match="too long"):
+        files.share_file(
+            group, "ann", "g", raw, "", now=clock(), folder_limits=FolderLimits(max_path_bytes=9)
+        )
+
+
+def test_a_folder_counts_as_one_file_and_its_info_bytes_in_the_quotas(
+    group: Session, clock: FakeClock
+) -> None:
+    raw = _folder_info([[b"x%d" % i] for i in range(50)])
+    small = Quotas(info_bytes_per_member=len(raw) - 1)
+    with pytest.raises(errors.Forbidden, match=f"would take {len(raw)} bytes"):
+        files.share_file(group, "ann", "g", raw, "", now=clock(), quotas=small)
+    limits = Quotas(files_per_member=1, info_bytes_per_member=len(raw))
+    files.share_file(group, "ann", "g", raw, "", now=clock(), quotas=limits)
+    with pytest.raises(errors.Forbidden, match="the most files a member may"):
+        files.share_file(group, "ann", "g", make_info("g"), "0" * 40, now=clock(), quotas=limits)

@@ -30,6 +30,8 @@ from minitorrent.errors import (
     TrackerRefused,
     UsageError,
 )
+from minitorrent.file_list import FolderLimits, check_limits
+from minitorrent.folder import hash_folder, scan_folder
 from minitorrent.metainfo import (
     InfoDict,
     hash_file,
@@ -38,8 +40,9 @@ from minitorrent.metainfo import (
     private_torrent,
     safe_file_name,
 )
+from minitorrent.peer.folder_storage import open_storage
 from minitorrent.peer.node import PeerNode, Transfer
-from minitorrent.peer.storage import PieceStorage, check_own_file, locked_elsewhere
+from minitorrent.peer.storage import check_own_file, locked_elsewhere
 from minitorrent.peer.swarm import State
 from minitorrent.peer.tracker_client import Standing, TrackerClient
 from minitorrent.units import human_size
@@ -290,12 +293,27 @@ class Client:
         except OSError as exc:
             raise MinitorrentError(f"cannot read {file_path}: {exc.strerror}") from None
         if stat.S_ISDIR(st.st_mode):
-            raise MinitorrentError(f"{file_path} is a directory, not a file")
+            return await self._upload_folder(session, path, name, group_id)
         if not stat.S_ISREG(st.st_mode):
             raise MinitorrentError(f"{file_path} is not a regular file")
         if not os.access(path, os.R_OK):
             raise MinitorrentError(f"cannot read {file_path}: permission denied")
         info, sha1 = await self.hashing.build_info(path, name, group_id, st.st_size)
+        await self._share(session, info, path, sha1, st.st_mtime_ns, hashed_as_of=st)
+        return f"sharing '{name}' in '{group_id}' ({human_size(info.length)}, sha1 {sha1})"
+
+    async def _share(
+        self,
+        session: Session,
+        info: InfoDict,
+        path: Path,
+        sha1: str,
+        mtime_ns: int,
+        *,
+        hashed_as_of: os.stat_result | None,
+    ) -> None:
+        """Register a hashed file or folder, remember it, and seed it."""
+        group_id = info.source
         await self.tracker.register_file(group_id, info.encode(), sha1)
         uploaded = sum(
             s.uploaded for s in session.state.shares() if s.info_hash == info.info_hash_hex
@@ -304,10 +322,10 @@ class Client:
             ShareRecord(
                 info.info_hash_hex,
                 group_id,
-                name,
+                info.name,
                 str(path),
-                st.st_size,
-                st.st_mtime_ns,
+                info.length,
+                mtime_ns,
                 sha1,
                 info.encode(),
                 uploaded,  # shared again: keep its total
@@ -315,15 +333,55 @@ class Client:
         )
         transfer = self.node.transfers.get(info.info_hash)
         if transfer is None:
-            transfer = self.node.seed(group_id, name, info, path, hashed_as_of=st)
+            transfer = self.node.seed(group_id, info.name, info, path, hashed_as_of=hashed_as_of)
         # So that list_files right after this already counts us as a peer.
         await transfer.announced.wait()
-        return f"sharing '{name}' in '{group_id}' ({human_size(info.length)}, sha1 {sha1})"
 
-    async def list_files(self, group_id: str) -> Result:
+    async def _upload_folder(
+        self, session: Session, path: Path, name: str, group_id: str
+    ) -> Result:
+        """Share a folder as one item; it has no whole-file SHA1 (its pieces, bound by the
+        info-hash, verify it), and the tracker is sent an empty one."""
+        try:
+            info, scan = await self.hashing.build_folder_info(path, name, group_id)
+        except PermissionError as exc:
+            raise MinitorrentError(f"cannot read {exc.filename}: permission denied") from None
+        except OSError as exc:
+            raise MinitorrentError(f"cannot read {path}: {exc.strerror or exc}") from None
+        await self._share(session, info, path, "", scan.newest_mtime_ns, hashed_as_of=None)
+        lines = []
+        if scan.skipped or scan.empty_folders:
+            kind = "entry that is not" if scan.skipped == 1 else "entries that are not"
+            lines.append(
+                f"notice: skipped {scan.skipped} {kind} a regular file (links, devices, "
+                f"sockets) and {plural(scan.empty_folders, 'empty folder')} (a shared "
+                "folder holds its files only)"
+            )
+        lines.append(
+            f"sharing '{name}/' in '{group_id}' ({plural(len(info.files), 'file')}, "
+            f"{human_size(info.length)})"
+        )
+        return lines
+
+    async def list_files(self, group_id: str, name: str | None = None) -> Result:
         self._require_login()
+        if name is not None:
+            contents = await self.tracker.file_contents(group_id, name)
+            return Table(
+                ("path", "size"), [(p, human_size(n)) for p, n in contents], empty="no files"
+            )
         files = await self.tracker.list_files(group_id)
-        rows = [(f.name, human_size(f.length), f.sha1, str(f.seeders)) for f in files]
+        rows = [
+            (f.name, human_size(f.length), f.sha1, str(f.seeders))
+            if f.file_count is None
+            else (
+                f"{f.name}/",
+                f"{plural(f.file_count, 'file')}  {human_size(f.length)}",
+                "",
+                str(f.seeders),
+            )
+            for f in files
+        ]
         return Table(("name", "size", "sha1", "peers"), rows, empty="no files shared")
 
     async def stop_share(self, group_id: str, file_name: str) -> Result:
@@ -400,10 +458,11 @@ class Client:
     async def download_file(self, group_id: str, file_name: str, destination: str) -> Result:
         session = self._require_login()
         raw_info, sha1 = await self.tracker.file_info(group_id, file_name)
-        info = InfoDict.decode(raw_info)
+        info = InfoDict.decode(raw_info)  # every path of a folder checked again here
         name = safe_file_name(info.name)
         if info.source != group_id:
             raise MetainfoError("the tracker sent metadata of another group")
+        check_limits(info.name, info.files, FolderLimits())
         running = self.node.transfers.get(info.info_hash)
         if running is not None:
             if running.kind == "download" and running.swarm.state in (
@@ -433,7 +492,7 @@ class Client:
             resume = True
         have = [False] * info.num_pieces
         if resume:
-            check_own_file(part)  # never finish a .part another user planted or can change
+            _check_own_part(part, info)  # never finish a .part another user planted
             saved = record.have if record is not None and not adopted else b""
             have = await asyncio.to_thread(_recheck, part, info, saved)
         session.state.put_download(
@@ -556,16 +615,19 @@ class Client:
         session = self.session
         if session is None or transfer.destination is None:
             return
-        st = transfer.destination.stat()
         info = transfer.swarm.info
+        # A folder's record says 0: re-checked once at the next login (scanning it here
+        # would block the event loop).
+        st = transfer.destination.stat()
+        size, mtime_ns = (info.length, 0) if info.is_folder else (st.st_size, st.st_mtime_ns)
         session.state.put_share(
             ShareRecord(
                 info.info_hash_hex,
                 transfer.group_id,
                 transfer.name,
                 str(transfer.destination),
-                st.st_size,
-                st.st_mtime_ns,
+                size,
+                mtime_ns,
                 transfer.sha1,
                 info.encode(),
             )
@@ -606,26 +668,20 @@ class Client:
                 continue
             path = Path(share.path)
             try:
-                st = path.stat()
-                if st.st_size != share.size or st.st_mtime_ns != share.mtime_ns:
-                    pieces, _ = await asyncio.to_thread(hash_file, path, info.piece_length)
-                    if st.st_size != info.length or pieces != info.pieces:
-                        raise StorageError("its content changed")
-                    session.state.put_share(
-                        ShareRecord(
-                            share.info_hash,
-                            share.group_id,
-                            share.name,
-                            share.path,
-                            st.st_size,
-                            st.st_mtime_ns,
-                            share.sha1,
-                            share.info,
-                            share.uploaded,
-                        )
-                    )
+                if info.is_folder:
+                    await asyncio.to_thread(_check_folder, session.state, share, info)
+                    hashed_as_of = None  # each piece is checked before its first upload
+                else:
+                    hashed_as_of = st = path.stat()
+                    if st.st_size != share.size or st.st_mtime_ns != share.mtime_ns:
+                        pieces, _ = await asyncio.to_thread(hash_file, path, info.piece_length)
+                        if st.st_size != info.length or pieces != info.pieces:
+                            raise StorageError("its content changed")
+                        _record_checked(session.state, share, st.st_size, st.st_mtime_ns)
                 transfers.append(
-                    self.node.seed(share.group_id, share.name, info, path, hashed_as_of=st)
+                    self.node.seed(
+                        share.group_id, share.name, info, path, hashed_as_of=hashed_as_of
+                    )
                 )
             except (OSError, MinitorrentError) as exc:
                 reason = "it is gone" if isinstance(exc, FileNotFoundError) else str(exc)
@@ -693,6 +749,35 @@ class Client:
         return notes
 
 
+def _record_checked(state: UserState, share: ShareRecord, size: int, mtime_ns: int) -> None:
+    """The shared file or folder was re-hashed and is unchanged: remember as of when."""
+    state.put_share(
+        ShareRecord(
+            share.info_hash,
+            share.group_id,
+            share.name,
+            share.path,
+            size,
+            mtime_ns,
+            share.sha1,
+            share.info,
+            share.uploaded,
+        )
+    )
+
+
+def _check_folder(state: UserState, share: ShareRecord, info: InfoDict) -> None:
+    """A shared folder still holds the same files; re-hashed if any was modified since
+    it was last hashed (its newest modification time moved)."""
+    scan = scan_folder(share.path)
+    if set(scan.files) != set(info.files):
+        raise StorageError("its files changed (added, removed or resized)")
+    if scan.newest_mtime_ns != share.mtime_ns:
+        if hash_folder(scan.root, info.files, info.piece_length) != info.pieces:
+            raise StorageError("its content changed")
+        _record_checked(state, share, info.length, scan.newest_mtime_ns)
+
+
 def _decode_record(record: ShareRecord | DownloadRecord) -> InfoDict:
     """The info dictionary of a record read back from the state file, or why not."""
     damage = damage_of(record)
@@ -750,15 +835,28 @@ def _name_max(directory: Path) -> int:
 
 def _may_be_part_of(part: Path, info: InfoDict) -> bool:
     """Whether an existing file can be a partial download of `info`: a regular file (not
-    a link) of its size."""
+    a link) of its size, or for a folder a folder (its files are checked when opened)."""
     st = part.lstat()
+    if info.is_folder:
+        return stat.S_ISDIR(st.st_mode)
     return stat.S_ISREG(st.st_mode) and st.st_size == info.length
+
+
+def _check_own_part(part: Path, info: InfoDict) -> None:
+    """A .part file must be ours and writable by us only; a .part folder must be ours
+    (its folders follow the umask, and its files are reached without following links)."""
+    if not info.is_folder:
+        check_own_file(part)
+    elif part.lstat().st_uid != os.geteuid():
+        raise StorageError(
+            f"{part} belongs to another user; not using it (remove it or choose another place)"
+        )
 
 
 def _recheck(part: Path, info: InfoDict, saved: bytes) -> list[bool]:
     """Which pieces of a partial file are good: the saved resume data vouches for the
     pieces it marks, the rest (verified after the last save) are re-hashed."""
-    with PieceStorage.open_existing(part, info, writable=False) as storage:
+    with open_storage(part, info, writable=False) as storage:
         return storage.recheck(trusted=[b == 1 for b in saved])
 
 

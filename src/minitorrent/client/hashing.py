@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
+from minitorrent.folder import FolderScan, build_folder_info, scan_folder
 from minitorrent.metainfo import InfoDict, build_info
+
+T = TypeVar("T")
+Progress = Callable[[int], None]
 
 
 class _Stopped(Exception):
@@ -26,6 +32,20 @@ class Hashing:
     async def build_info(
         self, path: Path, name: str, group_id: str, size: int
     ) -> tuple[InfoDict, str]:
+        return await self._hash(
+            name, size, lambda progress: build_info(path, name, group_id, progress=progress)
+        )
+
+    async def build_folder_info(
+        self, path: Path, name: str, group_id: str
+    ) -> tuple[InfoDict, FolderScan]:
+        """A folder's info dict; its size is known once it is listed."""
+        size = (await asyncio.to_thread(scan_folder, path)).length
+        return await self._hash(
+            name, size, lambda progress: build_folder_info(path, name, group_id, progress=progress)
+        )
+
+    async def _hash(self, name: str, size: int, work: Callable[[Progress], T]) -> T:
         stop = threading.Event()
 
         def progress(done: int) -> None:
@@ -35,7 +55,7 @@ class Hashing:
 
         self.name, self.size, self.done, self.active = name, size, 0, True
         try:
-            return await asyncio.to_thread(build_info, path, name, group_id, progress=progress)
+            return await asyncio.to_thread(work, progress)
         finally:
             stop.set()
             self.active = False

@@ -82,15 +82,23 @@ DETAILS: dict[str, Details] = {
         "groups", "Turn down a request to join your group.", "reject_request lab bob"
     ),
     "remove_member": Details("groups", "Remove a member from your group.", "remove_member lab bob"),
+    "group_log": Details(
+        "groups",
+        "What happened in a group, newest first: who asked to join, was accepted, "
+        "rejected, removed or left, who became admin, which files were shared and "
+        "withdrawn, by whom and when. Every member may read it.",
+        "group_log lab",
+    ),
     "upload_file": Details(
         "files",
-        "Hash a file and share it with a group; it stays shared from this machine until "
-        "stop_share, also after the next login.",
+        "Hash a file, or a folder as one item, and share it with a group; it stays shared "
+        "from this machine until stop_share, also after the next login.",
         "upload_file ~/data/results.csv lab",
     ),
     "list_files": Details(
         "files",
-        "The files shared in a group, with size, SHA1 and how many peers share them.",
+        "The files and folders shared in a group, with size, SHA1 and how many peers share "
+        "them (a folder: `lectures/  12 files  3.4 GiB`); with a name, the files inside it.",
         "list_files lab",
     ),
     "list_shares": Details(

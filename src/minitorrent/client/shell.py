@@ -129,7 +129,13 @@ class Shell:
                     "share a file in a group",
                     c.upload_file,
                 ),
-                Command("list_files", ("group_id",), "files shared in a group", c.list_files),
+                Command(
+                    "list_files",
+                    ("group_id",),
+                    "files shared in a group; with a name, the files inside it",
+                    c.list_files,
+                    optional=("name",),
+                ),
                 Command(
                     "download_file",
                     ("group_id", "file_name", "destination_path"),

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import random
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from minitorrent.errors import MinitorrentError, StorageError, TrackerRefused
 from minitorrent.metainfo import InfoDict
 from minitorrent.peer.connection import IDLE_TIMEOUT, PeerConnection
 from minitorrent.peer.file_check import WholeFileHasher
-from minitorrent.peer.storage import PieceStorage
+from minitorrent.peer.folder_storage import create_storage, move_into_place, open_storage
 from minitorrent.peer.swarm import STALL_TIMEOUT, State, Swarm
 from minitorrent.peer.tracker_client import PeerAddress, TrackerClient
 from minitorrent.peer.vouch import POSITIVE_TTL, Vouchers
@@ -155,7 +156,7 @@ class PeerNode:
         hashed_as_of: os.stat_result | None = None,
     ) -> Transfer:
         """Share a file; ``hashed_as_of`` is its stat when its pieces were last hashed."""
-        storage = PieceStorage.open_existing(path, info, writable=False)
+        storage = open_storage(path, info, writable=False)
         swarm = Swarm(
             info, storage, have=[True] * info.num_pieces, stall_timeout=self.stall_timeout
         )
@@ -178,9 +179,9 @@ class PeerNode:
         resume: bool,
     ) -> Transfer:
         if resume:
-            storage = PieceStorage.open_existing(part_path, info, writable=True)
+            storage = open_storage(part_path, info, writable=True)
         else:
-            storage = PieceStorage.create(part_path, info)
+            storage = create_storage(part_path, info)
         try:
             storage.lock()  # another client process of the user may resume it too
         except StorageError:
@@ -207,7 +208,10 @@ class PeerNode:
             sha1=sha1,
             started_at=time.monotonic(),
             event=asyncio.Event(),
-            file_check=WholeFileHasher(storage.fd, info.length, storage.path),
+            # A folder has no whole-file SHA1: its verified pieces are its check.
+            file_check=None
+            if info.is_folder
+            else WholeFileHasher(storage.fd, info.length, storage.path),
         )
         transfer_ref.append(transfer)
         self._add(transfer)
@@ -282,18 +286,22 @@ class PeerNode:
 
     async def _finish_download(self, transfer: Transfer) -> None:
         swarm = transfer.swarm
-        assert transfer.destination is not None and transfer.file_check is not None
+        assert transfer.destination is not None
         try:
-            # Most of the file was hashed while it downloaded; flush it meanwhile.
-            _, digest = await asyncio.gather(
-                asyncio.to_thread(swarm.storage.sync), transfer.file_check.hexdigest()
-            )
-            if digest != transfer.sha1:
-                raise StorageError(
-                    f"whole-file SHA1 mismatch (got {digest}, expected {transfer.sha1})"
+            if swarm.info.is_folder:
+                await asyncio.to_thread(swarm.storage.sync)
+            else:
+                assert transfer.file_check is not None
+                # Most of the file was hashed while it downloaded; flush it meanwhile.
+                _, digest = await asyncio.gather(
+                    asyncio.to_thread(swarm.storage.sync), transfer.file_check.hexdigest()
                 )
-            _move_into_place(transfer.path, transfer.destination)
-            storage = PieceStorage.open_existing(transfer.destination, swarm.info, writable=False)
+                if digest != transfer.sha1:
+                    raise StorageError(
+                        f"whole-file SHA1 mismatch (got {digest}, expected {transfer.sha1})"
+                    )
+            move_into_place(transfer.path, transfer.destination)
+            storage = open_storage(transfer.destination, swarm.info, writable=False)
         except (OSError, MinitorrentError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else str(exc)
             swarm.fail(f"cannot complete the download: {reason}")
@@ -493,17 +501,23 @@ class PeerNode:
         self._ended(transfer)
 
 
-def _move_into_place(part: Path, destination: Path) -> None:
-    """Rename without ever replacing a file that appeared at the destination."""
-    os.link(part, destination)  # fails with EEXIST instead of overwriting
-    os.unlink(part)
-
-
 def _drop_empty_part(transfer: Transfer) -> None:
     """A download that ended (failed or cancelled) before a single piece was verified
     leaves nothing behind: there is nothing worth resuming in its .part."""
     if transfer.kind == "download" and transfer.swarm.picker.num_have == 0:
-        _unlink_quietly(transfer.path)
+        if transfer.swarm.info.is_folder:
+            _remove_part_folder(transfer.path)
+        else:
+            _unlink_quietly(transfer.path)
+
+
+def _remove_part_folder(path: Path) -> None:
+    """Remove a .part folder of ours (rmtree does not follow links inside it)."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+    except OSError as exc:  # best effort, as for a file
+        log.info("cannot remove %s: %s", path, exc.strerror)
 
 
 def _unlink_quietly(path: Path) -> None:

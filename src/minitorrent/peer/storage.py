@@ -25,7 +25,7 @@ from typing import Self
 from minitorrent.errors import StorageError
 from minitorrent.metainfo import InfoDict, hash_pieces
 
-__all__ = ["PieceHasher", "PieceStorage", "locked_elsewhere"]
+__all__ = ["PieceHasher", "PieceIO", "PieceStorage", "locked_elsewhere"]
 
 try:
     _IOV_MAX = max(16, min(os.sysconf("SC_IOV_MAX"), 1024))
@@ -79,7 +79,94 @@ def _advance(views: list[memoryview], n: int) -> list[memoryview]:
     return rest
 
 
-class PieceStorage:
+class PieceIO:
+    """What both storages (one file, a folder) share: pieces read back and verified, a
+    ``with`` block. Subclasses provide ``info``, ``read_into``, ``close`` and ``_digests``
+    (every piece hashed, for a recheck without resume data)."""
+
+    info: InfoDict
+    path: str
+    _verify_buf: memoryview | None
+
+    @property
+    def fd(self) -> int:
+        raise NotImplementedError
+
+    def lock(self) -> None:
+        """Take the exclusive advisory lock (``flock``) of the file or folder, so that one
+        process at a time writes a partial download. It ends with :meth:`close` or with
+        the process."""
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StorageError(f"{self.path} is being written by another process") from None
+        except OSError as exc:
+            raise StorageError(f"cannot lock {self.path}: {exc.strerror}") from None
+
+    def read_into(self, offset: int, buffers: Sequence[memoryview | bytearray]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _digests(self, progress: Callable[[int], None] | None, workers: int) -> bytes:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def piece_offset(self, index: int) -> int:
+        """Offset of the first byte of piece ``index`` (in the file, or the folder's files
+        back to back)."""
+        if not 0 <= index < self.info.num_pieces:
+            raise IndexError(f"piece index {index} out of range")
+        return index * self.info.piece_length
+
+    def verify_piece(self, index: int) -> bool:
+        """Read piece ``index`` back and compare its SHA1.  Reuses one buffer: call from one
+        thread at a time."""
+        offset = self.piece_offset(index)
+        size = self.info.piece_size(index)
+        if self._verify_buf is None:
+            self._verify_buf = memoryview(bytearray(self.info.piece_length))
+        view = self._verify_buf[:size]
+        self.read_into(offset, [view])
+        return hashlib.sha1(view).digest() == self.info.piece_hash(index)
+
+    def recheck(
+        self,
+        progress: Callable[[int], None] | None = None,
+        *,
+        workers: int = 2,
+        trusted: Sequence[bool] = (),
+    ) -> list[bool]:
+        """Which pieces on disk match their hash (to resume after a crash).
+
+        Pieces marked in ``trusted`` (saved resume data) are taken as good and only the
+        others are read; with none trusted everything is hashed in parallel, bounded
+        memory (:func:`minitorrent.metainfo.hash_pieces`).  ``progress`` gets the number
+        of bytes checked so far (whole pass only).
+        """
+        info = self.info
+        if any(trusted):
+            return [
+                (i < len(trusted) and trusted[i]) or self.verify_piece(i)
+                for i in range(info.num_pieces)
+            ]
+        digests = self._digests(progress, workers)
+        expected = info.pieces
+        return [digests[i : i + 20] == expected[i : i + 20] for i in range(0, len(expected), 20)]
+
+
+class PieceStorage(PieceIO):
     """The data of one :class:`InfoDict` in one file.  Create with :meth:`create` or
     :meth:`open_existing`; close with :meth:`close` or a ``with`` block."""
 
@@ -173,16 +260,6 @@ class PieceStorage:
         except OSError as exc:
             raise StorageError(f"cannot flush {self.path} to disk: {exc.strerror}") from None
 
-    def lock(self) -> None:
-        """Take the file's exclusive advisory lock (``flock``), so that one process at a
-        time writes a partial download. It ends with :meth:`close` or with the process."""
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StorageError(f"{self.path} is being written by another process") from None
-        except OSError as exc:
-            raise StorageError(f"cannot lock {self.path}: {exc.strerror}") from None
-
     def close(self) -> None:
         """Close the file (idempotent)."""
         fd, self._fd = self._fd, -1
@@ -190,29 +267,12 @@ class PieceStorage:
         if fd >= 0:
             os.close(fd)
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         mode = "rw" if self.writable else "ro"
         state = "closed" if self.closed else mode
         return f"<PieceStorage {self.path!r} {self.info.length} bytes {state}>"
 
     # -- geometry --------------------------------------------------------------------------
-
-    def piece_offset(self, index: int) -> int:
-        """File offset of the first byte of piece ``index``."""
-        if not 0 <= index < self.info.num_pieces:
-            raise IndexError(f"piece index {index} out of range")
-        return index * self.info.piece_length
 
     def _check_range(self, offset: int, length: int) -> None:
         if offset < 0 or offset + length > self.info.length:
@@ -278,47 +338,16 @@ class PieceStorage:
 
     # -- verification ----------------------------------------------------------------------
 
-    def verify_piece(self, index: int) -> bool:
-        """Read piece ``index`` back and compare its SHA1.  Reuses one buffer: call from one
-        thread at a time."""
-        offset = self.piece_offset(index)
-        size = self.info.piece_size(index)
-        if self._verify_buf is None:
-            self._verify_buf = memoryview(bytearray(self.info.piece_length))
-        view = self._verify_buf[:size]
-        self.read_into(offset, [view])
-        return hashlib.sha1(view).digest() == self.info.piece_hash(index)
-
-    def recheck(
-        self,
-        progress: Callable[[int], None] | None = None,
-        *,
-        workers: int = 2,
-        trusted: Sequence[bool] = (),
-    ) -> list[bool]:
-        """Which pieces on disk match their hash (to resume after a crash).
-
-        Pieces marked in ``trusted`` (saved resume data) are taken as good and only the
-        others are read; with none trusted the whole file is hashed in parallel, bounded
-        memory (:func:`minitorrent.metainfo.hash_pieces`).  ``progress`` gets the number
-        of bytes checked so far (whole-file pass only).
-        """
-        info = self.info
-        if any(trusted):
-            return [
-                (i < len(trusted) and trusted[i]) or self.verify_piece(i)
-                for i in range(info.num_pieces)
-            ]
+    def _digests(self, progress: Callable[[int], None] | None, workers: int) -> bytes:
         digests, _ = hash_pieces(
             self.fd,
-            info.length,
-            info.piece_length,
+            self.info.length,
+            self.info.piece_length,
             workers=workers,
             progress=progress,
             label=self.path,
         )
-        expected = info.pieces
-        return [digests[i : i + 20] == expected[i : i + 20] for i in range(0, len(expected), 20)]
+        return digests
 
 
 def locked_elsewhere(path: str | os.PathLike[str]) -> bool:

@@ -24,8 +24,9 @@ from minitorrent.peer import extensions
 from minitorrent.peer.blame import Blame, Source, block_digests
 from minitorrent.peer.choker import OptimisticSlot, PeerStats, choose_unchoked, pick_optimistic
 from minitorrent.peer.connection import PeerConnection
+from minitorrent.peer.folder_storage import Storage
 from minitorrent.peer.picker import Block, PiecePicker
-from minitorrent.peer.storage import PieceHasher, PieceStorage
+from minitorrent.peer.storage import PieceHasher
 from minitorrent.wire import messages as m
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class Swarm:
     def __init__(
         self,
         info: InfoDict,
-        storage: PieceStorage,
+        storage: Storage,
         *,
         have: list[bool],
         on_piece_verified: Callable[[Swarm], None] | None = None,
@@ -665,7 +666,7 @@ class Swarm:
         for conn in list(self.peers):
             conn.drop(reason)
 
-    def become_seed(self, storage: PieceStorage) -> None:
+    def become_seed(self, storage: Storage) -> None:
         """The download was verified and renamed: serve from the final file."""
         self.storage.close()
         self.storage = storage

@@ -60,6 +60,7 @@ class FileEntry:
     info_hash: str
     seeders: int
     leechers: int
+    file_count: int | None = None  # files in a shared folder; None for a file
 
 
 class TrackerClient:
@@ -290,9 +291,16 @@ class TrackerClient:
                 info_hash=f["info_hash"],
                 seeders=int(f.get("seeders", 0)),
                 leechers=int(f.get("leechers", 0)),
+                file_count=None if f.get("file_count") is None else int(f["file_count"]),
             )
             for f in body
         ]
+
+    async def file_contents(self, group_id: str, name: str) -> list[tuple[str, int]]:
+        """The files inside a shared item (paths below a folder) with their sizes."""
+        path = f"/groups/{_group(group_id)}/files/{_seg(name)}/contents"
+        body = await self.request("GET", path)
+        return [(str(f["path"]), int(f["length"])) for f in body]
 
     async def file_info(self, group_id: str, name: str) -> tuple[bytes, str]:
         """The file's bencoded info dictionary and whole-file SHA1."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from minitorrent.file_list import HARD_LIMITS, FolderLimits
 from minitorrent.tracker.services import quotas
 
 
@@ -45,6 +46,11 @@ class TrackerSettings(BaseSettings):
     quota_files_per_group: int = Field(quotas.FILES_PER_GROUP, ge=1)
     quota_info_bytes_per_member: int = Field(quotas.INFO_BYTES_PER_MEMBER, ge=1)
     quota_info_bytes_per_group: int = Field(quotas.INFO_BYTES_PER_GROUP, ge=1)
+    # A shared folder: files in it, and UTF-8 bytes of one path (its name included).
+    folder_max_files: int = Field(FolderLimits.max_files, ge=1, le=HARD_LIMITS.max_files)
+    folder_max_path_bytes: int = Field(
+        FolderLimits.max_path_bytes, ge=1, le=HARD_LIMITS.max_path_bytes
+    )
 
     # Every tracker's base URL in tracker_info.txt's order, for the .torrent files and
     # magnet links the web pages hand out; empty: this tracker's own, as the browser saw it.

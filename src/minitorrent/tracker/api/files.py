@@ -7,6 +7,7 @@ import base64
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
+from minitorrent.file_list import FolderLimits
 from minitorrent.tracker.api.deps import DB, Caller, Context, db_endpoint
 from minitorrent.tracker.api.lists import JsonList
 from minitorrent.tracker.services import files, quotas
@@ -22,7 +23,7 @@ MAX_BODY = MAX_INFO_B64 + 4096
 
 class NewFile(BaseModel):
     info: str = Field(max_length=MAX_INFO_B64, description="base64 of the bencoded info dict")
-    sha1: str = Field(description="hex SHA-1 of the whole file")
+    sha1: str = Field("", description="hex SHA-1 of the whole file; empty for a folder")
 
 
 class FileSummary(BaseModel):
@@ -41,6 +42,12 @@ class FileOut(BaseModel):
     seeders: int
     leechers: int
     sharers: int
+    file_count: int | None = Field(description="files in a folder; null for a single file")
+
+
+class ContentOut(BaseModel):
+    path: str
+    length: int
 
 
 FILES = JsonList(files.FileView, FileOut)
@@ -70,6 +77,7 @@ def share_file(
         info_bytes_per_member=settings.quota_info_bytes_per_member,
         info_bytes_per_group=settings.quota_info_bytes_per_group,
     )
+    folder_limits = FolderLimits(settings.folder_max_files, settings.folder_max_path_bytes)
     shared = files.share_file(
         db,
         caller.user_id,
@@ -78,6 +86,7 @@ def share_file(
         body.sha1,
         now=context.clock(),
         quotas=limits,
+        folder_limits=folder_limits,
     )
     return FileSummary.model_validate(shared, from_attributes=True)
 
@@ -94,6 +103,14 @@ def get_file(group_id: str, name: str, caller: Caller, context: Context, db: DB)
     details = files.get_file(db, caller.user_id, group_id, name, now=context.clock())
     fields = FileOut.model_validate(details, from_attributes=True).model_dump()
     return FileDetailsOut(**fields, info=base64.b64encode(details.info).decode())
+
+
+@router.get("/{name}/contents")
+@db_endpoint
+def file_contents(group_id: str, name: str, caller: Caller, db: DB) -> list[ContentOut]:
+    """The files of a shared folder (paths below it) with their sizes; a file lists itself."""
+    rows = files.file_contents(db, caller.user_id, group_id, name)
+    return [ContentOut(path=path, length=length) for path, length in rows]
 
 
 @router.delete("/{name}/shares/me", status_code=NO_CONTENT)

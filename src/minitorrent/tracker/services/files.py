@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from minitorrent.errors import MetainfoError
+from minitorrent.file_list import FolderLimits, check_limits
 from minitorrent.metainfo import InfoDict
 from minitorrent.tracker.models import Peer, Share, SharedFile
 from minitorrent.tracker.services import activity, changes
@@ -45,6 +46,7 @@ class FileView:
     seeders: int
     leechers: int
     sharers: int
+    file_count: int | None  # a folder's number of files; None for a file
 
 
 @dataclass(frozen=True)
@@ -52,11 +54,12 @@ class FileDetails(FileView):
     info: bytes
 
 
-def _decode_info(raw: bytes, group_id: str) -> InfoDict:
+def _decode_info(raw: bytes, group_id: str, limits: FolderLimits) -> InfoDict:
     if len(raw) > MAX_INFO_BYTES:
         raise Invalid("info dictionary is too large", code="bad_info")
     try:
         info = InfoDict.decode(raw)
+        check_limits(info.name, info.files, limits)
     except MetainfoError as exc:
         raise Invalid(f"bad info dictionary: {exc.message}", code="bad_info") from None
     if info.source != group_id:
@@ -66,7 +69,19 @@ def _decode_info(raw: bytes, group_id: str) -> InfoDict:
         )
     if not info.private:
         raise Invalid("the info dictionary must be private", code="bad_info")
-    return info  # decode() already refused unsafe names (metainfo.safe_file_name)
+    return info  # decode() already refused unsafe names and paths (file_list.check_files)
+
+
+def _check_sha1(sha1: str, info: InfoDict) -> str:
+    """A file's whole-file SHA1 (40 hex digits); a folder has none: the piece hashes,
+    bound by the info-hash, verify its content."""
+    sha1 = sha1.lower()
+    if info.is_folder:
+        if sha1:
+            raise Invalid("a folder has no whole-file sha1; send an empty one", code="bad_sha1")
+    elif not _SHA1_HEX.fullmatch(sha1):
+        raise Invalid("sha1 must be 40 hexadecimal digits", code="bad_sha1")
+    return sha1
 
 
 def add_sharer(db: Session, file_id: int, user_id: str, *, now: datetime) -> None:
@@ -82,15 +97,16 @@ def share_file(
     *,
     now: datetime,
     quotas: Quotas | None = None,
+    folder_limits: FolderLimits | None = None,
 ) -> SharedFile:
-    """Register a file in the group, or add the caller as a sharer of the same content.
-    `quotas`: the limits of services/quotas.py (None: the defaults)."""
+    """Register a file or folder in the group, or add the caller as a sharer of the same
+    content. `quotas`: the limits of services/quotas.py (None: the defaults); a folder
+    counts as one file and its whole info dictionary as info bytes. `folder_limits`:
+    files per folder and path length (None: the defaults)."""
     quotas = quotas or Quotas()
     require_member(db, group_id, user_id, lock=True)
-    sha1 = sha1.lower()
-    if not _SHA1_HEX.fullmatch(sha1):
-        raise Invalid("sha1 must be 40 hexadecimal digits", code="bad_sha1")
-    info = _decode_info(raw_info, group_id)
+    info = _decode_info(raw_info, group_id, folder_limits or FolderLimits())
+    sha1 = _check_sha1(sha1, info)
     # The info-hash covers `source`, so an equal hash is always a file of this group.
     shared = db.scalar(select(SharedFile).where(SharedFile.info_hash == info.info_hash_hex))
     if shared is None or db.get(Share, (shared.id, user_id)) is None:
@@ -110,6 +126,7 @@ def share_file(
             piece_length=info.piece_length,
             sha1=sha1,
             info=raw_info,
+            file_count=len(info.files) if info.is_folder else None,
             completed=0,
             created_at=now,
         )
@@ -160,6 +177,7 @@ def _views_where(where: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
             _live_peers(Peer.left == 0),
             _live_peers(Peer.left > 0),
             sharers,
+            SharedFile.file_count,
         )
         .where(where)
         .order_by(SharedFile.name)
@@ -182,6 +200,17 @@ def get_file(db: Session, user_id: str, group_id: str, name: str, *, now: dateti
     shared = _require_file(db, group_id, name)
     [view] = [FileView(*row) for row in run(db, _VIEW_OF_FILE, file_id=shared.id, now=now)]
     return FileDetails(**vars(view), info=shared.info)
+
+
+def file_contents(db: Session, user_id: str, group_id: str, name: str) -> list[tuple[str, int]]:
+    """The files of a shared item with their sizes: a folder's paths below it, or the
+    file itself."""
+    require_member(db, group_id, user_id)
+    shared = _require_file(db, group_id, name)
+    info = InfoDict.decode(shared.info)  # registered, so valid
+    if not info.is_folder:
+        return [(info.name, info.length)]
+    return [(entry.relative, entry.length) for entry in info.files]
 
 
 def stop_share(

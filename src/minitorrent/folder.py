@@ -1,0 +1,150 @@
+"""Share a folder: list its files and hash them as one stream (a v1 multi-file info dict).
+
+What goes in: regular files only, hidden ones too, empty ones too, sorted by path so that
+the same tree always gives the same info-hash.  Symbolic links (to files or folders),
+devices, sockets and FIFOs are skipped and counted, so the user can be told.  Empty
+folders are dropped: a v1 info dictionary lists files only and cannot describe them.
+
+The pieces run across file boundaries; they are hashed with the same parallel hashing as
+a single file (:func:`minitorrent.metainfo.hash_stream`), reading each file with
+``os.preadv`` through a fresh descriptor (a folder may hold more files than a process may
+keep open).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from minitorrent.errors import MetainfoError, StorageError
+from minitorrent.file_list import FileEntry, FolderLimits, Layout, check_files
+from minitorrent.metainfo import (
+    InfoDict,
+    hash_stream,
+    piece_length_for,
+    read_stream_exact,
+    safe_file_name,
+)
+
+__all__ = ["FolderScan", "build_folder_info", "hash_folder", "scan_folder"]
+
+
+@dataclass(frozen=True)
+class FolderScan:
+    """The files of a folder as found on disk, sorted by path."""
+
+    root: Path
+    files: tuple[FileEntry, ...]
+    mtimes_ns: tuple[int, ...]
+    skipped: int  # links, devices, sockets, FIFOs
+    empty_folders: int  # not shareable in v1
+
+    @property
+    def length(self) -> int:
+        return sum(f.length for f in self.files)
+
+    @property
+    def newest_mtime_ns(self) -> int:
+        return max(self.mtimes_ns, default=0)
+
+
+def scan_folder(root: str | os.PathLike[str]) -> FolderScan:
+    """List the regular files below ``root`` (not following links)."""
+    base = Path(root)
+    found: list[tuple[tuple[str, ...], int, int]] = []
+    skipped = empty = 0
+
+    def walk(folder: Path, prefix: tuple[str, ...]) -> None:
+        nonlocal skipped, empty
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            raise StorageError(f"cannot read the folder {folder}: {exc.strerror}") from None
+        if not entries and prefix:
+            empty += 1
+        for entry in entries:
+            st = entry.stat(follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                walk(Path(entry.path), (*prefix, entry.name))
+            elif stat.S_ISREG(st.st_mode):
+                found.append(((*prefix, entry.name), st.st_size, st.st_mtime_ns))
+            else:
+                skipped += 1
+
+    walk(base, ())
+    found.sort()
+    return FolderScan(
+        base,
+        tuple(FileEntry(path, size) for path, size, _ in found),
+        tuple(mtime for *_, mtime in found),
+        skipped,
+        empty,
+    )
+
+
+class _FolderReader:
+    """Reads the stream of a folder's files back to back (the reader of hash_stream)."""
+
+    def __init__(self, root: Path, files: Sequence[FileEntry]) -> None:
+        self.root = root
+        self.layout = Layout(files)
+
+    def __call__(self, view: memoryview, offset: int) -> None:
+        pos = 0
+        for index, file_offset, size in self.layout.spans(offset, len(view)):
+            entry = self.layout.files[index]
+            path = self.root.joinpath(*entry.path)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                if os.fstat(fd).st_size != entry.length:
+                    raise StorageError(f"file changed while hashing: {path}")
+                read_stream_exact(fd, view[pos : pos + size], file_offset, str(path))
+            finally:
+                os.close(fd)
+            pos += size
+
+
+def hash_folder(
+    root: Path,
+    files: Sequence[FileEntry],
+    piece_length: int,
+    *,
+    workers: int = 2,
+    progress: Callable[[int], None] | None = None,
+) -> bytes:
+    """The concatenated piece SHA1s of ``files`` below ``root`` back to back."""
+    reader = _FolderReader(root, files)
+    try:
+        return hash_stream(
+            reader, reader.layout.length, piece_length, workers=workers, progress=progress
+        )
+    except OSError as exc:
+        raise StorageError(f"cannot read a file of {root}: {exc.strerror or exc}") from None
+
+
+def build_folder_info(
+    root: str | os.PathLike[str],
+    name: str,
+    source: str,
+    *,
+    workers: int = 2,
+    progress: Callable[[int], None] | None = None,
+    limits: FolderLimits | None = None,
+) -> tuple[InfoDict, FolderScan]:
+    """Scan and hash the folder ``root``: its private info dict, and what was found."""
+    safe_file_name(name)
+    scan = scan_folder(root)
+    if not scan.files:
+        raise MetainfoError(f"{os.fspath(root)} has no files to share")
+    if limits is not None:
+        check_files(name, scan.files, limits)
+    piece_length = piece_length_for(scan.length)
+    pieces = hash_folder(scan.root, scan.files, piece_length, workers=workers, progress=progress)
+    again = scan_folder(root)
+    if again.files != scan.files or again.mtimes_ns != scan.mtimes_ns:
+        raise StorageError(f"the folder changed while hashing: {os.fspath(root)}")
+    info = InfoDict(name, scan.length, piece_length, pieces, source, True, scan.files)
+    return info, scan

@@ -1,0 +1,347 @@
+"""The data of a shared folder on disk: pieces mapped onto several files.
+
+A folder's pieces cut the stream of its files back to back, so one piece may span
+several files: each range is split into per-file segments
+(:meth:`minitorrent.file_list.Layout.spans`) and each segment is one ``os.pwritev`` or
+``os.preadv`` on that file.  The single-file path (:class:`PieceStorage`) is untouched.
+
+Never outside the destination: every file is reached from the folder's own descriptor,
+one path element at a time, with ``O_NOFOLLOW`` (a symbolic link planted inside the
+folder is refused, not followed), and the paths were checked when the info dictionary
+was parsed.  A download is written into ``<name>.part/`` (created by us, exclusively;
+its folders follow the umask) and renamed into place at completion without replacing
+anything (``renameat2(RENAME_NOREPLACE)``).
+
+Descriptors of members are opened when first used and kept up to ``MAX_OPEN``; beyond
+that a member is opened for each access, so a folder of many thousands of files does not
+run the process out of descriptors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import os
+import shutil
+import stat
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from minitorrent.errors import StorageError
+from minitorrent.file_list import Layout
+from minitorrent.metainfo import InfoDict, hash_stream
+from minitorrent.peer.storage import (
+    Buffer,
+    PieceIO,
+    PieceStorage,
+    _advance,
+    _read_error,
+    _views,
+    _write_error,
+)
+
+__all__ = [
+    "FolderStorage",
+    "Storage",
+    "create_storage",
+    "move_folder_into_place",
+    "move_into_place",
+    "open_storage",
+]
+
+MAX_OPEN = 128
+_IOV_MAX = 1024
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class FolderStorage(PieceIO):
+    """The files of one folder :class:`InfoDict` below one directory."""
+
+    def __init__(self, root_fd: int, path: str, info: InfoDict, *, writable: bool) -> None:
+        self._root = root_fd
+        self.path = path
+        self.info = info
+        self.writable = writable
+        self.layout = Layout(info.files)
+        self._fds: dict[int, int] = {}
+        self._lock = threading.Lock()
+        self._verify_buf: memoryview | None = None
+
+    # -- opening ---------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], info: InfoDict) -> FolderStorage:
+        """Create the folder (never an existing one) and its files, sparse."""
+        shown = os.fspath(path)
+        free = shutil.disk_usage(os.path.dirname(shown) or ".").free
+        if free < info.length:
+            raise StorageError(
+                f"not enough disk space for {shown} ({info.length} bytes needed, {free} free)"
+            )
+        try:
+            os.mkdir(path)  # mode 0777 less the umask
+        except FileExistsError:
+            raise StorageError(f"{shown} already exists; refusing to overwrite it") from None
+        except OSError as exc:
+            raise StorageError(f"cannot create {shown}: {exc.strerror or exc}") from None
+        storage = cls(os.open(path, _DIR_FLAGS), shown, info, writable=True)
+        try:
+            for index, entry in enumerate(info.files):
+                parent = storage._folder_of(index, create=True)
+                try:
+                    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+                    fd = os.open(entry.path[-1], flags, 0o644, dir_fd=parent)
+                finally:
+                    os.close(parent)
+                try:
+                    if entry.length:
+                        os.ftruncate(fd, entry.length)
+                finally:
+                    os.close(fd)
+        except OSError as exc:
+            storage.close()
+            raise _write_error(exc, shown) from None
+        return storage
+
+    @classmethod
+    def open_existing(
+        cls, path: str | os.PathLike[str], info: InfoDict, *, writable: bool
+    ) -> FolderStorage:
+        """Open an existing folder: read-only to seed, read/write to resume; every file
+        must be a regular file of its size."""
+        shown = os.fspath(path)
+        try:
+            root = os.open(path, _DIR_FLAGS)
+        except FileNotFoundError:
+            raise StorageError(f"no such folder: {shown}") from None
+        except NotADirectoryError:
+            raise StorageError(f"{shown} is not a folder") from None
+        except OSError as exc:
+            raise StorageError(f"cannot open {shown}: {exc.strerror or exc}") from None
+        storage = cls(root, shown, info, writable=writable)
+        try:
+            for index, entry in enumerate(info.files):
+                with storage._member(index) as fd:
+                    st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode) or st.st_size != entry.length:
+                    raise StorageError(
+                        f"{shown}/{entry.relative} is not the shared file ({entry.length} bytes)"
+                    )
+        except OSError as exc:
+            storage.close()
+            raise StorageError(f"cannot open a file of {shown}: {exc.strerror or exc}") from None
+        except BaseException:
+            storage.close()
+            raise
+        return storage
+
+    # -- members ------------------------------------------------------------------------
+
+    def _folder_of(self, index: int, *, create: bool = False) -> int:
+        """A new descriptor of the folder that holds file ``index`` (links refused)."""
+        fd = os.dup(self.root_fd)
+        try:
+            for element in self.info.files[index].path[:-1]:
+                if create:
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(element, dir_fd=fd)
+                inner = os.open(element, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _open_member(self, index: int) -> int:
+        parent = self._folder_of(index)
+        try:
+            flags = (os.O_RDWR if self.writable else os.O_RDONLY) | os.O_NOFOLLOW | os.O_CLOEXEC
+            return os.open(self.info.files[index].path[-1], flags | os.O_NONBLOCK, dir_fd=parent)
+        finally:
+            os.close(parent)
+
+    def _fd(self, index: int) -> int:
+        with self._lock:
+            fd = self._fds.get(index)
+            if fd is None:
+                fd = self._open_member(index)
+                if len(self._fds) < MAX_OPEN:
+                    self._fds[index] = fd
+            return fd
+
+    @contextlib.contextmanager
+    def _member(self, index: int) -> Iterator[int]:
+        fd = self._fd(index)
+        try:
+            yield fd
+        finally:
+            with self._lock:
+                kept = self._fds.get(index) == fd
+            if not kept:
+                os.close(fd)
+
+    # -- state -----------------------------------------------------------------------
+
+    @property
+    def root_fd(self) -> int:
+        if self._root < 0:
+            raise StorageError(f"{self.path} is closed")
+        return self._root
+
+    @property
+    def fd(self) -> int:
+        """The folder's own descriptor: its stat changes when entries are added, removed
+        or renamed, not when a file's content changes (so a seed of a folder is not told
+        to trust its files by stat: each piece is re-hashed before its first upload)."""
+        return self.root_fd
+
+    @property
+    def closed(self) -> bool:
+        return self._root < 0
+
+    def sync(self) -> None:
+        """Flush every file of the folder to disk."""
+        try:
+            for index in range(len(self.info.files)):
+                with self._member(index) as fd:
+                    os.fdatasync(fd)
+        except OSError as exc:
+            raise StorageError(f"cannot flush {self.path} to disk: {exc.strerror}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            fds, self._fds = list(self._fds.values()), {}
+        for fd in fds:
+            os.close(fd)
+        root, self._root = self._root, -1
+        self._verify_buf = None
+        if root >= 0:
+            os.close(root)
+
+    # -- I/O -------------------------------------------------------------------------
+
+    def _segments(
+        self, offset: int, buffers: Sequence[Buffer]
+    ) -> Iterator[tuple[int, int, list[memoryview]]]:
+        views = _views(buffers)
+        total = sum(len(v) for v in views)
+        if offset < 0 or offset + total > self.info.length:
+            raise ValueError(f"range {offset}+{total} is outside the folder ({self.info.length})")
+        for index, file_offset, size in self.layout.spans(offset, total):
+            yield index, file_offset, _take(views, size)
+            views = _advance(views, size)
+
+    def write_blocks(self, offset: int, buffers: Sequence[Buffer]) -> None:
+        """Write ``buffers`` back to back at ``offset``: one ``pwritev`` per file touched."""
+        if not self.writable:
+            raise StorageError(f"{self.path} is open read-only")
+        self._each_file(offset, buffers, os.pwritev, _write_error)
+
+    def read_into(self, offset: int, buffers: Sequence[memoryview | bytearray]) -> None:
+        """Fill ``buffers`` from ``offset``: one ``preadv`` per file touched."""
+        self._each_file(offset, buffers, os.preadv, _read_error)
+
+    def _each_file(
+        self,
+        offset: int,
+        buffers: Sequence[Buffer],
+        call: Callable[[int, list[memoryview], int], int],
+        error: Callable[[OSError, str], StorageError],
+    ) -> None:
+        for index, file_offset, part in self._segments(offset, buffers):
+            name = f"{self.path}/{self.info.files[index].relative}"
+            try:
+                with self._member(index) as fd:
+                    _transfer(call, fd, part, file_offset, name)
+            except OSError as exc:
+                raise error(exc, name) from None
+
+    def read(self, offset: int, length: int) -> bytes:
+        buf = bytearray(length)
+        self.read_into(offset, [buf])
+        return bytes(buf)
+
+    def _digests(self, progress: Callable[[int], None] | None, workers: int) -> bytes:
+        return hash_stream(
+            lambda view, offset: self.read_into(offset, [view]),
+            self.info.length,
+            self.info.piece_length,
+            workers=workers,
+            progress=progress,
+            label=self.path,
+        )
+
+
+def _take(views: list[memoryview], n: int) -> list[memoryview]:
+    """The first ``n`` bytes of a list of views, as views."""
+    out = []
+    for v in views:
+        if n <= 0:
+            break
+        out.append(v[:n])
+        n -= len(out[-1])
+    return out
+
+
+def _transfer(
+    call: Callable[[int, list[memoryview], int], int],
+    fd: int,
+    views: list[memoryview],
+    offset: int,
+    name: str,
+) -> None:
+    while views:
+        n = call(fd, views[:_IOV_MAX], offset)
+        if n <= 0:
+            raise StorageError(f"{name} shrank: no data at offset {offset}")
+        offset += n
+        views = _advance(views, n)
+
+
+_RENAME_NOREPLACE = 1
+
+
+def move_folder_into_place(part: Path, destination: Path) -> None:
+    """Rename a finished folder without ever replacing what appeared at the destination."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:  # older C library: no atomic check, but rename refuses most cases
+        if os.path.lexists(destination):
+            raise FileExistsError(errno.EEXIST, "already exists", str(destination))
+        os.rename(part, destination)
+        return
+    at_fdcwd = -100
+    result = renameat2(
+        at_fdcwd, os.fsencode(part), at_fdcwd, os.fsencode(destination), _RENAME_NOREPLACE
+    )
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), str(destination))
+
+
+#: The data of one shared item: a single file or a folder.
+Storage = PieceStorage | FolderStorage
+
+
+def open_storage(path: str | os.PathLike[str], info: InfoDict, *, writable: bool) -> Storage:
+    """Open the file or folder of ``info`` (see ``open_existing`` of either)."""
+    kind = FolderStorage if info.is_folder else PieceStorage
+    return kind.open_existing(path, info, writable=writable)
+
+
+def create_storage(path: str | os.PathLike[str], info: InfoDict) -> Storage:
+    """Create the file or folder of ``info`` (never over anything)."""
+    return FolderStorage.create(path, info) if info.is_folder else PieceStorage.create(path, info)
+
+
+def move_into_place(part: Path, destination: Path) -> None:
+    """Rename a finished download (file or folder) without replacing anything."""
+    if part.is_dir() and not part.is_symlink():
+        move_folder_into_place(part, destination)
+    else:
+        os.link(part, destination)  # fails with EEXIST instead of overwriting
+        os.unlink(part)

@@ -1,0 +1,140 @@
+"""FolderStorage: pieces spanning files, never outside the folder, resume, completion."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+import minitorrent.metainfo as mi
+from minitorrent.errors import StorageError
+from minitorrent.folder import build_folder_info
+from minitorrent.metainfo import InfoDict
+from minitorrent.peer import folder_storage
+from minitorrent.peer.folder_storage import FolderStorage, move_folder_into_place
+from tests.unit.test_folders import PL, make_tree
+
+SIZES = {"a/big.bin": 3 * PL + 5, "a/c": PL - 5, "a/empty": 0, "é x/s": 10, "z": 2 * PL + 1}
+
+
+@pytest.fixture
+def shared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, InfoDict, bytes]:
+    monkeypatch.setattr(mi, "AUTO_MIN_PIECE_LENGTH", PL)
+    stream = make_tree(tmp_path / "src" / "top", SIZES)
+    info, _ = build_folder_info(tmp_path / "src" / "top", "top", "g")
+    return tmp_path / "src" / "top", info, stream
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_pieces_written_across_files_give_the_same_tree(
+    tmp_path: Path, shared: tuple[Path, InfoDict, bytes]
+) -> None:
+    src, info, stream = shared
+    part = tmp_path / "dl" / "top.part"
+    part.parent.mkdir()
+    with FolderStorage.create(part, info) as storage:
+        assert storage.recheck() == [False] * info.num_pieces  # sparse zeros, not the data
+        for index in reversed(range(info.num_pieces)):
+            offset = storage.piece_offset(index)
+            piece = stream[offset : offset + info.piece_size(index)]
+            half = len(piece) // 2
+            storage.write_blocks(offset, [piece[:half], memoryview(piece)[half:]])
+            assert storage.verify_piece(index)
+        storage.sync()
+        assert storage.read(0, len(stream)) == stream
+        assert storage.recheck() == [True] * info.num_pieces
+    move_folder_into_place(part, tmp_path / "dl" / "top")
+    assert tree_digest(tmp_path / "dl" / "top") == tree_digest(src)
+    assert (tmp_path / "dl" / "top" / "a" / "empty").stat().st_size == 0
+
+
+def test_created_folders_follow_the_umask(
+    tmp_path: Path, shared: tuple[Path, InfoDict, bytes]
+) -> None:
+    old = os.umask(0o027)
+    try:
+        FolderStorage.create(tmp_path / "p", shared[1]).close()
+    finally:
+        os.umask(old)
+    assert (tmp_path / "p").stat().st_mode & 0o777 == 0o750
+    assert (tmp_path / "p" / "a").stat().st_mode & 0o777 == 0o750
+
+
+def test_create_never_reuses_an_existing_folder(
+    tmp_path: Path, shared: tuple[Path, InfoDict, bytes]
+) -> None:
+    (tmp_path / "p").mkdir()
+    with pytest.raises(StorageError, match="already exists; refusing to overwrite"):
+        FolderStorage.create(tmp_path / "p", shared[1])
+
+
+def test_a_link_planted_inside_the_folder_is_not_followed(
+    tmp_path: Path, shared: tuple[Path, InfoDict, bytes]
+) -> None:
+    info = shared[1]
+    FolderStorage.create(tmp_path / "p", info).close()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "p" / "z").unlink()
+    os.symlink(outside / "victim", tmp_path / "p" / "z")
+    (outside / "victim").write_bytes(bytes(2 * PL + 1))
+    with pytest.raises(StorageError):
+        FolderStorage.open_existing(tmp_path / "p", info, writable=True)
+    (tmp_path / "p" / "z").unlink()
+    (tmp_path / "p" / "z").write_bytes(bytes(2 * PL + 1))
+    os.rename(tmp_path / "p" / "a", outside / "a")
+    os.symlink(outside / "a", tmp_path / "p" / "a")
+    with pytest.raises(StorageError):
+        FolderStorage.open_existing(tmp_path / "p", info, writable=True)
+    assert (outside / "victim").read_bytes() == bytes(2 * PL + 1)
+
+
+def test_resume_keeps_verified_pieces(tmp_path: Path, shared: tuple[Path, InfoDict, bytes]) -> None:
+    _, info, stream = shared
+    with FolderStorage.create(tmp_path / "p", info) as storage:
+        storage.write_blocks(PL, [stream[PL : 2 * PL]])
+    with FolderStorage.open_existing(tmp_path / "p", info, writable=True) as storage:
+        storage.lock()
+        with pytest.raises(StorageError, match="being written by another process"):
+            FolderStorage.open_existing(tmp_path / "p", info, writable=True).lock()
+        have = storage.recheck()
+        assert have == [i == 1 for i in range(info.num_pieces)]
+        assert storage.recheck(trusted=[False, True]) == have
+
+
+def test_a_file_of_the_wrong_size_is_not_the_shared_folder(
+    tmp_path: Path, shared: tuple[Path, InfoDict, bytes]
+) -> None:
+    src, info, _ = shared
+    (src / "é x" / "s").write_bytes(b"longer than before")
+    with pytest.raises(StorageError, match="is not the shared file"):
+        FolderStorage.open_existing(src, info, writable=False)
+
+
+def test_more_files_than_kept_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared: tuple[Path, InfoDict, bytes]
+) -> None:
+    src, info, stream = shared
+    monkeypatch.setattr(folder_storage, "MAX_OPEN", 1)
+    with FolderStorage.open_existing(src, info, writable=False) as storage:
+        assert storage.read(0, len(stream)) == stream
+        assert all(storage.recheck())
+
+
+def test_completion_never_replaces_what_appeared(
+    tmp_path: Path, shared: tuple[Path, InfoDict, bytes]
+) -> None:
+    FolderStorage.create(tmp_path / "p", shared[1]).close()
+    (tmp_path / "top").mkdir()  # even an empty folder is not replaced
+    with pytest.raises(FileExistsError):
+        move_folder_into_place(tmp_path / "p", tmp_path / "top")
+    assert (tmp_path / "p" / "z").exists()
