@@ -21,6 +21,7 @@ from minitorrent.errors import MinitorrentError, StorageError, TrackerRefused
 from minitorrent.metainfo import InfoDict
 from minitorrent.peer.connection import IDLE_TIMEOUT, PeerConnection
 from minitorrent.peer.file_check import WholeFileHasher
+from minitorrent.peer.link import PeerLink
 from minitorrent.peer.storage import PieceStorage
 from minitorrent.peer.swarm import STALL_TIMEOUT, State, Swarm
 from minitorrent.peer.tracker_client import PeerAddress, TrackerClient
@@ -389,7 +390,7 @@ class PeerNode:
             if not self.vouched(swarm.info_hash, conn.peer_id, conn.address[0]):
                 self._spawn(self._recheck(swarm, conn))
 
-    async def _recheck(self, swarm: Swarm, conn: PeerConnection) -> None:
+    async def _recheck(self, swarm: Swarm, conn: PeerLink) -> None:
         # None (no tracker answered) keeps the peer: known peers carry on without one.
         if await self.vouchers.check(swarm.info_hash, conn.peer_id, conn.address[0]) is False:
             conn.drop("the tracker no longer vouches for this peer")

@@ -17,13 +17,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import cast
 
 from minitorrent.errors import StorageError
 from minitorrent.metainfo import InfoDict
 from minitorrent.peer import extensions
 from minitorrent.peer.blame import Blame, Source, block_digests
 from minitorrent.peer.choker import OptimisticSlot, PeerStats, choose_unchoked, pick_optimistic
-from minitorrent.peer.connection import PeerConnection
+from minitorrent.peer.link import PeerLink
 from minitorrent.peer.picker import Block, PiecePicker
 from minitorrent.peer.storage import PieceHasher, PieceStorage
 from minitorrent.wire import messages as m
@@ -50,7 +51,7 @@ class State(enum.Enum):
 class PeerState:
     """What the swarm knows about one connected peer."""
 
-    conn: PeerConnection
+    conn: PeerLink
     am_choking: bool = True
     am_interested: bool = False
     peer_choking: bool = True
@@ -126,7 +127,7 @@ class Swarm:
         )
         self.state = State.SEEDING if self.picker.is_complete else State.DOWNLOADING
         self.reason = ""
-        self.peers: dict[PeerConnection, PeerState] = {}
+        self.peers: dict[PeerLink, PeerState] = {}
         self.banned: set[bytes] = set()  # peer ids that sent bad data
         self.blame = Blame()  # failed pieces, until a good copy says who lied
         self._solo_progress: dict[int, float] = {}  # re-fetched piece -> last progress
@@ -198,7 +199,7 @@ class Swarm:
 
     # -- connections ----------------------------------------------------------------
 
-    def accept(self, conn: PeerConnection) -> bool:
+    def accept(self, conn: PeerLink) -> bool:
         """A handshake completed; False refuses the peer."""
         if self.state in (State.FAILED, State.STOPPED) or conn.peer_id in self.banned:
             return False
@@ -219,7 +220,7 @@ class Swarm:
         self._rechoke(force=len(self.peers) <= UPLOAD_SLOTS)
         return True
 
-    def on_disconnect(self, conn: PeerConnection) -> None:
+    def on_disconnect(self, conn: PeerLink) -> None:
         peer = self.peers.pop(conn, None)
         if peer is not None:
             self.picker.remove_peer(conn)
@@ -233,7 +234,7 @@ class Swarm:
 
     # -- incoming messages --------------------------------------------------------
 
-    def on_message(self, conn: PeerConnection, msg: m.Message) -> None:
+    def on_message(self, conn: PeerLink, msg: m.Message) -> None:
         peer = self.peers.get(conn)
         if peer is None:
             return
@@ -288,7 +289,7 @@ class Swarm:
                 conn.send(reply)
         # KeepAlive, HaveNone, Suggest, AllowedFast, Port: nothing to do.
 
-    def after_messages(self, conn: PeerConnection) -> None:
+    def after_messages(self, conn: PeerLink) -> None:
         """Called once per batch of received messages: write, then send in bulk."""
         self.flush_writes()
         peer = self.peers.get(conn)
@@ -298,7 +299,7 @@ class Swarm:
         self._serve(peer)
         self._request_more(peer)
 
-    def on_writable(self, conn: PeerConnection) -> None:
+    def on_writable(self, conn: PeerLink) -> None:
         peer = self.peers.get(conn)
         if peer is not None:
             self._serve(peer)
@@ -404,8 +405,8 @@ class Swarm:
         if self.state is not State.DOWNLOADING or self.picker.has_piece(index):
             return
         tried = self._solo_tried.setdefault(index, set())
-        if isinstance(instead_of, PeerConnection):
-            tried.add(instead_of.peer_id)
+        if instead_of is not None:
+            tried.add(_source(instead_of)[0])
             self.blame.stalled(_source(instead_of))
         able = [
             p
@@ -679,6 +680,7 @@ class Swarm:
 
 def _source(sender: Hashable | None) -> Source:
     """Who delivered a block, as blame knows peers: peer id and address."""
-    if isinstance(sender, PeerConnection):
-        return sender.peer_id, sender.address[0]
-    return b"", ""  # not a connection (never in practice): blamed as nobody
+    if sender is None:
+        return b"", ""  # no block received (never in practice): blamed as nobody
+    link = cast(PeerLink, sender)  # the picker's peers are this swarm's links
+    return link.peer_id, link.address[0]
