@@ -51,11 +51,7 @@ class State(enum.Enum):
 class PeerState:
     """What the swarm knows about one connected peer."""
 
-    conn: PeerLink
-    am_choking: bool = True
-    am_interested: bool = False
-    peer_choking: bool = True
-    peer_interested: bool = False
+    conn: PeerLink  # its protocol holds the choke and interest flags
     is_seed: bool = False
     bitfield_seen: bool = False
     outstanding: int = 0
@@ -264,20 +260,14 @@ class Swarm:
             self.picker.add_peer_have_all(conn)
             peer.is_seed = True
             self._update_interest(peer)
-        elif isinstance(msg, m.Unchoke):
-            peer.peer_choking = False
         elif isinstance(msg, m.Choke):
-            peer.peer_choking = True
             if not conn.fast:
                 # Without the fast extension a choke discards our requests.
                 self.picker.cancel_all(conn)
                 peer.outstanding = 0
         elif isinstance(msg, m.Interested):
-            peer.peer_interested = True
-            if peer.am_choking and self._unchoked_count() < UPLOAD_SLOTS:
+            if conn.protocol.am_choking and self._unchoked_count() < UPLOAD_SLOTS:
                 self._unchoke(peer)
-        elif isinstance(msg, m.NotInterested):
-            peer.peer_interested = False
         elif isinstance(msg, m.Cancel):
             self._drop_queued(peer, msg.index, msg.begin, msg.length)
         elif isinstance(msg, m.Reject):
@@ -287,7 +277,8 @@ class Swarm:
         elif isinstance(msg, m.Extended):
             for reply in extensions.handle(msg, peer.extensions, self.metadata):
                 conn.send(reply)
-        # KeepAlive, HaveNone, Suggest, AllowedFast, Port: nothing to do.
+        # Unchoke, NotInterested (the protocol keeps the flags), KeepAlive, HaveNone,
+        # Suggest, AllowedFast, Port: nothing to do.
 
     def after_messages(self, conn: PeerLink) -> None:
         """Called once per batch of received messages: write, then send in bulk."""
@@ -423,7 +414,11 @@ class Swarm:
             return
         best = min(
             candidates,
-            key=lambda p: (self.blame.rank(_source(p.conn)), p.peer_choking, self.rng.random()),
+            key=lambda p: (
+                self.blame.rank(_source(p.conn)),
+                p.conn.protocol.peer_choking,
+                self.rng.random(),
+            ),
         )
         for other, block in self.picker.set_solo(index, best.conn):
             other_state = self.peers.get(other)  # type: ignore[call-overload]
@@ -446,7 +441,10 @@ class Swarm:
             state = None if owner is None else self.peers.get(owner)  # type: ignore[call-overload]
             if state is None:
                 self._fetch_alone(index)
-            elif state.peer_choking or now - self._solo_progress.get(index, now) > SOLO_PATIENCE:
+            elif (
+                state.conn.protocol.peer_choking
+                or now - self._solo_progress.get(index, now) > SOLO_PATIENCE
+            ):
                 self._fetch_alone(index, instead_of=owner)
 
     def _ban_all(self, sources: set[Source]) -> None:
@@ -463,25 +461,25 @@ class Swarm:
         if not self._have_buffer:
             return
         haves, self._have_buffer = self._have_buffer, []
-        payload = b"".join(m.encode(m.Have(i)) for i in haves)
         for peer in list(self.peers.values()):
+            protocol = peer.conn.protocol
             if not peer.is_seed:  # a seed wants nothing: one socket write saved per piece
-                peer.conn.write(payload)
-            if peer.am_interested and not self.picker.interesting(peer.conn):
-                peer.am_interested = False
+                peer.conn.write(protocol.encode_haves(haves))
+            if protocol.am_interested and not self.picker.interesting(peer.conn):
                 peer.conn.send(m.NotInterested())
 
     def _update_interest(self, peer: PeerState) -> None:
         wanted = self.state is State.DOWNLOADING and self.picker.interesting(peer.conn)
-        if wanted and not peer.am_interested:
-            peer.am_interested = True
-            peer.conn.send(m.Interested())
-        elif not wanted and peer.am_interested:
-            peer.am_interested = False
-            peer.conn.send(m.NotInterested())
+        if wanted != peer.conn.protocol.am_interested:
+            peer.conn.send(m.Interested() if wanted else m.NotInterested())
 
     def _request_more(self, peer: PeerState) -> None:
-        if self.state is not State.DOWNLOADING or peer.peer_choking or not peer.am_interested:
+        protocol = peer.conn.protocol
+        if (
+            self.state is not State.DOWNLOADING
+            or protocol.peer_choking
+            or not protocol.am_interested
+        ):
             return
         room = REQUESTS_IN_FLIGHT - peer.outstanding
         if room < REQUESTS_IN_FLIGHT // 2:
@@ -489,7 +487,8 @@ class Swarm:
         blocks = self.picker.pick(peer.conn, room)
         if blocks:
             peer.outstanding += len(blocks)
-            peer.conn.write(m.encode_requests([(b.index, b.begin, b.length) for b in blocks]))
+            requests = [(b.index, b.begin, b.length) for b in blocks]
+            peer.conn.write(protocol.encode_requests(requests))
 
     def _download_complete(self) -> None:
         self.state = State.CHECKING
@@ -501,7 +500,7 @@ class Swarm:
     # -- uploading --------------------------------------------------------------------
 
     def _on_request(self, peer: PeerState, req: m.Request) -> None:
-        if peer.am_choking:
+        if peer.conn.protocol.am_choking:
             # Requests sent before our choke reached the peer are legitimate (BEP 3): up
             # to a full queue of them is ignored, or rejected with the fast extension.
             # Before we ever unchoked it, or beyond that, the peer ignores the protocol.
@@ -531,6 +530,7 @@ class Swarm:
             batch: list[m.Request] = []
             size = 0
             trusted = self._file_unchanged()
+            header = conn.protocol.piece_header
             while peer.queued and size < budget:
                 req = peer.queued.popleft()
                 if not trusted and not self._ready_to_serve(req.index):
@@ -541,7 +541,7 @@ class Swarm:
             view = memoryview(buffer)
             pos = 0
             for req in batch:
-                view[pos : pos + 13] = m.piece_header(req.index, req.begin, req.length)
+                view[pos : pos + 13] = header(req.index, req.begin, req.length)
                 pos += 13
                 offset = self.info.piece_length * req.index + req.begin
                 self.storage.read_into(offset, [view[pos : pos + req.length]])
@@ -583,15 +583,13 @@ class Swarm:
         return True
 
     def _unchoked_count(self) -> int:
-        return sum(1 for p in self.peers.values() if not p.am_choking)
+        return sum(1 for p in self.peers.values() if not p.conn.protocol.am_choking)
 
     def _unchoke(self, peer: PeerState) -> None:
-        peer.am_choking = False
         peer.ever_unchoked = True
         peer.conn.send(m.Unchoke())
 
     def _choke(self, peer: PeerState) -> None:
-        peer.am_choking = True
         peer.choked_requests = 0
         peer.queued.clear()
         peer.conn.send(m.Choke())
@@ -604,7 +602,7 @@ class Swarm:
         stats = [
             PeerStats(
                 peer=p.conn,
-                interested=p.peer_interested,
+                interested=p.conn.protocol.peer_interested,
                 rate_to_us=p.rate_down,
                 rate_from_us=p.rate_up,
                 is_seed=p.is_seed,
@@ -620,9 +618,10 @@ class Swarm:
             optimistic=self._optimistic.peer if self._optimistic else None,
         )
         for peer in self.peers.values():
-            if peer.conn in unchoke and peer.am_choking:
+            protocol = peer.conn.protocol
+            if peer.conn in unchoke and protocol.am_choking:
                 self._unchoke(peer)
-            elif peer.conn not in unchoke and not peer.am_choking and peer.peer_interested:
+            elif peer.conn not in unchoke and not protocol.am_choking and protocol.peer_interested:
                 self._choke(peer)
 
     # -- lifecycle --------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections.abc import Iterable, Sequence
 from typing import Final, TypeAlias
 
 from minitorrent.errors import ProtocolError
@@ -27,9 +28,11 @@ from minitorrent.wire.messages import (
     EXTENDED,
     HANDSHAKE_LENGTH,
     HANDSHAKE_PREFIX,
+    HAVE,
     MAX_BLOCK,
     MAX_MESSAGE_LENGTH,
     PIECE,
+    REQUEST,
     AllowedFast,
     Bitfield,
     Cancel,
@@ -51,6 +54,7 @@ from minitorrent.wire.messages import (
     Unchoke,
     check_bitfield,
     encode,
+    piece_header,
 )
 
 __all__ = ["ALLOWED", "DEFAULT_BUFFER_SIZE", "MIN_BUFFER_SIZE", "Event", "PeerProtocol", "State"]
@@ -128,6 +132,8 @@ _EMPTY: Final[dict[type[Message], Message]] = {
 _KEEP_ALIVE: Final = KeepAlive()
 _LENGTH = struct.Struct(">I")
 _INDEX_BEGIN = struct.Struct(">II")
+_HAVE = struct.Struct(">IBI")
+_REQUEST = struct.Struct(">IBIII")
 
 
 class PeerProtocol:
@@ -417,3 +423,48 @@ class PeerProtocol:
         elif cls is Interested or cls is NotInterested:
             self.am_interested = cls is Interested
         return data
+
+    # --- sending in bulk (the hot path) ---------------------------------------------------
+    # Same checks as send() for these messages, without building message objects.
+
+    def _may_send_frames(self, what: str) -> None:
+        if self._send_state is State.AWAIT_HANDSHAKE:
+            raise ValueError(f"cannot send {what} {State.AWAIT_HANDSHAKE.value}")
+        self._send_state = State.ACTIVE
+
+    def encode_haves(self, indices: Sequence[int]) -> bytes:
+        """Have messages for ``indices``, in one buffer."""
+        self._may_send_frames("Have")
+        for index in indices:
+            if not 0 <= index < self._num_pieces:
+                raise ValueError(
+                    f"cannot send Have: piece index {index} not below {self._num_pieces}"
+                )
+        pack = _HAVE.pack
+        return b"".join([pack(5, HAVE, index) for index in indices])
+
+    def encode_requests(self, blocks: Iterable[tuple[int, int, int]]) -> bytes:
+        """Request messages for ``(index, begin, length)`` blocks, in one buffer: only
+        while interested in an unchoking peer."""
+        if self.peer_choking or not self.am_interested:
+            raise ValueError("cannot send Request: the peer chokes us or we are not interested")
+        self._may_send_frames("Request")
+        pack, check = _REQUEST.pack, self._range_problem
+        out = []
+        for index, begin, length in blocks:
+            problem = check(index, begin, length)
+            if problem is not None:
+                raise ValueError(f"cannot send Request: {problem}")
+            out.append(pack(13, REQUEST, index, begin, length))
+        return b"".join(out)
+
+    def piece_header(self, index: int, begin: int, length: int) -> bytes:
+        """The 13-byte header of a Piece message whose block follows it: only while
+        we do not choke the peer."""
+        if self.am_choking:
+            raise ValueError("cannot send Piece: we choke the peer")
+        self._may_send_frames("Piece")
+        problem = self._range_problem(index, begin, length)
+        if problem is not None:
+            raise ValueError(f"cannot send Piece: {problem}")
+        return piece_header(index, begin, length)
