@@ -16,7 +16,6 @@ protocol then refuses further input).  ``ValueError`` = we called it wrongly.
 
 from __future__ import annotations
 
-import enum
 import struct
 from collections.abc import Iterable, Sequence
 from typing import Final, TypeAlias
@@ -56,6 +55,7 @@ from minitorrent.wire.messages import (
     encode,
     piece_header,
 )
+from minitorrent.wire.states import ALLOWED, ALLOWED_TO_RECEIVE, FAST_TYPES, TRANSITIONS, State
 
 __all__ = ["ALLOWED", "DEFAULT_BUFFER_SIZE", "MIN_BUFFER_SIZE", "Event", "PeerProtocol", "State"]
 
@@ -64,47 +64,6 @@ DEFAULT_BUFFER_SIZE: Final = 4 * 1024 * 1024
 MIN_BUFFER_SIZE: Final = 4 + MAX_MESSAGE_LENGTH
 """The largest frame must fit in the receive buffer."""
 
-
-class State(enum.Enum):
-    AWAIT_HANDSHAKE = "awaiting the handshake"
-    AWAIT_TORRENT = "awaiting set_torrent()"
-    FIRST_MESSAGE = "before the first message"
-    ACTIVE = "active"
-
-
-_FIRST_ONLY: Final = frozenset({Bitfield, HaveAll, HaveNone})
-# May come before the bitfield without using up its slot: Transmission sends its
-# BEP 10 extension handshake before the bitfield, aria2 its allowed_fast set, and
-# keep-alives, suggestions and the DHT port say nothing about what the peer has.
-_SLOT_NEUTRAL: Final = frozenset({KeepAlive, Extended, AllowedFast, Suggest, Port})
-_ANY_MESSAGE: Final = frozenset(
-    {KeepAlive, Choke, Unchoke, Interested, NotInterested, Have, Bitfield, Request, Piece}
-    | {Cancel, Port, Suggest, HaveAll, HaveNone, Reject, AllowedFast, Extended}
-)
-_FAST_TYPES: Final = frozenset({Suggest, HaveAll, HaveNone, Reject, AllowedFast})
-
-ALLOWED: Final[dict[State, frozenset[type[Message]]]] = {
-    State.AWAIT_HANDSHAKE: frozenset({Handshake}),
-    State.AWAIT_TORRENT: frozenset(),  # frames wait in the buffer
-    State.FIRST_MESSAGE: _ANY_MESSAGE,
-    State.ACTIVE: _ANY_MESSAGE - _FIRST_ONLY,
-}
-"""Message types allowed in each state (what we send, and what we receive but for
-ALLOWED_TO_RECEIVE's one tolerance)."""
-
-ALLOWED_TO_RECEIVE: Final[dict[State, frozenset[type[Message]]]] = {
-    **ALLOWED,
-    # aria2 sends a second, fuller bitfield mid-connection; refusing it would make us
-    # unusable with aria2, so a late bitfield is accepted (the swarm adds its bits).
-    State.ACTIVE: ALLOWED[State.ACTIVE] | {Bitfield},
-}
-
-TRANSITIONS: Final[dict[tuple[State, type[Message]], State]] = {
-    (State.AWAIT_HANDSHAKE, Handshake): State.AWAIT_TORRENT,
-    **{(State.FIRST_MESSAGE, cls): State.ACTIVE for cls in _ANY_MESSAGE - _SLOT_NEUTRAL},
-}
-"""State changes caused by a message; a pair not listed keeps the state.  set_torrent()
-moves AWAIT_TORRENT to FIRST_MESSAGE."""
 
 # Fixed-size messages: id -> (type, payload size, payload struct or None).
 _Spec: TypeAlias = tuple[type[Message], int, "struct.Struct | None"]
@@ -404,7 +363,7 @@ class PeerProtocol:
         state = self._send_state
         if cls not in ALLOWED[state]:
             raise ValueError(f"cannot send {cls.__name__} {state.value}")
-        if cls in _FAST_TYPES and not self.fast_enabled:
+        if cls in FAST_TYPES and not self.fast_enabled:
             raise ValueError(f"cannot send {cls.__name__}: fast extension not negotiated")
         if cls is Extended and not self.extensions_enabled:
             raise ValueError("cannot send Extended: extension protocol not negotiated")
