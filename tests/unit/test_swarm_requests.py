@@ -89,7 +89,7 @@ def test_requests_racing_our_choke_are_tolerated_up_to_a_full_queue(
 ) -> None:
     conn = _connect(swarm, fast=fast)
     peer = swarm.peers[conn]  # type: ignore[index]
-    swarm._choke(peer)
+    swarm.upload.choke(peer)
     for _ in range(MAX_QUEUED_REQUESTS):
         _request(swarm, conn)
     assert not conn.dropped
@@ -103,10 +103,10 @@ def test_the_allowance_starts_again_at_each_choke(swarm: Swarm) -> None:
     conn = _connect(swarm)
     peer = swarm.peers[conn]  # type: ignore[index]
     for _ in range(3):
-        swarm._choke(peer)
+        swarm.upload.choke(peer)
         for _ in range(MAX_QUEUED_REQUESTS):
             _request(swarm, conn)
-        swarm._unchoke(peer)
+        swarm.upload.unchoke(peer)
     assert not conn.dropped
 
 
