@@ -101,14 +101,11 @@ class Pair:
     def closed(self) -> bool:
         return bool(self.link_a.dropped)
 
-    def pump(self, max_rounds: int = 100_000) -> int:
-        """Deliver what each side wrote until neither has more to say; the rounds."""
-        for rounds in range(max_rounds):
-            moved = self._deliver(self.link_a, self.b, self.link_b)
-            moved |= self._deliver(self.link_b, self.a, self.link_a)
-            if not moved or self.closed:
-                return rounds
-        raise AssertionError(f"still talking after {max_rounds} rounds")
+    def step(self) -> bool:
+        """Deliver what each side wrote so far; False if neither had anything."""
+        moved = self._deliver(self.link_a, self.b, self.link_b)
+        moved |= self._deliver(self.link_b, self.a, self.link_a)
+        return moved
 
     @staticmethod
     def _deliver(sender: MemoryLink, swarm: Swarm, receiver: MemoryLink) -> bool:
@@ -123,3 +120,19 @@ class Pair:
         if not receiver.dropped:
             swarm.after_messages(receiver)
         return True
+
+
+def pump(*pairs: Pair, max_rounds: int = 100_000) -> int:
+    """Step every open pair in turn until all are quiet; the rounds it took."""
+    for rounds in range(max_rounds):
+        if not any([pair.step() for pair in pairs if not pair.closed]):
+            return rounds
+    raise AssertionError(f"still talking after {max_rounds} rounds")
+
+
+def step(*pairs: Pair, rounds: int) -> None:
+    """Step every open pair ``rounds`` times, quiet or not."""
+    for _ in range(rounds):
+        for pair in pairs:
+            if not pair.closed:
+                pair.step()
