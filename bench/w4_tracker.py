@@ -44,7 +44,15 @@ def check_announce(url: str, who: str) -> None:
         raise BenchError(f"{who} does not answer the benchmark's announce: {body!r}")
 
 
-def wrk(wrk_path: str, url: str, connections: int, seconds: int, cpu: int | None) -> Load:
+def wrk(
+    wrk_path: str,
+    url: str,
+    connections: int,
+    seconds: int,
+    cpu: int | None,
+    headers: tuple[str, ...] = (),
+) -> Load:
+    """`headers`: "Name: value" lines sent with every request (a cookie, a token)."""
     cmd = [
         wrk_path,
         "-t1",
@@ -53,6 +61,7 @@ def wrk(wrk_path: str, url: str, connections: int, seconds: int, cpu: int | None
         "--timeout",
         "10s",
         "--latency",
+        *(arg for header in headers for arg in ("-H", header)),
         url,
     ]
 

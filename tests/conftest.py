@@ -61,6 +61,9 @@ FAST_PASSWORD_HASH = {
     "MINITORRENT_TRACKER_PASSWORD_PARALLELISM": "1",
 }
 
+# Tests create their users from one address (loopback), the load tests hundreds.
+MANY_ACCOUNTS = {"MINITORRENT_TRACKER_SIGNUP_MAX_PER_ADDRESS": "100000"}
+
 
 @pytest.fixture
 def tracker_info(tmp_path: Path) -> Path:
@@ -88,7 +91,7 @@ def start_tracker(tracker_info: Path, tracker_db: Path) -> Iterator[Callable[...
             number,
             f"sqlite:///{tracker_db}",
             *extra,
-            env=FAST_PASSWORD_HASH | (env or {}),
+            env=FAST_PASSWORD_HASH | MANY_ACCOUNTS | (env or {}),
         )
         started.append(proc)
         return proc

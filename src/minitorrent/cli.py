@@ -122,7 +122,12 @@ def _run_tracker(args: argparse.Namespace) -> int:
     from minitorrent.tracker.server import run_tracker
 
     return run_tracker(
-        entry.host, entry.port, db_url=args.db, tracker_number=int(args.number), tls=tls
+        entry.host,
+        entry.port,
+        db_url=args.db,
+        tracker_number=int(args.number),
+        tls=tls,
+        tracker_urls=tuple(t.url for t in trackers),
     )
 
 

@@ -613,13 +613,28 @@ def torrent_bytes(
     return head[:-1] + b"4:info" + info.encode() + b"e"
 
 
+def private_announce_urls(tracker_urls: Sequence[str], passkey: str) -> list[str]:
+    """A user's private announce URL on every tracker (base URLs, in tracker_info.txt's
+    order)."""
+    return [f"{url}/announce/{passkey}" for url in tracker_urls]
+
+
+def private_torrent(info: InfoDict, tracker_urls: Sequence[str], passkey: str) -> bytes:
+    """The .torrent a user hands to any BitTorrent client: every tracker, one per tier,
+    with the user's passkey. The shell's export_torrent and the web page's download
+    button both write these bytes."""
+    urls = private_announce_urls(tracker_urls, passkey)
+    return torrent_bytes(info, urls[0], [[url] for url in urls])
+
+
 def magnet_link(info: InfoDict, trackers: Sequence[str]) -> str:
     """``magnet:?xt=urn:btih:<hex>&dn=<name>&xl=<length>&tr=<tracker>...`` (BEP 9)."""
-    parts = [
-        f"xt=urn:btih:{info.info_hash_hex}",
-        f"dn={quote(info.name, safe='')}",
-        f"xl={info.length}",
-    ]
+    return magnet_of(info.info_hash_hex, info.name, info.length, trackers)
+
+
+def magnet_of(info_hash_hex: str, name: str, length: int, trackers: Sequence[str]) -> str:
+    """magnet_link from what a file listing has, without decoding its info dictionary."""
+    parts = [f"xt=urn:btih:{info_hash_hex}", f"dn={quote(name, safe='')}", f"xl={length}"]
     parts.extend(f"tr={quote(url, safe='')}" for url in trackers)
     return "magnet:?" + "&".join(parts)
 

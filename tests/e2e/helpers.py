@@ -1,4 +1,4 @@
-"""Helpers of the end-to-end tests: read the client's plain output, the commands of issue 2."""
+"""Helpers of the end-to-end tests: the client's plain output, the account and group commands."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def members_view(out: list[str]) -> dict[str, str]:
     return {words[0]: " ".join(words[1:]) for words in table(out)}
 
 
-# The commands of issue 2 (accounts and groups) with their usage, and whether
+# The account and group commands with their usage, and whether
 # they need a logged-in user.
 COMMANDS: dict[str, tuple[str, bool]] = {
     "create_user": ("create_user <user_id> <password>", False),
@@ -38,7 +38,7 @@ COMMANDS: dict[str, tuple[str, bool]] = {
     "list_groups": ("list_groups", True),
     "list_members": ("list_members <group_id>", True),
     "remove_member": ("remove_member <group_id> <user_id>", True),
-    "help": ("help", False),
+    "help": ("help [<command>]", False),
     "quit": ("quit", False),
 }
 

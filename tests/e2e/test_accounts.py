@@ -34,8 +34,9 @@ def test_account_refusals(make_client: Callable[..., Client]) -> None:
     client = make_client()
     client.ok("create_user alice s3cret")
     client.fails("create_user alice other", r"user 'alice' already exists")
-    client.fails("login alice wrong", r"wrong password")
-    client.fails("login nobody s3cret", r"no such user 'nobody'")
+    # The same answer for both: which ids exist is not for a password guesser to learn.
+    client.fails("login alice wrong", r"^error: wrong user id or password$")
+    client.fails("login nobody s3cret", r"^error: wrong user id or password$")
     client.fails("create_user bob ''", r"password must be 1-1024 characters")
     client.fails("logout", r"not logged in")
     client.ok("login alice s3cret")
@@ -66,24 +67,32 @@ def test_invalid_ids(make_client: Callable[..., Client]) -> None:
         client.fails(f"remove_member {ID_64} {bad}", r"user id must be 1-64 characters")
 
 
-def test_ids_made_of_dots_work_like_any_other(make_client: Callable[..., Client]) -> None:
-    """'.' and '..' are valid ids; they must not turn into URL path navigation."""
+def test_new_ids_never_start_with_a_dot_dots_inside_are_plain(
+    make_client: Callable[..., Client],
+) -> None:
+    """An id names a folder of the client's state: '.', '..' and hidden names are refused
+    when created (tests/e2e/test_ids_in_paths.py: older ones still work); dots inside an
+    id must not turn into URL path navigation either."""
     client = make_client()
-    client.ok("create_user . pw")
-    client.ok("login . pw")
+    for bad in (".", "..", ".x"):
+        client.fails(f"create_user {bad} pw", r"^error: user id must not start with '\.' or '-'$")
+    client.ok("create_user a..b pw")
+    client.ok("login a..b pw")
     for group in (".", ".."):
+        client.fails(f"create_group {group}", r"^error: group id must not start with '\.' or '-'$")
+    for group in ("x..", "_.."):
         client.ok(f"create_group {group}")
-        assert members_view(client.ok(f"list_members {group}")) == {".": "admin"}
+        assert members_view(client.ok(f"list_members {group}")) == {"a..b": "admin"}
         client.fails(f"join_group {group}", rf"already a member of '{re.escape(group)}'")
-    client.ok("leave_group ..")
-    client.fails("list_members ..", r"no such group '\.\.'")
-    assert list(groups_view(client.ok("list_groups"))) == ["."]
+    client.ok("leave_group _..")
+    client.fails("list_members _..", r"no such group '_\.\.'")
+    assert list(groups_view(client.ok("list_groups"))) == ["x.."]
 
 
 def test_wrong_argument_count_names_the_usage(start_client: Callable[..., Client]) -> None:
     client = start_client()  # no tracker needed
     for usage, _ in COMMANDS.values():
-        wrong = [call(usage, +1)] + ([call(usage, -1)] if " " in usage else [])
+        wrong = [call(usage, +1)] + ([call(usage, -1)] if " <" in usage else [])
         for line in wrong:
             client.fails(line, rf"wrong number of arguments; usage: {re.escape(usage)}$")
     # `quit now` was refused, so the client is still running:

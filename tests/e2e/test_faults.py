@@ -1,4 +1,4 @@
-"""Faults (issue 6), with real tracker and client processes on loopback: a client killed
+"""Faults, with real tracker and client processes on loopback: a client killed
 mid-download (and its state file damaged), a peer that stops in the middle of a block,
 a shared file changed on disk under its seeder."""
 

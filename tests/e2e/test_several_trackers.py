@@ -1,5 +1,5 @@
-"""Several trackers on one PostgreSQL database, and clients failing over between them
-(issue 7): real tracker and client processes, a real PostgreSQL server (tests/postgres.py).
+"""Several trackers on one PostgreSQL database, and clients failing over between
+them: real tracker and client processes, a real PostgreSQL server (tests/postgres.py).
 
 The tests that share one module-wide pair of trackers are in one xdist group, so that
 the pair starts once."""
@@ -235,9 +235,9 @@ def test_both_trackers_serve_one_swarm(trackers: TrackerPair, tmp_path: Path) ->
     ann.close()
     via_one, via_two = api_login(one, "ann"), api_login(two, "ann")
 
-    # Peers announced to one tracker are in the other's answers within 2 s (issue 7):
+    # Peers announced to one tracker are in the other's answers within 2 s:
     # new peers are written at once, re-announces are answered from a snapshot of the
-    # swarm that is at most a second old (tracker/swarm_cache.py).
+    # swarm that is at most a second old (tracker/services/swarm_cache.py).
     assert announce_json(one, via_one["token"], info_hash, peer=1) == []
     assert announce_json(two, via_two["token"], info_hash, peer=2) == [7001]
     within_2_s(lambda: announce_json(one, via_one["token"], info_hash, peer=1), [7002])

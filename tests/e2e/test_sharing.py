@@ -1,4 +1,4 @@
-"""File sharing end to end (issue 3): real tracker and client processes on loopback.
+"""File sharing end to end: real tracker and client processes on loopback.
 
 Swarms: several seeders at once, downloaders serving each other, a seeder killed
 mid-download, a peer that lies. Every check is what a user can see: the bytes of the

@@ -1,4 +1,4 @@
-"""Files of every awkward shape go through a real swarm unchanged (issue 3)."""
+"""Files of every awkward shape go through a real swarm unchanged."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sharing over time (issue 3): logout and login, a client restart, stop_share, two
+"""Sharing over time: logout and login, a client restart, stop_share, two
 processes of one user, a killed peer leaving the peer lists, and how downloads show
 in `show_downloads` while running, when complete and when failed."""
 

@@ -1,4 +1,4 @@
-"""Bad sharing commands (issue 3): one `error:` line each, and nothing changed."""
+"""Bad sharing commands: one `error:` line each, and nothing changed."""
 
 from __future__ import annotations
 

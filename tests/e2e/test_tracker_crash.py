@@ -1,5 +1,5 @@
 """The tracker killed (SIGKILL) during uploads, downloads and group operations, then
-restarted on the same database (issue 6): nothing it had committed is lost, clients carry
+restarted on the same database: nothing it had committed is lost, clients carry
 on by themselves, and a download between peers that know each other goes on meanwhile."""
 
 from __future__ import annotations

@@ -125,10 +125,15 @@ def test_odd_requests_get_uvicorns_answers(connect: type[Connection]) -> None:
     conn = connect()
     conn.send(with_body)
     assert failure_of(conn.read()) == b"unknown passkey"  # answered by the ASGI route
+    large = announce(extra=b"X-Filler: " + b"x" * 12_000 + b"\r\n")
+    conn = connect()
+    conn.send(large)
+    assert failure_of(conn.read()) == b"unknown passkey"
     huge = announce(extra=b"X-Filler: " + b"x" * 20_000 + b"\r\n")
     conn = connect()
-    conn.send(huge)  # over http_fast.MAX_HEAD: uvicorn's to parse
-    assert failure_of(conn.read()) == b"unknown passkey"
+    conn.send(huge)  # over http_guard.MAX_HEAD: uvicorn's protocol refuses it
+    refused = conn.read()
+    assert (refused.status, refused.body) == (431, b"request head larger than 16384 bytes")
     conn = connect()  # and the tracker carries on
     conn.send(announce())
     assert failure_of(conn.read()) == b"unknown passkey"

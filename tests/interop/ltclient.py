@@ -7,6 +7,8 @@ from typing import Any
 
 import libtorrent as lt  # installed by `make test` (the test extra)
 
+from minitorrent.driver import free_port, wait_until
+
 
 def session(port: int) -> Any:
     """A libtorrent session confined to loopback: no DHT, LSD, UPnP or NAT-PMP."""
@@ -54,3 +56,13 @@ def describe(handle: Any, ses: Any) -> str:
         f"state={status.state} progress={status.progress:.3f} peers={status.num_peers} "
         f"tracker_error={getattr(status, 'current_tracker', '')}\n" + "\n".join(alerts)
     )
+
+
+def fetch(torrent: Path, out: Path, timeout: float = 60) -> None:
+    """A fresh libtorrent session downloads the .torrent's file into `out`."""
+    ses = session(free_port())
+    handle = add_torrent(ses, torrent, out)
+    try:
+        wait_until(lambda: is_seeding(handle), timeout, "libtorrent to finish")
+    except AssertionError:
+        raise AssertionError(describe(handle, ses)) from None

@@ -349,9 +349,9 @@ class LoadGen:
                 200,
             ),
             ("GET", f"/groups/{group}/members", user.token, None, 200),
-            ("DELETE", f"/groups/{group}/members/me", user.token, None, 200),
+            ("DELETE", f"/groups/{group}/membership", user.token, None, 200),
             ("POST", "/groups", user.token, {"group_id": own}, 201),
-            ("DELETE", f"/groups/{own}/members/me", user.token, None, 200),
+            ("DELETE", f"/groups/{own}/membership", user.token, None, 200),
         ]
         method, path, token, body, expect = steps[user.churn]
         user.churn = (user.churn + 1) % len(steps)

@@ -1,4 +1,4 @@
-"""Load (issue 6): 200 simulated users against one real tracker process for 60 s.
+"""Load: 200 simulated users against one real tracker process for 60 s.
 
 The load generator (tests/load/loadgen.py) is a process of its own on loopback. Its users
 announce, read their groups and files and churn memberships, offering 1,000 requests per

@@ -15,6 +15,7 @@ from fastbencode import bencode  # type: ignore[attr-defined]
 from sqlalchemy.orm import Session
 
 from minitorrent.tracker.services import files, groups, swarm, users
+from minitorrent.tracker.services.throttle import LoginThrottle
 
 
 @dataclass
@@ -45,6 +46,18 @@ FAST_HASH: dict[str, Any] = {
 def make_users(db: Session, hasher: PasswordHasher, now: datetime, *names: str) -> None:
     for name in names:
         users.create_user(db, name, f"pw-{name}", hasher=hasher, now=now)
+
+
+def login(
+    db: Session,
+    hasher: PasswordHasher,
+    throttle: LoginThrottle,
+    clock: FakeClock,
+    user: str,
+    password: str,
+    ip: str = "10.0.0.1",
+) -> users.LoginResult:
+    return users.login(db, user, password, hasher=hasher, throttle=throttle, ip=ip, now=clock())
 
 
 def make_group(db: Session, now: datetime, group_id: str, admin: str, *members: str) -> None:

@@ -130,7 +130,7 @@ def test_refusals(sw: Swarm) -> None:
     new = sw.bob.post("/me/passkey").json()["passkey"]
     assert _failure(sw.announce(old)) == "unknown passkey"
     assert b"peers" in sw.announce(new)
-    assert sw.bob.delete("/groups/g/members/me").status_code == 200
+    assert sw.bob.delete("/groups/g/membership").status_code == 200
     assert _failure(sw.announce(new)) == "unknown torrent"
 
 

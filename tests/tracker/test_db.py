@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
-from sqlalchemy import text
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, inspect, text
 
 from minitorrent.errors import ConfigError
 from minitorrent.tracker.db import MIGRATIONS, Database, default_db_url, display_url
+from minitorrent.tracker.models import Base
 
 
 def test_default_db_url_is_per_tracker_in_the_data_dir(
@@ -32,19 +36,28 @@ def test_fresh_sqlite_database_is_migrated_with_wal_and_foreign_keys(tmp_path: P
         Database.open(f"sqlite:///{tmp_path / 't.db'}") as database,
         database.engine.connect() as c,
     ):
-        assert c.scalar(text("SELECT version_num FROM alembic_version")) == "0001"
+        assert c.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
         assert c.scalar(text("PRAGMA journal_mode")) == "wal"
         assert c.scalar(text("PRAGMA foreign_keys")) == 1
 
 
-def test_migrations_go_down_and_up_again(tmp_path: Path) -> None:
+def _schema_differences(conn: Connection) -> list[Any]:
+    """What Alembic's autogenerate would change to make the database match the models."""
+    differences: list[Any] = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    return differences
+
+
+def test_migrations_build_the_models_schema_and_go_down_and_up_again(tmp_path: Path) -> None:
     with Database.open(f"sqlite:///{tmp_path / 't.db'}") as database:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with database.engine.begin() as conn:
+            assert _schema_differences(conn) == []
             config.attributes["connection"] = conn
             command.downgrade(config, "base")
+            assert set(inspect(conn).get_table_names()) == {"alembic_version"}
             command.upgrade(config, "head")
+            assert _schema_differences(conn) == []
 
 
 def test_second_opener_of_an_sqlite_file_is_refused(tmp_path: Path) -> None:

@@ -1,20 +1,25 @@
-"""The swarm cache (tracker/swarm_cache.py) on a real database: what it answers from
-memory, what it writes at once, what it writes later, and what it must forget."""
+"""The swarm cache (services/swarm_cache.py) of the announce registry on a real database:
+what it answers from memory, what it writes at once, what it writes later, and what it
+must forget, told by the services that end peers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import datetime
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import event, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from minitorrent.tracker.db import Database
+from minitorrent.tracker.dbwork import DatabaseWork
 from minitorrent.tracker.models import Peer
 from minitorrent.tracker.services import errors, files, groups, swarm
-from minitorrent.tracker.swarm_cache import KEEP, REFRESH, STALE_LIMIT, SwarmCache
+from minitorrent.tracker.services.announce import AnnounceRegistry
+from minitorrent.tracker.services.changes import Change
+from minitorrent.tracker.services.swarm_cache import KEEP, REFRESH, STALE_LIMIT, SwarmCache
 
 from .helpers import FakeClock, announce_of, make_group, make_info, make_users, peer_id, share
 
@@ -31,7 +36,15 @@ def ih(database: Database, hasher: PasswordHasher, clock: FakeClock) -> str:
 
 
 def _cache(database: Database, clock: FakeClock) -> SwarmCache:
-    return SwarmCache(database, POLICY, clock=clock, monotonic=clock.monotonic)
+    """The cache of an announce registry, which hears what committed transactions end."""
+    work = DatabaseWork(database)
+    cache = SwarmCache(work, POLICY, clock=clock, monotonic=clock.monotonic)
+    AnnounceRegistry(work, cache, spawn=_no_background)
+    return cache
+
+
+def _no_background(coro: Coroutine[Any, Any, None]) -> None:
+    coro.close()  # these tests refresh by hand
 
 
 @pytest.fixture
@@ -105,12 +118,10 @@ def test_a_new_session_is_written_at_once(database: Database, cache: SwarmCache,
     assert cache.answer("bob", ann, 42) is None  # logout deletes peers by session
 
 
-def _leave(database: Database, cache: SwarmCache, user: str) -> None:
-    """What DELETE /groups/g/members/me does, with what it tells the cache."""
+def _leave(database: Database, user: str) -> None:
+    """What DELETE /groups/g/membership does; the service tells the cache itself."""
     with database.session() as db, db.begin():
         groups.leave_group(db, user, "g")
-        files_left = files.files_of_group(db, "g")
-    cache.forget_member("g", user, files_left=files_left)
 
 
 def test_leaving_ends_the_members_answers_only_and_a_queued_update_stays_unwritten(
@@ -119,7 +130,7 @@ def test_leaving_ends_the_members_answers_only_and_a_queued_update_stays_unwritt
     _announce(cache, "ann", announce_of(ih, peer=1))
     _announce(cache, "bob", announce_of(ih, peer=2, left=9))
     assert cache.answer("bob", announce_of(ih, peer=2, left=8), None) is not None  # queued
-    _leave(database, cache, "bob")
+    _leave(database, "bob")
     assert cache.answer("bob", announce_of(ih, peer=2, left=8), None) is None
     stays = cache.answer("ann", announce_of(ih, peer=1), None)  # still from memory
     assert stays is not None and stays.peers == [] and stays.counts.incomplete == 0
@@ -129,12 +140,26 @@ def test_leaving_ends_the_members_answers_only_and_a_queued_update_stays_unwritt
         _announce(cache, "bob", announce_of(ih, peer=2, left=8))
 
 
+class _Undo(Exception):
+    pass
+
+
+def test_a_leave_that_rolls_back_forgets_nothing(
+    database: Database, cache: SwarmCache, ih: str
+) -> None:
+    _announce(cache, "bob", announce_of(ih, peer=2, left=9))
+    with pytest.raises(_Undo), database.session() as db, db.begin():
+        groups.leave_group(db, "bob", "g")
+        raise _Undo
+    assert cache.answer("bob", announce_of(ih, peer=2, left=9), None) is not None
+
+
 def test_when_the_last_sharer_leaves_the_file_is_forgotten(
     database: Database, cache: SwarmCache, ih: str
 ) -> None:
     _announce(cache, "ann", announce_of(ih, peer=1))
     _announce(cache, "bob", announce_of(ih, peer=2, left=9))
-    _leave(database, cache, "ann")  # bob is admin now; ann shared the only copy
+    _leave(database, "ann")  # bob is admin now; ann shared the only copy
     assert cache.answer("bob", announce_of(ih, peer=2, left=9), None) is None
     with pytest.raises(errors.NotFound, match="unknown torrent"):
         _announce(cache, "bob", announce_of(ih, peer=2, left=9))
@@ -205,6 +230,17 @@ class _RacingDatabase:
     def session(self) -> Session:
         return self._database.session()
 
+    def on_commit(self, listener: Callable[[list[Change]], None]) -> None:
+        self._database.on_commit(listener)
+
+    @property
+    def engine(self) -> Engine:
+        return self._database.engine
+
+    @property
+    def runs_on_event_loop(self) -> bool:
+        return self._database.runs_on_event_loop
+
     def read_session(self) -> Session:
         session = self._database.read_session()
         then, self._then = self._then, None
@@ -217,12 +253,12 @@ def test_a_refresh_read_before_a_leave_does_not_bring_the_leavers_peers_back(
     database: Database, ih: str, clock: FakeClock
 ) -> None:
     racing = _RacingDatabase(database)
-    cache = SwarmCache(racing, POLICY, clock=clock, monotonic=clock.monotonic)  # type: ignore[arg-type]
+    cache = _cache(racing, clock)  # type: ignore[arg-type]
     _announce(cache, "ann", announce_of(ih, peer=1))
     _announce(cache, "bob", announce_of(ih, peer=2, left=9))
     clock.advance(REFRESH + 0.1)
     assert cache.claim_refresh(ih)
-    racing.arm(lambda: _leave(database, cache, "bob"))
+    racing.arm(lambda: _leave(database, "bob"))
     cache.refresh(ih)  # reads bob's peer; bob leaves; then the refresh would install it
     assert cache.answer("bob", announce_of(ih, peer=2, left=9), None) is None
     stays = cache.answer("ann", announce_of(ih, peer=1), None)

@@ -70,7 +70,7 @@ def test_expired_stopped_and_departed_peers_are_not(group: Group, clock: FakeClo
     clock.advance(2 * 10 + 5 + 1)  # 2 * interval + grace: the peer has expired
     assert group.ask(group.ann) is False
     group.announce(group.bob)
-    assert group.bob.delete("/groups/g/members/me").json()["status"] == "left"
+    assert group.bob.delete("/groups/g/membership").json()["status"] == "left"
     assert group.ask(group.ann) is False  # leaving ends the vouch at once
 
 

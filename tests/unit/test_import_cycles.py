@@ -14,8 +14,12 @@ PACKAGE = "minitorrent"
 ROOT = Path(__file__).resolve().parents[2] / "src" / PACKAGE
 
 # Cycles tolerated for now, each the set of modules of one strongly connected
-# component, with a comment saying why. None today: keep it that way.
-KNOWN_CYCLES: list[frozenset[str]] = []
+# component, with a comment saying why. Remove an entry once its cycle is gone.
+KNOWN_CYCLES: list[frozenset[str]] = [
+    # shell.main() imports the interactive front end lazily, which subclasses
+    # shell.Shell: goes once the wiring leaves shell.py for a module of its own.
+    frozenset({"minitorrent.client.shell", "minitorrent.client.interactive"}),
+]
 
 
 def _module_name(path: Path) -> str:
@@ -114,6 +118,11 @@ def test_the_graph_sees_the_peer_core() -> None:
 def test_no_import_cycles() -> None:
     found = [c for c in cycles(import_graph()) if c not in KNOWN_CYCLES]
     assert not found, "import cycles: " + "; ".join(" <-> ".join(sorted(c)) for c in found)
+
+
+def test_the_known_cycles_still_exist() -> None:
+    """A cycle broken must leave KNOWN_CYCLES too, so that it cannot come back."""
+    assert not set(KNOWN_CYCLES) - set(cycles(import_graph()))
 
 
 def test_a_cycle_is_found() -> None:

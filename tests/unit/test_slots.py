@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -22,7 +23,7 @@ def test_at_most_count_holders_and_first_come_first_served() -> None:
             order.append(n)
             inside += 1
             most = max(most, inside)
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0)  # the others queue meanwhile
             inside -= 1
 
     async def main() -> None:
@@ -41,17 +42,16 @@ def test_a_slot_released_in_one_loop_wakes_a_waiter_of_another() -> None:
     async def holder() -> None:
         async with slots:
             held.set()
-            while not waiting.is_set():
+            deadline = time.monotonic() + 20
+            while not slots.waiting:  # until the other loop is parked on its future
+                assert time.monotonic() < deadline, "the other loop never asked for the slot"
                 await asyncio.sleep(0.001)
-            await asyncio.sleep(0.01)  # the other loop is parked on its future by now
 
     async def waiter() -> None:
         held.wait()
-        waiting.set()
         async with slots:
             got_it.set()
 
-    waiting = threading.Event()
     other = threading.Thread(target=asyncio.run, args=(waiter(),))
     other.start()
     asyncio.run(holder())

@@ -1,5 +1,5 @@
 """TrackerClient failover: which failures move a request to the next tracker, and how a
-retry that finds its own earlier work done is reported (issue 7)."""
+retry that finds its own earlier work done is reported."""
 
 from __future__ import annotations
 

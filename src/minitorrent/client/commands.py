@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from minitorrent.client.figures import Speedometer, duration, eta, parse_time, plural, when
+from minitorrent.client.hashing import Hashing
 from minitorrent.client.state import (
     DownloadRecord,
     ShareRecord,
@@ -31,16 +32,17 @@ from minitorrent.errors import (
 )
 from minitorrent.metainfo import (
     InfoDict,
-    build_info,
     hash_file,
     magnet_link,
+    private_announce_urls,
+    private_torrent,
     safe_file_name,
-    torrent_bytes,
 )
 from minitorrent.peer.node import PeerNode, Transfer, TransferKind
 from minitorrent.peer.storage import PieceStorage, check_own_file, locked_elsewhere
 from minitorrent.peer.swarm import State
 from minitorrent.peer.tracker_client import Standing, TrackerClient
+from minitorrent.units import human_size
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +69,6 @@ class Session:
     shared_database: bool = True  # whether other trackers can know the session
 
 
-def human_size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
-
-
 def percent(done: int, total: int) -> str:
     if total <= 0 or done >= total:
         return "100%"
@@ -98,6 +92,7 @@ class Client:
         self.state_dir = state_dir
         self.notify = notify
         self.session: Session | None = None
+        self.hashing = Hashing()  # upload_file's progress, for the interactive shell
         self.speeds: dict[bytes, Speedometer] = {}  # per download: bytes received lately
         self._withdrawals: set[asyncio.Task[None]] = set()  # stop_share of ended seeds
         node.on_progress = self._save_progress
@@ -264,6 +259,13 @@ class Client:
         rows = [(m["user_id"], "admin" if m.get("is_admin") else "") for m in members]
         return Table(("member", "role"), rows)
 
+    async def group_log(self, group_id: str) -> Result:
+        self._require_login()
+        events = await self.tracker.group_log(group_id)
+        # "2026-12-07T11:40:02.5Z" -> "2026-12-07 11:40:02" (UTC, like the tracker)
+        rows = [(e["at"][:19].replace("T", " "), e["text"]) for e in events]
+        return Table(("when (UTC)", "what"), rows, empty="nothing logged")
+
     async def remove_member(self, group_id: str, user_id: str) -> Result:
         self._require_login()
         await self.tracker.remove_member(group_id, user_id)
@@ -293,7 +295,7 @@ class Client:
             raise MinitorrentError(f"{file_path} is not a regular file")
         if not os.access(path, os.R_OK):
             raise MinitorrentError(f"cannot read {file_path}: permission denied")
-        info, sha1 = await asyncio.to_thread(build_info, path, name, group_id)
+        info, sha1 = await self.hashing.build_info(path, name, group_id, st.st_size)
         await self.tracker.register_file(group_id, info.encode(), sha1)
         uploaded = sum(
             s.uploaded for s in session.state.shares() if s.info_hash == info.info_hash_hex
@@ -361,8 +363,14 @@ class Client:
 
     async def _announce_urls(self) -> list[str]:
         """This user's private announce URL on every tracker, in the file's order."""
+        return private_announce_urls(self._tracker_urls(), await self._passkey())
+
+    async def _passkey(self) -> str:
         me = await self.tracker.me()  # the current passkey, even if rotated elsewhere
-        return [f"{t.url}/announce/{me['passkey']}" for t in self.tracker.trackers]
+        return str(me["passkey"])
+
+    def _tracker_urls(self) -> list[str]:
+        return [t.url for t in self.tracker.trackers]
 
     async def _group_file(self, group_id: str, file_name: str) -> InfoDict:
         raw_info, _ = await self.tracker.file_info(group_id, file_name)
@@ -371,8 +379,7 @@ class Client:
     async def export_torrent(self, group_id: str, file_name: str, out_path: str) -> Result:
         self._require_login()
         info = await self._group_file(group_id, file_name)
-        urls = await self._announce_urls()
-        data = torrent_bytes(info, urls[0], [[url] for url in urls])
+        data = private_torrent(info, self._tracker_urls(), await self._passkey())
         out = Path(out_path).expanduser()
         try:
             with open(out, "xb") as f:  # never overwrite
@@ -487,19 +494,23 @@ class Client:
             elif st.state is State.FAILED or st.state is State.STOPPED:
                 lines.append(f"[F] [{t.group_id}] {t.name}: {st.reason or 'stopped'}")
             else:
-                speed = self.speeds.setdefault(t.info_hash, Speedometer()).rate(st.downloaded)
-                left = eta(st.length - st.bytes_done, speed)
-                lines.append(
-                    f"[D] [{t.group_id}] {t.name} {percent(st.bytes_done, st.length)} "
-                    f"{human_size(speed)}/s {plural(st.peers, 'peer')}"
-                    + (f" ETA {left}" if left else "")
-                )
+                lines.append(self.download_line(t))
         # Stopped for good in an earlier session: shown until download_file again.
         shown = {info_hash.hex() for info_hash in session.downloads}
         for record in session.state.downloads():
             if record.stopped is not None and record.info_hash not in shown:
                 lines.append(f"[F] [{record.group_id}] {record.name}: {record.stopped}")
         return lines or "no downloads"
+
+    def download_line(self, t: Transfer) -> str:
+        """A running download as show_downloads (and the interactive toolbar) shows it."""
+        st = t.swarm.status()
+        speed = self.speeds.setdefault(t.info_hash, Speedometer()).rate(st.downloaded)
+        left = eta(st.length - st.bytes_done, speed)
+        return (
+            f"[D] [{t.group_id}] {t.name} {percent(st.bytes_done, st.length)} "
+            f"{human_size(speed)}/s {plural(st.peers, 'peer')}" + (f" ETA {left}" if left else "")
+        )
 
     async def wait(self) -> Result:
         session = self._require_login()

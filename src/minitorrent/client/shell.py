@@ -15,12 +15,13 @@ import secrets
 import shlex
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from minitorrent import __version__
+from minitorrent.client import help as help_text
 from minitorrent.client.commands import Client, Result, Table, usage_error
 from minitorrent.client.script_input import numbered_lines
 from minitorrent.errors import MinitorrentError, TrackerRefused
@@ -39,11 +40,18 @@ class Command:
     args: tuple[str, ...]
     help: str
     run: Callable[..., Awaitable[Result]]
+    optional: tuple[str, ...] = ()  # arguments after `args` that may be left out
     rest: bool = False  # the last argument is the rest of the line, any number of words
 
     @property
     def usage(self) -> str:
-        return " ".join([self.name, *(f"<{a}>" for a in self.args)]) + ("..." if self.rest else "")
+        return " ".join(
+            [self.name, *(f"<{a}>" for a in self.args), *(f"[<{a}>]" for a in self.optional)]
+        ) + ("..." if self.rest else "")
+
+    def takes(self, count: int) -> bool:
+        """Whether the command takes that many arguments."""
+        return len(self.args) <= count <= len(self.args) + len(self.optional)
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,9 @@ class Shell:
                 Command("list_groups", (), "every group; * marks yours", c.list_groups),
                 Command("list_members", ("group_id",), "members of a group", c.list_members),
                 Command(
+                    "group_log", ("group_id",), "a group's activity, newest first", c.group_log
+                ),
+                Command(
                     "remove_member",
                     ("group_id", "user_id"),
                     "remove a member (admin)",
@@ -164,17 +175,20 @@ class Shell:
                     self._echo,
                     rest=True,
                 ),
-                Command("help", (), "this list", self._help),
+                Command("help", (), "the commands, or one in detail", self._help, ("command",)),
                 Command("quit", (), "log out and exit", self._quit),
             ]
         }
 
     # -- built-ins --------------------------------------------------------------
 
-    async def _help(self) -> Result:
-        return Table(
-            ("command", "what it does"), [(c.usage, c.help) for c in self.commands.values()]
-        )
+    async def _help(self, name: str = "") -> Result:
+        if not name:
+            return help_text.overview(self.commands.values())
+        command = self.commands.get(name)
+        if command is None:
+            raise MinitorrentError(f"unknown command '{name}' (type help for the list)")
+        return help_text.describe(command)
 
     async def _echo(self, text: str) -> Result:
         return text
@@ -218,7 +232,7 @@ class Shell:
         if command.rest:  # its words as one argument, single spaces between
             args = [*args[: len(command.args) - 1], " ".join(args[len(command.args) - 1 :])]
         try:
-            if len(args) != len(command.args):
+            if not command.takes(len(args)):
                 raise usage_error(command.usage)
             result = await command.run(*args)
         except TrackerRefused as exc:
@@ -309,29 +323,6 @@ def strip_comment(line: str) -> str:
     return line
 
 
-async def _interactive_lines(shell: Shell, history: Path) -> AsyncIterator[str]:
-    from prompt_toolkit import PromptSession
-    from prompt_toolkit.completion import WordCompleter
-    from prompt_toolkit.history import FileHistory
-
-    history.parent.mkdir(parents=True, exist_ok=True)
-    session: PromptSession[str] = PromptSession(
-        history=FileHistory(str(history)),
-        completer=WordCompleter(list(shell.commands), sentence=True),
-    )
-    while True:
-        try:
-            yield await session.prompt_async("minitorrent> ")
-        except (EOFError, KeyboardInterrupt):
-            return
-
-
-async def _unnumbered(lines: AsyncIterator[str]) -> AsyncIterator[tuple[None, str]]:
-    """Typed lines carry no number: an error at the terminal is about the line just typed."""
-    async for line in lines:
-        yield None, line
-
-
 async def run_client(options: ClientOptions) -> int:
     script_fd = STDIN if options.script_fd is None else options.script_fd
     interactive = options.script_fd is None and os.isatty(STDIN) and sys.stdout.isatty()
@@ -387,15 +378,15 @@ async def run_client(options: ClientOptions) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
     try:
-        lines: AsyncIterator[tuple[int | None, str]] = (
-            _unnumbered(_interactive_lines(shell, options.state_dir / "history"))
-            if interactive
-            else numbered_lines(script_fd)
-        )
-        async for number, line in lines:
-            await shell.run_line(line, number)
-            if shell.quit_requested:
-                break
+        if interactive:
+            from minitorrent.client import interactive as terminal
+
+            await terminal.run(shell, options.state_dir / "history")
+        else:
+            async for number, line in numbered_lines(script_fd):
+                await shell.run_line(line, number)
+                if shell.quit_requested:
+                    break
     except asyncio.CancelledError:
         if not signalled:
             raise

@@ -29,6 +29,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from minitorrent.errors import MinitorrentError
+from minitorrent.ids import folder_name
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS shares (
@@ -107,7 +108,7 @@ class StateUnusable(MinitorrentError):
 
 def open_user_state(state_dir: Path, user_id: str) -> UserState:
     """The state of `user_id` under `state_dir`, its folders made (or tightened) 0700."""
-    folder = state_dir / "users" / user_id
+    folder = state_dir / "users" / folder_name(user_id)  # never ".." (ids.py)
     try:
         state_dir.parent.mkdir(parents=True, exist_ok=True)
         for directory in (state_dir, folder.parent, folder):

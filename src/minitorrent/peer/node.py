@@ -109,6 +109,10 @@ class PeerNode:
         self.on_progress: Callable[[Transfer], None] = lambda t: None
         self.on_share_ended: Callable[[Transfer], None] = lambda t: None
         self.on_download_failed: Callable[[Transfer], None] = lambda t: None
+        # How a failed download is told: a notice; the interactive shell prints an [F] line.
+        self.tell_download_failed: Callable[[Transfer], None] = lambda t: self.notify(
+            f"download of [{t.group_id}] {t.name} failed: {t.swarm.reason}"
+        )
         self._server: asyncio.Server | None = None
         self._incoming: dict[str, int] = {}
         self._tick_task: asyncio.Task[None] | None = None
@@ -484,7 +488,7 @@ class PeerNode:
             self._discard(transfer)
             self._spawn(self._announce_once(transfer, "stopped", quiet=True))
             return
-        self.notify(f"download of [{transfer.group_id}] {transfer.name} failed: {reason}")
+        self.tell_download_failed(transfer)
         self.on_download_failed(transfer)
         if transfer.announce_task is not None:
             transfer.announce_task.cancel()

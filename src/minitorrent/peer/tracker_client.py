@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from minitorrent.errors import TrackerRefused, TrackerUnreachable, UsageError
-from minitorrent.ids import id_problem
+from minitorrent.ids import id_problem, name_problem
 from minitorrent.trackers import TrackerAddress
 
 API = "/api/v1"
@@ -178,6 +178,7 @@ class TrackerClient:
     # -- accounts and groups ------------------------------------------------
 
     async def create_user(self, user_id: str, password: str) -> None:
+        _new_id("user", user_id)
         # Safe to repeat: a duplicate is refused, never created twice.
         await self.request(
             "POST",
@@ -188,6 +189,7 @@ class TrackerClient:
         )
 
     async def login(self, user_id: str, password: str) -> dict[str, Any]:
+        _user(user_id)
         # Safe to repeat: a session lost with its answer is never used and expires.
         body: dict[str, Any] = await self.request(
             "POST", "/sessions", json={"user_id": user_id, "password": password}, idempotent=True
@@ -206,6 +208,7 @@ class TrackerClient:
         return body
 
     async def create_group(self, group_id: str) -> None:
+        _new_id("group", group_id)
         await self.request(
             "POST",
             "/groups",
@@ -229,7 +232,7 @@ class TrackerClient:
     async def leave_group(self, group_id: str) -> str:
         """Return "left", or "withdrawn" when it was a pending join request."""
         body = await self.request(
-            "DELETE", f"/groups/{_group(group_id)}/members/me", done_if=("not_member",)
+            "DELETE", f"/groups/{_group(group_id)}/membership", done_if=("not_member",)
         )
         return "left" if body is None else str(body["status"])
 
@@ -252,6 +255,11 @@ class TrackerClient:
         body: list[dict[str, Any]] = await self.request(
             "GET", f"/groups/{_group(group_id)}/members"
         )
+        return body
+
+    async def group_log(self, group_id: str) -> list[dict[str, Any]]:
+        """The newest page of the group's activity log, newest first."""
+        body: list[dict[str, Any]] = await self.request("GET", f"/groups/{_group(group_id)}/log")
         return body
 
     async def remove_member(self, group_id: str, user_id: str) -> None:
@@ -367,10 +375,19 @@ def _seg(value: str) -> str:
 def _id(kind: str, value: str) -> str:
     """A user or group id as a path segment; an id that cannot exist is refused here,
     as the tracker would ('a/b' would otherwise reach another endpoint)."""
-    problem = id_problem(kind, value)
+    _refuse(name_problem(kind, value))
+    return _seg(value)
+
+
+def _new_id(kind: str, value: str) -> None:
+    """Refused here, before the tracker is asked or anything is written: the client
+    names folders after user ids."""
+    _refuse(id_problem(kind, value))
+
+
+def _refuse(problem: str | None) -> None:
     if problem is not None:
         raise UsageError(problem)
-    return _seg(value)
 
 
 def _group(group_id: str) -> str:

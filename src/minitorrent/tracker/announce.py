@@ -178,7 +178,7 @@ async def _announce(
     user_id = await context.user_for_passkey(passkey)
     if user_id is None:
         raise Failure("unknown passkey")
-    result = await context.announce(user_id, _parse_announce(params, client), None)
+    result = await context.announces.announce(user_id, _parse_announce(params, client), None)
     return _render_announce(context, params, result)
 
 
@@ -192,7 +192,8 @@ def announce_now(
         user_id = context.cached_user_for_passkey(passkey)
         if user_id is None:
             return None
-        result = context.announce_from_memory(user_id, _parse_announce(params, client), None)
+        ann = _parse_announce(params, client)
+        result = context.announces.from_memory(user_id, ann, None)
     except (Failure, DomainError):
         return None  # the full path gives the same refusal, in its order of checks
     return None if result is None else _render_announce(context, params, result)
@@ -222,7 +223,7 @@ async def _scrape(context: TrackerContext, passkey: str, query: bytes, client: s
     user_id = await context.user_for_passkey(passkey)
     if user_id is None:
         raise Failure("unknown passkey")
-    found = await context.run_db(_scrape_in_db, context, user_id, wanted or None)
+    found = await context.work.run(_scrape_in_db, context, user_id, wanted or None)
     files = {
         bytes.fromhex(info_hash): {
             b"complete": c.complete,
@@ -237,7 +238,7 @@ async def _scrape(context: TrackerContext, passkey: str, query: bytes, client: s
 def _scrape_in_db(
     context: TrackerContext, user_id: str, wanted: list[str] | None
 ) -> dict[str, swarm.Counts]:
-    with context.database.session() as db, db.begin():
+    with context.work.transaction() as db:
         return swarm.scrape(db, user_id, wanted, now=context.clock())
 
 

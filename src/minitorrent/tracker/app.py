@@ -13,14 +13,15 @@ from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
 from minitorrent import __version__
-from minitorrent.tracker import announce
-from minitorrent.tracker.api import errors, files, groups, sessions, swarm, users, vouch
+from minitorrent.tracker import announce, web
+from minitorrent.tracker.api import activity, errors, files, groups, sessions, swarm, users, vouch
+from minitorrent.tracker.api.body_limit import BodyLimit, RouteLimit
 from minitorrent.tracker.api.shortcut import AnnounceShortcut
 from minitorrent.tracker.context import TrackerContext
 from minitorrent.tracker.db import Database, default_db_url
 from minitorrent.tracker.services.clock import Clock, utcnow
+from minitorrent.tracker.services.swarm_cache import FLUSH
 from minitorrent.tracker.settings import TrackerSettings
-from minitorrent.tracker.swarm_cache import FLUSH
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -31,17 +32,17 @@ async def _cleanup_forever(context: TrackerContext) -> None:
     while True:
         await asyncio.sleep(context.settings.cleanup_interval)
         try:
-            await context.run_db(context.cleanup)
+            await context.work.run(context.cleanup)
         except SQLAlchemyError:
             log.warning("periodic cleanup failed; will retry", exc_info=True)
 
 
 async def _flush_announces_forever(context: TrackerContext) -> None:
-    """Write the re-announces the swarm cache answered from memory (swarm_cache.py)."""
+    """Write the re-announces answered from memory (services/swarm_cache.py)."""
     while True:
         await asyncio.sleep(FLUSH)
         try:
-            await context.flush_announces()
+            await context.announces.flush()
         except SQLAlchemyError:
             log.warning("writing re-announces failed; will retry", exc_info=True)
 
@@ -78,7 +79,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             with contextlib.suppress(SQLAlchemyError):
-                await context.flush_announces()  # what the last half second answered
+                await context.announces.flush()  # what the last half second answered
             if owned:
                 db.close()
 
@@ -87,9 +88,19 @@ def create_app(
     # One level of routers, busiest first: FastAPI matches a request against every
     # included router in turn, and once more inside the one that matched. A nested
     # /api/v1 router cost 18 % of a JSON announce in route matching.
-    for module in (swarm, groups, files, users, sessions, vouch):
+    for module in (swarm, groups, files, users, sessions, vouch, activity):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(announce.router)
     app.add_middleware(AnnounceShortcut, path=API_PREFIX + swarm.router.prefix)
+    app.add_middleware(BodyLimit, routes=_large_bodies())  # added last: outermost
     errors.install(app)
+    web.install(app)  # after the API: its error pages wrap the API's handlers
     return app
+
+
+def _large_bodies() -> list[RouteLimit]:
+    """The routes whose bodies may be larger than body_limit.DEFAULT_LIMIT."""
+    return [
+        RouteLimit.of("POST", API_PREFIX + files.router.prefix, files.MAX_BODY),
+        RouteLimit.of("POST", API_PREFIX + swarm.router.prefix + "/batch", swarm.MAX_BATCH_BODY),
+    ]

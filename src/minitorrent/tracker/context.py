@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -15,18 +17,20 @@ from argon2 import PasswordHasher
 from sqlalchemy.exc import SQLAlchemyError
 
 from minitorrent.tracker.db import Database
-from minitorrent.tracker.services import swarm, users
+from minitorrent.tracker.dbwork import DatabaseWork
+from minitorrent.tracker.services import changes, swarm, users
+from minitorrent.tracker.services.announce import AnnounceRegistry
 from minitorrent.tracker.services.clock import Clock, utcnow
 from minitorrent.tracker.services.errors import DomainError
-from minitorrent.tracker.services.throttle import LoginThrottle
+from minitorrent.tracker.services.swarm_cache import REFRESH, SOLE_REFRESH, SwarmCache
+from minitorrent.tracker.services.throttle import LoginThrottle, SignupThrottle
 from minitorrent.tracker.settings import TrackerSettings
 from minitorrent.tracker.slots import Slots
-from minitorrent.tracker.swarm_cache import REFRESH, SOLE_REFRESH, SwarmCache
 from minitorrent.tracker.ttl_cache import TtlCache
 
 log = logging.getLogger(__name__)
-V = TypeVar("V")
 R = TypeVar("R")
+V = TypeVar("V")
 
 
 def password_hasher(settings: TrackerSettings) -> PasswordHasher:
@@ -38,16 +42,11 @@ def password_hasher(settings: TrackerSettings) -> PasswordHasher:
     )
 
 
-def database_slots(database: Database) -> int:
-    """How many requests may hold a database transaction at once (see api/deps.get_db).
-
-    SQLite: one, since every transaction takes the write lock up front (BEGIN IMMEDIATE).
-    Otherwise the connection pool's size, so no request waits for a connection while
-    holding a worker thread."""
-    if database.engine.dialect.name == "sqlite":
-        return 1
-    size = getattr(database.engine.pool, "size", None)
-    return max(1, int(size())) if callable(size) else 8
+def hashing_slots() -> int:
+    """How many argon2 hashes run at once: half the cores, so the event loop always
+    has one (20 at once kept GET /me waiting seconds) and memory stays bounded (each
+    hash takes password_memory_kib)."""
+    return max(1, (os.cpu_count() or 2) // 2)
 
 
 @dataclass(frozen=True)
@@ -66,16 +65,18 @@ class TrackerContext:
     clock: Clock
     hasher: PasswordHasher
     throttle: LoginThrottle
-    policy: swarm.SwarmPolicy
-    db_slots: Slots
-    swarms: SwarmCache
+    signups: SignupThrottle
+    hash_slots: Slots  # argon2 runs with one of these, never with a database slot
+    work: DatabaseWork  # where database work runs, and its transactions
+    announces: AnnounceRegistry
     # Answers the database gave less than REFRESH (SOLE_REFRESH) seconds ago, for the hot
-    # requests; the routes that end sessions or change passkeys drop theirs at once.
+    # requests; what a commit ends or changes is dropped at once (_changed).
     sessions: TtlCache[str, users.Authenticated]  # bearer token -> caller
     passkeys: TtlCache[str, str]  # passkey -> user id
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
+        self.database.on_commit(self._changed)
         # authenticate may write (it refreshes the session's idle timer): not read-only.
         self._session_source = _Source(self.sessions, self._authenticate, read_only=False)
         self._passkey_source = _Source(self.passkeys, self._user_for_passkey, read_only=True)
@@ -94,31 +95,37 @@ class TrackerContext:
             grace=settings.peer_grace,
             max_peers=settings.max_peers,
         )
+        hasher = password_hasher(settings)
+        users.dummy_hash(hasher)  # now, or the first unknown user's login would be slower
         refresh = REFRESH if database.is_shared else SOLE_REFRESH
         stale_limit = 5 * refresh
+        work = DatabaseWork(database)
+        swarms = SwarmCache(
+            work, policy, clock=clock, monotonic=monotonic, refresh=refresh, stale_limit=stale_limit
+        )
+        tasks: set[asyncio.Task[None]] = set()
         return cls(
             settings=settings,
             database=database,
             clock=clock,
-            hasher=password_hasher(settings),
+            hasher=hasher,
             throttle=LoginThrottle(
                 max_per_user=settings.login_max_failures_per_user,
                 max_per_ip=settings.login_max_failures_per_ip,
                 window=settings.login_window,
                 clock=monotonic,
             ),
-            policy=policy,
-            db_slots=Slots(database_slots(database)),
-            swarms=SwarmCache(
-                database,
-                policy,
-                clock=clock,
-                monotonic=monotonic,
-                refresh=refresh,
-                stale_limit=stale_limit,
+            signups=SignupThrottle(
+                max_per_ip=settings.signup_max_per_address,
+                window=settings.signup_window,
+                clock=monotonic,
             ),
+            hash_slots=Slots(hashing_slots()),
+            work=work,
+            announces=AnnounceRegistry(work, swarms, spawn=functools.partial(_spawn, tasks)),
             sessions=TtlCache(refresh, monotonic=monotonic, stale_limit=stale_limit),
             passkeys=TtlCache(refresh, monotonic=monotonic, stale_limit=stale_limit),
+            _tasks=tasks,
         )
 
     @property
@@ -128,13 +135,25 @@ class TrackerContext:
     def cleanup(self) -> None:
         """Drop expired peers and sessions and stale login counters."""
         now = self.clock()
-        with self.database.session() as db, db.begin():
+        with self.work.transaction() as db:
             swarm.prune_expired(db, now=now)
-            ended = users.expire_sessions(db, now=now, idle_ttl=self.idle_ttl)
-        if ended:
-            self.sessions.forget(lambda _: True)
-            self.swarms.forget_all()
+            users.expire_sessions(db, now=now, idle_ttl=self.idle_ttl)
         self.throttle.sweep()
+        self.signups.sweep()
+
+    def _changed(self, recorded: list[changes.Change]) -> None:
+        """After a commit: forget what it ended (services/changes.py)."""
+        ended = {
+            session_id
+            for change in recorded
+            if isinstance(change, changes.SessionsEnded)
+            for session_id in change.session_ids
+        }
+        if ended:
+            self.sessions.forget(lambda caller: caller.session_id in ended)
+        rotated = {c.user_id for c in recorded if isinstance(c, changes.PasskeyChanged)}
+        if rotated:
+            self.passkeys.forget(lambda user_id: user_id in rotated)
 
     # -- the hot requests: from memory when possible, else one trip to the database ----
 
@@ -145,7 +164,7 @@ class TrackerContext:
         return caller
 
     def _authenticate(self, token: str) -> users.Authenticated:
-        with self.database.session() as db, db.begin():
+        with self.work.transaction() as db:
             return users.authenticate(
                 db,
                 token,
@@ -186,7 +205,7 @@ class TrackerContext:
         return self._from_cache(self._passkey_source, passkey)
 
     def _db_for(self, source: _Source[V]) -> Callable[..., Awaitable[Any]]:
-        return self.read_db if source.read_only else self.run_db
+        return self.work.read if source.read_only else self.work.run
 
     @staticmethod
     def _load(source: _Source[V], key: str) -> V | None:
@@ -209,67 +228,24 @@ class TrackerContext:
             log.warning("re-reading a cached answer failed", exc_info=True)
 
     def _in_background(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)  # a reference, so the task is not collected
-        task.add_done_callback(self._tasks.discard)
+        _spawn(self._tasks, coro)
 
     def _user_for_passkey(self, passkey: str) -> str | None:
-        with self.database.read_session() as db, db.begin():
+        with self.work.read_transaction() as db:
             return users.user_for_passkey(db, passkey)
 
-    async def announce(
-        self, user_id: str, ann: swarm.Announce, session_id: int | None
-    ) -> swarm.AnnounceResult:
-        """Raises the domain errors of swarm.announce."""
-        result = self.announce_from_memory(user_id, ann, session_id)
-        if result is None:
-            result = await self.run_db(self._announce_in_db, user_id, ann, session_id)
-        return result
+    # -- accounts: argon2 off the loop and outside any database slot ----------------
 
-    def _announce_in_db(
-        self, user_id: str, ann: swarm.Announce, session_id: int | None
-    ) -> swarm.AnnounceResult:
-        # Another request may have reloaded the swarm while this one waited for the slot.
-        answer = self.swarms.answer(user_id, ann, session_id)
-        return answer or self.swarms.announce_in_db(user_id, ann, session_id)
+    async def hashing(self, work: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        """Blocking password work (argon2, tens of milliseconds): in a worker thread,
+        with a hashing slot and no database slot, so other requests go on meanwhile;
+        its reads and writes are transactions of their own (DatabaseWork.reading and
+        writing)."""
+        async with self.hash_slots:
+            return await anyio.to_thread.run_sync(functools.partial(work, *args, **kwargs))
 
-    def announce_from_memory(
-        self, user_id: str, ann: swarm.Announce, session_id: int | None
-    ) -> swarm.AnnounceResult | None:
-        """The answer from the swarm cache, or None: then `announce` asks the database."""
-        result = self.swarms.answer(user_id, ann, session_id)
-        if result is not None and self.swarms.claim_refresh(ann.info_hash):
-            self._in_background(self._refresh_swarm(ann.info_hash))
-        return result
 
-    async def _refresh_swarm(self, info_hash: str) -> None:
-        try:
-            await self.read_db(self.swarms.refresh, info_hash)
-        except SQLAlchemyError:
-            log.warning("re-reading a swarm failed; will retry", exc_info=True)
-
-    async def flush_announces(self) -> None:
-        await self.run_db(self.swarms.flush)
-
-    async def read_db(self, work: Callable[..., R], *args: Any) -> R:
-        """A pure read: with SQLite at once on the event loop, without a slot (in WAL
-        mode a reader never waits for a writer); else as run_db."""
-        if self.database.runs_on_event_loop:
-            return work(*args)
-        return await self.run_db(work, *args)
-
-    async def run_db(self, work: Callable[..., R], *args: Any) -> R:
-        """Blocking database work, with a database slot like a request's transaction
-        (api/deps.db_endpoint): on the event loop with SQLite, else in a worker thread.
-
-        The slot first: without one, with SQLite, a request's BEGIN IMMEDIATE that met
-        another transaction's write lock waited in SQLite's busy handler on the event
-        loop, stalling every request. Waiting for the slot costs the loop nothing. Then,
-        with SQLite, no thread: the work takes microseconds, and a worker thread holding
-        the GIL kept the loop waiting for it (the loop ran 87-93 % of the time under the
-        load test although requests queued). The slots belong to the loop that serves the
-        app, as uvicorn runs it: lifespan and requests."""
-        async with self.db_slots:
-            if self.database.runs_on_event_loop:
-                return work(*args)
-            return await anyio.to_thread.run_sync(work, *args)
+def _spawn(tasks: set[asyncio.Task[None]], coro: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(coro)
+    tasks.add(task)  # a reference, so the task is not collected
+    task.add_done_callback(tasks.discard)

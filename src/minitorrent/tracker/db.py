@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -18,6 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from minitorrent.errors import ConfigError
+from minitorrent.tracker.services import changes
+from minitorrent.tracker.services.changes import Change
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "minitorrent_read_only"  # execution option of Database.read_session
@@ -178,6 +181,22 @@ class Database:
             engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
         )
         self._lock = lock
+        self._listeners: list[Callable[[list[Change]], None]] = []
+        # What services record on a session (services/changes.py) is delivered once its
+        # transaction commits, whoever opened it; a rollback drops it.
+        event.listen(self.sessions, "after_commit", self._deliver)
+        event.listen(self.sessions, "after_rollback", changes.take)
+
+    def on_commit(self, listener: Callable[[list[Change]], None]) -> None:
+        """Call `listener` with what each committed transaction ended (services/changes.py),
+        in the committing thread, after the commit."""
+        self._listeners.append(listener)
+
+    def _deliver(self, session: Session) -> None:
+        recorded = changes.take(session)
+        if recorded:
+            for listener in self._listeners:
+                listener(recorded)
 
     @classmethod
     def open(cls, url: str) -> Database:
@@ -225,7 +244,7 @@ class Database:
     def runs_on_event_loop(self) -> bool:
         """SQLite: the event loop runs database work itself. A transaction costs
         microseconds; in WAL mode a read never waits for a lock, and writes take a
-        database slot first (TrackerContext.run_db, api/deps.db_endpoint), so none waits
+        database slot first (dbwork.DatabaseWork), so none waits
         for another's. In a worker thread that contends for the GIL with a saturated
         loop, the same read took seconds (W4, 1,000 connections)."""
         return self.engine.dialect.name == "sqlite"

@@ -17,14 +17,15 @@ import asyncio
 import logging
 from typing import Any, cast
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
 from minitorrent.tracker import announce
 from minitorrent.tracker.context import TrackerContext
+from minitorrent.tracker.http_guard import MAX_HEAD, GuardedHttpToolsProtocol
 
 log = logging.getLogger(__name__)
 
-MAX_HEAD = 8192  # longer heads go to uvicorn, which refuses them properly
+# Longer heads go to uvicorn's protocol (http_guard.py), which refuses them. A head not
+# complete within the keep-alive timeout closes the connection (_idle_check); request
+# bodies are always uvicorn's, under the same limits as any other request.
 _PREFIXES = (b"/announce/", b"/scrape/")
 # A request with a body or an unusual framing is uvicorn's to handle.
 _HANDED_OVER_HEADERS = (b"content-length:", b"transfer-encoding:", b"expect:", b"upgrade:")
@@ -94,6 +95,8 @@ class TrackerHttpProtocol(asyncio.Protocol):
         self._idle: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None  # a reference keeps it alive
         self._last_request = self._loop.time()
+        self._head_since = 0.0
+        self._head_timeout = context.settings.request_head_timeout
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
@@ -102,12 +105,14 @@ class TrackerHttpProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self._client = peer[0] if isinstance(peer, tuple) else None
         self._connections.add(self)
-        self._arm_idle_timer()
+        self._arm_idle_timer(min(self._idle_timeout, self._head_timeout))
 
     def data_received(self, data: bytes) -> None:
         if self._inner is not None:
             self._inner.data_received(data)
             return
+        if not self._buffer:
+            self._head_since = self._loop.time()  # a head begins: request_head_timeout
         self._buffer += data
         self._serve_buffered()
 
@@ -192,7 +197,9 @@ class TrackerHttpProtocol(asyncio.Protocol):
         self._cancel_idle_timer()
         self._connections.discard(self)  # uvicorn's protocol registers itself
         config, server_state, app_state, loop = self._uvicorn_args
-        inner = HttpToolsProtocol(config, server_state, app_state, loop)
+        inner = GuardedHttpToolsProtocol(
+            config, server_state, app_state, loop, settings=self._context.settings
+        )
         self._inner = inner
         inner.connection_made(self._transport)
         self._transport.set_protocol(inner)
@@ -210,12 +217,18 @@ class TrackerHttpProtocol(asyncio.Protocol):
             self._idle = None
 
     def _idle_check(self) -> None:
-        """Close a connection idle for the keep-alive timeout. One timer per connection,
+        """Close a connection idle for the keep-alive timeout, or whose request head is
+        not complete within request_head_timeout (http_guard.py has the same rule for
+        uvicorn's protocol). One timer per connection,
         moved on when it fires: re-arming it per request cost 2.5 % of an announce."""
         if self._transport is None or self._inner is not None:
             return
-        left = self._last_request + self._idle_timeout - self._loop.time()
+        now = self._loop.time()
+        left = self._last_request + self._idle_timeout - now
+        if self._buffer and not self._busy:  # a head in progress: it has its own limit
+            left = self._head_since + self._head_timeout - now
         if self._busy or left > 0:
-            self._arm_idle_timer(max(left, 0.1))
+            # Back at least every head timeout: a head may begin at any time.
+            self._arm_idle_timer(max(min(left, self._head_timeout), 0.1))
         else:
             self._transport.close()

@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -161,3 +162,22 @@ class Peer(Base):
     downloaded: Mapped[int] = mapped_column(BigInteger)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class GroupEvent(Base):
+    """One line of a group's activity log: who did what to whom (or to which file).
+
+    actor and subject are plain strings, not foreign keys: the log tells what happened
+    even after the people or files it names are gone. The log goes with its group."""
+
+    __tablename__ = "group_events"
+    # A page of one group's log: WHERE group_id = ? AND id < ? ORDER BY id DESC.
+    __table_args__ = (Index("ix_group_events_group_id_id", "group_id", "id"),)
+
+    # Grows with every insert: the log's order, and the cursor of its pages.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(ID_LEN))
+    action: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(1024))

@@ -25,15 +25,30 @@ class TrackerSettings(BaseSettings):
     max_peers: int = Field(50, ge=1, le=1000)
     cleanup_interval: float = Field(30.0, gt=0)
 
+    # A user id's own failures lock it; an address (often a whole lab behind one NAT)
+    # only after far more than typing mistakes make (services/throttle.py).
     login_max_failures_per_user: int = Field(5, ge=1)
-    login_max_failures_per_ip: int = Field(20, ge=1)
+    login_max_failures_per_ip: int = Field(300, ge=1)
     login_window: int = Field(600, ge=1)
+    # New accounts per address (an IPv6 /64) and window: each costs an argon2 hash.
+    signup_max_per_address: int = Field(30, ge=1)
+    signup_window: int = Field(600, ge=1)
+
+    # Slow clients (http_guard.py): a request head must arrive within this many seconds;
+    # a body must keep coming at this many bytes/s on average after its first seconds.
+    request_head_timeout: float = Field(10.0, gt=0)
+    request_body_grace: float = Field(10.0, gt=0)
+    request_body_min_rate: int = Field(8192, ge=1)
 
     # What one member and one group may register (services/quotas.py says why these).
     quota_files_per_member: int = Field(quotas.FILES_PER_MEMBER, ge=1, description="per group")
     quota_files_per_group: int = Field(quotas.FILES_PER_GROUP, ge=1)
     quota_info_bytes_per_member: int = Field(quotas.INFO_BYTES_PER_MEMBER, ge=1)
     quota_info_bytes_per_group: int = Field(quotas.INFO_BYTES_PER_GROUP, ge=1)
+
+    # Every tracker's base URL in tracker_info.txt's order, for the .torrent files and
+    # magnet links the web pages hand out; empty: this tracker's own, as the browser saw it.
+    tracker_urls: tuple[str, ...] = ()
 
     # argon2id cost; tests lower it, production keeps argon2-cffi's defaults.
     password_time_cost: int = Field(3, ge=1)

@@ -1,6 +1,6 @@
 """A counting semaphore for coroutines, safe across event loops.
 
-The tracker's database slots (TrackerContext.db_slots) are taken by requests and by its
+The tracker's database slots (DatabaseWork.slots) are taken by requests and by its
 background work (flushing announces, re-reading caches). uvicorn runs all of that on one
 event loop, but tests drive one app from several: a TestClient's loop for the lifespan,
 `asyncio.run` per request, schemathesis' own loop. An asyncio or anyio semaphore wakes a
@@ -51,6 +51,12 @@ class Slots:
         traceback: TracebackType | None,
     ) -> None:
         self.release()
+
+    @property
+    def waiting(self) -> int:
+        """How many coroutines wait for a slot now."""
+        with self._lock:
+            return len(self._waiters)
 
     def release(self) -> None:
         with self._lock:

@@ -7,7 +7,7 @@ import base64
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
-from minitorrent.tracker.api.deps import DB, Caller, Context, db_endpoint, forget_member
+from minitorrent.tracker.api.deps import DB, Caller, Context, db_endpoint
 from minitorrent.tracker.api.lists import JsonList
 from minitorrent.tracker.services import files, quotas
 from minitorrent.tracker.services.errors import Invalid
@@ -16,6 +16,8 @@ router = APIRouter(prefix="/groups/{group_id}/files", tags=["files"])
 NO_CONTENT = status.HTTP_204_NO_CONTENT
 # base64 of files.MAX_INFO_BYTES, rounded up
 MAX_INFO_B64 = (files.MAX_INFO_BYTES + 2) // 3 * 4
+# A registration's whole JSON body: the info and a little more (body_limit.py).
+MAX_BODY = MAX_INFO_B64 + 4096
 
 
 class NewFile(BaseModel):
@@ -98,6 +100,5 @@ def get_file(group_id: str, name: str, caller: Caller, context: Context, db: DB)
 @db_endpoint
 def stop_share(group_id: str, name: str, caller: Caller, context: Context, db: DB) -> Response:
     """Stop sharing: the caller's share record and live peers of the file go."""
-    files.stop_share(db, caller.user_id, group_id, name)
-    forget_member(context, db, group_id, caller.user_id)
+    files.stop_share(db, caller.user_id, group_id, name, now=context.clock())
     return Response(status_code=NO_CONTENT)

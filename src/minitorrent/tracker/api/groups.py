@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 
-from minitorrent.tracker.api.deps import DB, Caller, Context, db_endpoint, forget_member
+from minitorrent.tracker.api.deps import DB, Caller, Context, db_endpoint
 from minitorrent.tracker.api.lists import JsonList
 from minitorrent.tracker.services import groups
 
@@ -87,8 +87,10 @@ def accept_request(
 
 @router.post("/{group_id}/requests/{user_id}/reject", status_code=NO_CONTENT)
 @db_endpoint
-def reject_request(group_id: str, user_id: str, caller: Caller, db: DB) -> Response:
-    groups.reject_request(db, caller.user_id, group_id, user_id)
+def reject_request(
+    group_id: str, user_id: str, caller: Caller, context: Context, db: DB
+) -> Response:
+    groups.reject_request(db, caller.user_id, group_id, user_id, now=context.clock())
     return Response(status_code=NO_CONTENT)
 
 
@@ -98,13 +100,13 @@ def list_members(group_id: str, caller: Caller, db: DB) -> Response:
     return MEMBERS.response(groups.list_members(db, caller.user_id, group_id))
 
 
-# Declared before /members/{user_id}, so "me" always means the caller.
-@router.delete("/{group_id}/members/me")
+# The caller's own membership has its own path: under /members/{user_id} every segment
+# is a user id ("me" is the user named "me"), never an alias of the caller.
+@router.delete("/{group_id}/membership")
 @db_endpoint
 def leave_group(group_id: str, caller: Caller, context: Context, db: DB) -> LeaveOut:
     """Leave the group, or withdraw a pending join request."""
-    status = groups.leave_group(db, caller.user_id, group_id)
-    forget_member(context, db, group_id, caller.user_id)
+    status = groups.leave_group(db, caller.user_id, group_id, now=context.clock())
     return LeaveOut(group_id=group_id, status=status)
 
 
@@ -113,6 +115,5 @@ def leave_group(group_id: str, caller: Caller, context: Context, db: DB) -> Leav
 def remove_member(
     group_id: str, user_id: str, caller: Caller, context: Context, db: DB
 ) -> Response:
-    groups.remove_member(db, caller.user_id, group_id, user_id)
-    forget_member(context, db, group_id, user_id)
+    groups.remove_member(db, caller.user_id, group_id, user_id, now=context.clock())
     return Response(status_code=NO_CONTENT)

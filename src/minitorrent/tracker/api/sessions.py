@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel
 
-from minitorrent.tracker.api.deps import DB, Caller, Context, after_commit, db_endpoint
+from minitorrent.tracker.api import credentials
+from minitorrent.tracker.api.deps import DB, Caller, Context, client_ip, db_endpoint
 from minitorrent.tracker.services import users
 
 router = APIRouter(tags=["sessions"])
@@ -25,16 +26,9 @@ class NewSession(BaseModel):
 
 
 @router.post("/sessions", status_code=status.HTTP_201_CREATED)
-def login(body: Credentials, request: Request, context: Context, db: DB) -> NewSession:
-    result = users.login(
-        db,
-        body.user_id,
-        body.password,
-        hasher=context.hasher,
-        throttle=context.throttle,
-        ip=request.client.host if request.client else None,
-        now=context.clock(),
-    )
+async def login(body: Credentials, request: Request, context: Context) -> NewSession:
+    """Holding no database slot while the password is checked (credentials.sign_in)."""
+    result = await credentials.sign_in(context, body.user_id, body.password, client_ip(request))
     return NewSession(
         token=result.token,
         user_id=result.user_id,
@@ -46,13 +40,7 @@ def login(body: Credentials, request: Request, context: Context, db: DB) -> NewS
 
 @router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT)
 @db_endpoint
-def logout(caller: Caller, context: Context, db: DB) -> Response:
+def logout(caller: Caller, db: DB) -> Response:
     """Revoke the token and drop every live peer this session announced."""
     users.logout(db, caller.session_id)
-
-    def forget() -> None:
-        context.sessions.forget(lambda other: other.session_id == caller.session_id)
-        context.swarms.forget_user(caller.user_id)
-
-    after_commit(db, forget)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

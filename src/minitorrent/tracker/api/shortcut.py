@@ -2,7 +2,7 @@
 
 POST /api/v1/announce is about half of what a busy tracker serves. Through FastAPI's
 route matching, dependencies and response validation one cost about 1 ms of CPU here,
-of which the answer itself (TrackerContext.announce_from_memory) took a tenth. This ASGI
+of which the answer itself (AnnounceRegistry.from_memory) took a tenth. This ASGI
 middleware answers the announces memory can answer: a body that validates, a bearer
 token whose session is cached, a peer the swarm cache knows. Everything else (a bad
 body, an unknown token, a peer the database must see, any error) goes on to the FastAPI
@@ -75,7 +75,7 @@ def _from_memory(
         return None
     try:
         announce = AnnounceIn.model_validate_json(body).to_announce(source)
-        result = context.announce_from_memory(caller.user_id, announce, caller.session_id)
+        result = context.announces.from_memory(caller.user_id, announce, caller.session_id)
     except (ValidationError, DomainError):
         return None
     return None if result is None else announce_out(result).model_dump_json().encode()

@@ -1,4 +1,5 @@
-"""The JSON announce used by minitorrent clients (same registry as /announce/<passkey>)."""
+"""The JSON announce used by minitorrent clients: an adapter onto the announce registry
+(services/announce.py), as /announce/<passkey> is for BitTorrent clients."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from minitorrent.tracker.services.errors import DomainError
 
 router = APIRouter(prefix="/announce", tags=["swarm"])
 MAX_BATCH = 1000
+# A batch's whole JSON body: an item is ~250 bytes (body_limit.py).
+MAX_BATCH_BODY = MAX_BATCH * 512
 
 
 class AnnounceIn(BaseModel):
@@ -82,7 +85,7 @@ async def _announce(
     body: AnnounceIn, source: str | None, caller: Caller, context: Context
 ) -> AnnounceOut:
     ann = body.to_announce(source)
-    result = await context.announce(caller.user_id, ann, caller.session_id)
+    result = await context.announces.announce(caller.user_id, ann, caller.session_id)
     return announce_out(result)
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 from pydantic import BaseModel
 
-from minitorrent.tracker.api.deps import DB, Caller, Context, after_commit, db_endpoint
+from minitorrent.tracker.api import credentials
+from minitorrent.tracker.api.deps import DB, Caller, Context, client_ip, db_endpoint
 from minitorrent.tracker.services import users
 
 router = APIRouter(tags=["users"])
@@ -26,11 +27,10 @@ class Me(BaseModel):
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
-def create_user(body: NewUser, context: Context, db: DB) -> UserOut:
-    user = users.create_user(
-        db, body.user_id, body.password, hasher=context.hasher, now=context.clock()
-    )
-    return UserOut(user_id=user.id)
+async def create_user(body: NewUser, request: Request, context: Context) -> UserOut:
+    """Holding no database slot while the password is hashed (credentials.sign_up)."""
+    await credentials.sign_up(context, body.user_id, body.password, client_ip(request))
+    return UserOut(user_id=body.user_id)
 
 
 @router.get("/me")
@@ -41,8 +41,7 @@ def me(caller: Caller, db: DB) -> Me:
 
 @router.post("/me/passkey")
 @db_endpoint
-def rotate_passkey(caller: Caller, context: Context, db: DB) -> Me:
+def rotate_passkey(caller: Caller, db: DB) -> Me:
     """A new passkey; announces with the old one fail from now on."""
     passkey = users.rotate_passkey(db, caller.user_id)
-    after_commit(db, lambda: context.passkeys.forget(lambda user_id: user_id == caller.user_id))
     return Me(user_id=caller.user_id, passkey=passkey)

@@ -36,6 +36,12 @@ def parse_ip(text: str) -> Address:
     return ip
 
 
+@functools.lru_cache(maxsize=65536)  # every announce parses one; peers repeat them
+def normalize_ip(text: str) -> str:
+    """The canonical text of an IP literal (see parse_ip)."""
+    return str(parse_ip(text))
+
+
 def is_literal(text: str) -> bool:
     try:
         ipaddress.ip_address(text)

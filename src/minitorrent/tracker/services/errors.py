@@ -42,8 +42,8 @@ class Invalid(DomainError):
 class TooManyAttempts(DomainError):
     default_code = "too_many_attempts"
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed logins; try again in {retry_after} s")
+    def __init__(self, retry_after: int, what: str = "failed logins") -> None:
+        super().__init__(f"too many {what}; try again in {retry_after} s")
         self.retry_after = retry_after
 
 

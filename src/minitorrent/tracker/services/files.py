@@ -24,7 +24,9 @@ from sqlalchemy.orm import Session
 from minitorrent.errors import MetainfoError
 from minitorrent.metainfo import InfoDict
 from minitorrent.tracker.models import Peer, Share, SharedFile
+from minitorrent.tracker.services import activity, changes
 from minitorrent.tracker.services.access import require_member
+from minitorrent.tracker.services.clock import utcnow
 from minitorrent.tracker.services.errors import Conflict, Invalid, NotFound
 from minitorrent.tracker.services.quotas import Quotas, check_new_file, check_new_share
 from minitorrent.tracker.services.sql import insert_ignore, run
@@ -118,7 +120,9 @@ def share_file(
             f"sha1 {sha1} does not match {shared.sha1}, registered for the same content",
             code="sha1_mismatch",
         )
-    add_sharer(db, shared.id, user_id, now=now)
+    if db.get(Share, (shared.id, user_id)) is None:  # sharing again is no news
+        add_sharer(db, shared.id, user_id, now=now)
+        activity.record(db, group_id, user_id, "shared", shared.name, now=now)
     return shared
 
 
@@ -180,12 +184,16 @@ def get_file(db: Session, user_id: str, group_id: str, name: str, *, now: dateti
     return FileDetails(**vars(view), info=shared.info)
 
 
-def stop_share(db: Session, user_id: str, group_id: str, name: str) -> None:
+def stop_share(
+    db: Session, user_id: str, group_id: str, name: str, *, now: datetime | None = None
+) -> None:
+    now = now or utcnow()
     require_member(db, group_id, user_id, lock=True)
     shared = _require_file(db, group_id, name)
     if db.get(Share, (shared.id, user_id)) is None:
         raise Conflict(f"you are not sharing '{name}' in '{group_id}'", code="not_sharing")
-    withdraw(db, user_id, [shared.id])
+    activity.record(db, group_id, user_id, "unshared", name, now=now)
+    withdraw(db, user_id, [shared.id], now=now)
 
 
 _FILE_IDS: BindParameter[list[int]] = bindparam("file_ids", expanding=True)
@@ -195,23 +203,27 @@ _DROP_USER_PEERS = delete(Peer).where(
 _DROP_USER_SHARES = delete(Share).where(
     Share.user_id == bindparam("user_id"), Share.file_id.in_(_FILE_IDS)
 )
-_UNSHARED = select(SharedFile.id).where(
+_UNSHARED = select(SharedFile.id, SharedFile.group_id, SharedFile.name).where(
     SharedFile.id.in_(_FILE_IDS), ~exists().where(Share.file_id == SharedFile.id)
 )
 _DROP_PEERS = delete(Peer).where(Peer.file_id.in_(_FILE_IDS))
 _DROP_FILES = delete(SharedFile).where(SharedFile.id.in_(_FILE_IDS))
 
 
-def withdraw(db: Session, user_id: str, file_ids: Sequence[int]) -> None:
+def withdraw(db: Session, user_id: str, file_ids: Sequence[int], *, now: datetime) -> None:
     """End the user's shares and live peers of these files; drop files nobody shares."""
     if not file_ids:
         return
     run(db, _DROP_USER_PEERS, user_id=user_id, file_ids=file_ids)
     run(db, _DROP_USER_SHARES, user_id=user_id, file_ids=file_ids)
-    unshared = list(run(db, _UNSHARED, file_ids=file_ids).scalars())
+    unshared = list(run(db, _UNSHARED, file_ids=file_ids))
+    dropped = [file_id for file_id, _, _ in unshared]
     if unshared:
-        run(db, _DROP_PEERS, file_ids=unshared)
-        run(db, _DROP_FILES, file_ids=unshared)
+        for _, group_id, name in unshared:
+            activity.record(db, group_id, user_id, "file_removed", name, now=now)
+        run(db, _DROP_PEERS, file_ids=dropped)
+        run(db, _DROP_FILES, file_ids=dropped)
+    changes.record(db, changes.SharesEnded(user_id, frozenset(file_ids), frozenset(dropped)))
 
 
 def files_of_group(db: Session, group_id: str) -> list[int]:

@@ -10,13 +10,14 @@ from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from minitorrent.tracker.models import Group, JoinRequest, Membership
-from minitorrent.tracker.services import files
+from minitorrent.tracker.services import activity, files
 from minitorrent.tracker.services.access import (
     GroupAccess,
     require_admin,
     require_group,
     require_member,
 )
+from minitorrent.tracker.services.clock import utcnow
 from minitorrent.tracker.services.errors import Conflict, Invalid, NotFound
 from minitorrent.tracker.services.ids import check_id
 from minitorrent.tracker.services.sql import run
@@ -103,6 +104,7 @@ def create_group(db: Session, user_id: str, group_id: str, *, now: datetime) -> 
         raise Conflict(f"group '{group_id}' already exists", code="group_exists")
     run(db, _ADD_GROUP, group_id=group_id, user_id=user_id, now=now)
     run(db, _ADD_MEMBER, group_id=group_id, user_id=user_id, now=now)
+    activity.record(db, group_id, user_id, "created", now=now)
     return GroupView(group_id, user_id, 1, is_member=True, is_admin=True, pending=False)
 
 
@@ -131,23 +133,31 @@ def request_join(db: Session, user_id: str, group_id: str, *, now: datetime) -> 
     if _is_pending(db, group_id, user_id):
         raise Conflict(f"join request for '{group_id}' already pending", code="request_pending")
     run(db, _ADD_REQUEST, group_id=group_id, user_id=user_id, now=now)
+    activity.record(db, group_id, user_id, "requested", now=now)
     return RequestView(user_id, now)
 
 
-def leave_group(db: Session, user_id: str, group_id: str) -> Literal["left", "withdrawn"]:
-    """Leave the group, or withdraw a pending join request."""
+def leave_group(
+    db: Session, user_id: str, group_id: str, *, now: datetime | None = None
+) -> Literal["left", "withdrawn"]:
+    """Leave the group, or withdraw a pending join request. `now` dates the activity
+    log's line (the wall clock if not given)."""
+    now = now or utcnow()
     group = require_group(db, group_id, user_id, lock=True)
     if group.is_member:
-        _end_membership(db, group, user_id)
+        activity.record(db, group_id, user_id, "left", now=now)
+        _end_membership(db, group, user_id, now=now)
         return "left"
     if _drop_request(db, group_id, user_id):
+        activity.record(db, group_id, user_id, "withdrew", now=now)
         return "withdrawn"
     raise Conflict(f"not a member of '{group_id}'", code="not_member")
 
 
-def _end_membership(db: Session, group: GroupAccess, user_id: str) -> None:
-    """Drop a member with their shares; hand the admin role on, or drop an empty group."""
-    files.withdraw(db, user_id, files.files_of_group(db, group.group_id))
+def _end_membership(db: Session, group: GroupAccess, user_id: str, *, now: datetime) -> None:
+    """Drop a member with their shares; hand the admin role on, or drop an empty group
+    (its activity log goes with it)."""
+    files.withdraw(db, user_id, files.files_of_group(db, group.group_id), now=now)
     run(db, _DROP_MEMBER, group_id=group.group_id, user_id=user_id)
     if group.admin_id != user_id:
         return
@@ -156,6 +166,7 @@ def _end_membership(db: Session, group: GroupAccess, user_id: str) -> None:
         run(db, _DROP_GROUP, group_id=group.group_id)
     else:
         run(db, _SET_ADMIN, group_id=group.group_id, heir=heir)
+        activity.record(db, group.group_id, heir, "became_admin", heir, now=now)
 
 
 def list_requests(db: Session, user_id: str, group_id: str) -> list[RequestView]:
@@ -181,12 +192,16 @@ def accept_request(
     require_admin(db, group_id, admin_id, lock=True)
     _require_dropped_request(db, group_id, user_id)
     run(db, _ADD_MEMBER, group_id=group_id, user_id=user_id, now=now)
+    activity.record(db, group_id, admin_id, "accepted", user_id, now=now)
     return MemberView(user_id, is_admin=False, joined_at=now)
 
 
-def reject_request(db: Session, admin_id: str, group_id: str, user_id: str) -> None:
+def reject_request(
+    db: Session, admin_id: str, group_id: str, user_id: str, *, now: datetime | None = None
+) -> None:
     require_admin(db, group_id, admin_id, lock=True)
     _require_dropped_request(db, group_id, user_id)
+    activity.record(db, group_id, admin_id, "rejected", user_id, now=now or utcnow())
 
 
 def list_members(db: Session, user_id: str, group_id: str) -> list[MemberView]:
@@ -197,10 +212,14 @@ def list_members(db: Session, user_id: str, group_id: str) -> list[MemberView]:
     ]
 
 
-def remove_member(db: Session, admin_id: str, group_id: str, user_id: str) -> None:
+def remove_member(
+    db: Session, admin_id: str, group_id: str, user_id: str, *, now: datetime | None = None
+) -> None:
+    now = now or utcnow()
     group = require_admin(db, group_id, admin_id, lock=True)
     if user_id == admin_id:
         raise Invalid("use leave_group to leave your own group", code="remove_self")
     if not require_group(db, group_id, user_id).is_member:
         raise NotFound(f"'{user_id}' is not a member of '{group_id}'", code="no_such_member")
-    _end_membership(db, group, user_id)
+    activity.record(db, group_id, admin_id, "removed", user_id, now=now)
+    _end_membership(db, group, user_id, now=now)

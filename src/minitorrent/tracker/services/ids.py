@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from minitorrent.ids import id_problem
+from minitorrent.ids import id_problem, name_problem
 from minitorrent.tracker.services.errors import Invalid
 
 MAX_PASSWORD = 1024
 
 
 def check_id(kind: str, value: str) -> str:
-    """kind is "user" or "group"; the error names it."""
-    problem = id_problem(kind, value)
+    """The id of a new user or group; kind is "user" or "group", the error names it."""
+    return _checked(kind, value, id_problem(kind, value))
+
+
+def check_name(kind: str, value: str) -> str:
+    """An id naming an existing user or group (see minitorrent.ids)."""
+    return _checked(kind, value, name_problem(kind, value))
+
+
+def _checked(kind: str, value: str, problem: str | None) -> str:
     if problem is not None:
         raise Invalid(problem, code=f"invalid_{kind}_id")
     return value

@@ -27,8 +27,8 @@ def run(db: Session, statement: Executable, **params: Any) -> CursorResult[*tupl
     return db.connection().execute(statement, params)
 
 
-def _insert(db: Session, model: type[Base]) -> Any:
-    dialect = db.get_bind().dialect.name
+def dialect_insert(dialect: str, model: type[Base]) -> Any:
+    """An INSERT with ON CONFLICT for the named dialect ("sqlite" or "postgresql")."""
     if dialect == "postgresql":
         return postgresql.insert(model)
     if dialect == "sqlite":
@@ -36,14 +36,18 @@ def _insert(db: Session, model: type[Base]) -> Any:
     raise NotImplementedError(f"unsupported database {dialect!r}")
 
 
+def dialect_of(db: Session) -> str:
+    return db.get_bind().dialect.name
+
+
 def insert_ignore(db: Session, model: type[Base], values: Mapping[str, Any]) -> None:
-    db.execute(_insert(db, model).values(**values).on_conflict_do_nothing())
+    db.execute(dialect_insert(dialect_of(db), model).values(**values).on_conflict_do_nothing())
 
 
 def upsert(
     db: Session, model: type[Base], values: Mapping[str, Any], *, keys: Sequence[str]
 ) -> None:
     """Insert values, or update every non-key column of the row with the same keys."""
-    stmt = _insert(db, model).values(**values)
+    stmt = dialect_insert(dialect_of(db), model).values(**values)
     changes = {name: stmt.excluded[name] for name in values if name not in keys}
     db.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=changes))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,22 +12,16 @@ from sqlalchemy import CursorResult, Integer, bindparam, delete, func, select, u
 from sqlalchemy.orm import Session
 
 from minitorrent.tracker.models import Membership, Peer, SharedFile
-from minitorrent.tracker.services.addresses import parse_ip
+from minitorrent.tracker.services.addresses import normalize_ip
 from minitorrent.tracker.services.errors import Invalid, NotFound
 from minitorrent.tracker.services.files import add_sharer
-from minitorrent.tracker.services.sql import _insert as dialect_insert
+from minitorrent.tracker.services.sql import dialect_insert, dialect_of
 
 Event = Literal["started", "completed", "stopped", ""]
 EVENTS: tuple[Event, ...] = ("started", "completed", "stopped", "")
 MAX_COUNTER = 2**63 - 1  # BIGINT
 MAX_INTERVAL = 3600
 _HEX40 = re.compile(r"[0-9a-f]{40}")
-
-
-@functools.lru_cache(maxsize=65536)  # every announce parses one; peers repeat them
-def normalize_ip(text: str) -> str:
-    """The canonical text of an IP literal; IPv4-mapped IPv6 becomes plain IPv4."""
-    return str(parse_ip(text))
 
 
 @dataclass(frozen=True)
@@ -66,9 +59,30 @@ class Announce:
 
 @dataclass(frozen=True)
 class SwarmPolicy:
+    """The announce rules, written once for the database and the in-memory paths."""
+
     default_interval: int = 30
     grace: int = 5  # a peer lives 2 * interval + grace seconds after its announce
     max_peers: int = 50
+
+    def interval(self, ann: Announce) -> int:
+        """The announcer's own re-announce period, else the tracker's."""
+        return ann.interval or self.default_interval
+
+    def expires_at(self, now: datetime, interval: int) -> datetime:
+        """When a peer that announced `now` leaves the swarm unless it announces again."""
+        return now + timedelta(seconds=2 * interval + self.grace)
+
+    def numwant(self, ann: Announce) -> int:
+        """How many other peers an answer lists at most."""
+        return self.max_peers if ann.numwant is None else min(ann.numwant, self.max_peers)
+
+
+def becomes_sharer(left: int, known_left: int | None) -> bool:
+    """A finished download makes its user a sharer of the file. A peer already known as
+    a seed is one already: whatever ends a share (stop_share, leaving) deletes its peers.
+    `known_left`: the peer's `left` as last recorded (None: a new peer)."""
+    return left == 0 and known_left != 0
 
 
 @dataclass(frozen=True)
@@ -142,18 +156,16 @@ _COMPLETED = (
     .values(completed=SharedFile.completed + 1)
     .returning(SharedFile.completed)
 )
-_upserts: dict[str, Any] = {}  # dialect name -> the peer upsert statement
 
 
-def _peer_upsert(db: Session) -> Any:
-    dialect = db.get_bind().dialect.name
-    stmt = _upserts.get(dialect)
-    if stmt is None:
-        insert = dialect_insert(db, Peer)
-        changes = {name: insert.excluded[name] for name in _PEER_COLUMNS[3:]}
-        stmt = insert.on_conflict_do_update(index_elements=_PEER_KEY_COLUMNS, set_=changes)
-        _upserts[dialect] = stmt
-    return stmt
+def _build_peer_upsert(dialect: str) -> Any:
+    insert = dialect_insert(dialect, Peer)
+    changes = {name: insert.excluded[name] for name in _PEER_COLUMNS[3:]}
+    return insert.on_conflict_do_update(index_elements=_PEER_KEY_COLUMNS, set_=changes)
+
+
+# dialect name -> the peer upsert statement, built once per supported dialect
+_PEER_UPSERTS = {name: _build_peer_upsert(name) for name in ("sqlite", "postgresql")}
 
 
 def _counts(db: Session, file_id: int, completed: int, now: datetime) -> Counts:
@@ -200,7 +212,7 @@ def announce(
 ) -> AnnounceResult:
     # Checked on every announce, so leaving a group stops announcing at once.
     shared, peer_left = _member_file(db, ann.info_hash, user_id, ann.peer_id)
-    interval = ann.interval or policy.default_interval
+    interval = policy.interval(ann)
     key = {"file_id": shared.id, "user_id": user_id, "peer_id": ann.peer_id}
     conn = db.connection()
     if ann.event == "stopped":
@@ -214,18 +226,15 @@ def announce(
         "uploaded": ann.uploaded,
         "downloaded": ann.downloaded,
         "last_seen": now,
-        "expires_at": now + timedelta(seconds=2 * interval + policy.grace),
+        "expires_at": policy.expires_at(now, interval),
     }
-    conn.execute(_peer_upsert(db), row)
+    conn.execute(_PEER_UPSERTS[dialect_of(db)], row)
     completed = shared.completed
     if ann.event == "completed":
         completed = conn.execute(_COMPLETED, {"file_id": shared.id}).scalar_one()
-    # A finished download makes its user a sharer of the file. A peer already known as a
-    # seed is one already: whatever ends a share (stop_share, leaving) deletes its peers.
-    if ann.left == 0 and peer_left != 0:
+    if becomes_sharer(ann.left, peer_left):
         add_sharer(db, shared.id, user_id, now=now)
-    numwant = policy.max_peers if ann.numwant is None else min(ann.numwant, policy.max_peers)
-    rows = conn.execute(_OTHER_PEERS, key | {"now": now, "numwant": numwant}).all()
+    rows = conn.execute(_OTHER_PEERS, key | {"now": now, "numwant": policy.numwant(ann)}).all()
     peers = [PeerView(pid, ip, port, left == 0, uid) for pid, ip, port, left, uid in rows]
     return AnnounceResult(interval, peers, _counts(db, shared.id, completed, now))
 
@@ -251,7 +260,7 @@ def prune_expired(db: Session, *, now: datetime) -> int:
     return result.rowcount
 
 
-# -- the swarm cache's statements (tracker/swarm_cache.py) ------------------------------------
+# -- the swarm cache's statements (services/swarm_cache.py) ------------------------------------
 
 
 @dataclass(frozen=True)

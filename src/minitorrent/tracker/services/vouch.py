@@ -18,8 +18,9 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from minitorrent.tracker.models import Membership, Peer
+from minitorrent.tracker.services.addresses import normalize_ip
 from minitorrent.tracker.services.errors import Invalid
-from minitorrent.tracker.services.swarm import normalize_ip, require_member_file
+from minitorrent.tracker.services.swarm import require_member_file
 
 _HEX40 = re.compile(r"[0-9a-f]{40}")
 

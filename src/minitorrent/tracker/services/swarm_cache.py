@@ -14,23 +14,24 @@ way in and vouching sees it at once), `started` from a peer the snapshot lacks, 
 Snapshots hold every tracker's peers and are re-read after REFRESH seconds, so with
 several trackers on one database a peer announced to one is in the others' answers
 within FLUSH + REFRESH seconds. A queued update never inserts: a row that a leave, a
-logout or stop_share deleted meanwhile stays deleted, and the routes that delete rows
-drop what they end (`forget_member`, `forget_user`) so this tracker answers from the
-database again at once.
+logout or stop_share deleted meanwhile stays deleted, and the services that delete rows
+record what they end (services/changes.py), which the announce registry drops here
+after the commit (`forget_shares`, `forget_users`) so this tracker answers from the
+database again at once. The announce rules themselves are swarm.SwarmPolicy's.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import timedelta
+from random import Random
 from typing import Any
 
-from minitorrent.tracker.db import Database
+from minitorrent.tracker.dbwork import DatabaseWork
 from minitorrent.tracker.services import swarm
+from minitorrent.tracker.services.addresses import normalize_ip
 from minitorrent.tracker.services.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -73,15 +74,17 @@ class SwarmCache:
 
     def __init__(
         self,
-        database: Database,
+        work: DatabaseWork,
         policy: swarm.SwarmPolicy,
         *,
         clock: Clock,
         monotonic: Callable[[], float],
+        rng: Random | None = None,
         refresh: float = REFRESH,
         stale_limit: float = STALE_LIMIT,
     ) -> None:
-        self._database = database
+        self._rng = rng or Random()
+        self._work = work
         self._policy = policy
         self._clock = clock
         self._monotonic = monotonic
@@ -116,13 +119,13 @@ class SwarmCache:
                 or peer.expires_at <= now
                 or peer.session_id != session_id
                 or ann.event not in ("", "started")
-                or (ann.left == 0 and peer.left != 0)  # a new seed becomes a sharer
+                or swarm.becomes_sharer(ann.left, peer.left)  # the database records that
             ):
                 return None
-            interval = ann.interval or self._policy.default_interval
-            peer.ip = swarm.normalize_ip(ann.ip)
+            interval = self._policy.interval(ann)
+            peer.ip = normalize_ip(ann.ip)
             peer.port, peer.left = ann.port, ann.left
-            peer.expires_at = now + timedelta(seconds=2 * interval + self._policy.grace)
+            peer.expires_at = self._policy.expires_at(now, interval)
             self._queued[(cached.file.id, user_id, ann.peer_id)] = {
                 "file_id": cached.file.id,
                 "user_id": user_id,
@@ -135,7 +138,7 @@ class SwarmCache:
                 "last_seen": now,
                 "expires_at": peer.expires_at,
             }
-            return self._result(cached, key, interval, ann.numwant, now)
+            return self._result(cached, key, interval, self._policy.numwant(ann), now)
 
     def announce_in_db(
         self, user_id: str, ann: swarm.Announce, session_id: int | None
@@ -147,9 +150,9 @@ class SwarmCache:
         if answer is not None:
             return answer
         now = self._clock()
-        with self._write_lock, self._database.session() as db:
+        with self._write_lock:
             since = self._generation()
-            with db.begin():
+            with self._work.transaction() as db:
                 result = swarm.announce(
                     db, user_id, ann, session_id=session_id, policy=self._policy, now=now
                 )
@@ -186,7 +189,7 @@ class SwarmCache:
                     cached.refreshing = False
 
     def _result(
-        self, cached: _Swarm, key: PeerKey, interval: int, numwant: int | None, now: Any
+        self, cached: _Swarm, key: PeerKey, interval: int, limit: int, now: Any
     ) -> swarm.AnnounceResult:
         seeds = leechers = 0
         others: list[swarm.PeerView] = []
@@ -200,11 +203,10 @@ class SwarmCache:
                 others.append(
                     swarm.PeerView(other_key[1], peer.ip, peer.port, seed, user_id=other_key[0])
                 )
-        limit = self._policy.max_peers if numwant is None else min(numwant, self._policy.max_peers)
         if len(others) > limit:
-            others = random.sample(others, limit)
+            others = self._rng.sample(others, limit)
         else:
-            random.shuffle(others)
+            self._rng.shuffle(others)
         counts = swarm.Counts(seeds, leechers, cached.file.completed)
         return swarm.AnnounceResult(interval, others, counts)
 
@@ -216,7 +218,7 @@ class SwarmCache:
 
     def _reload(self, info_hash: str) -> None:
         since = self._generation()
-        with self._database.read_session() as db, db.begin():
+        with self._work.read_transaction() as db:
             snapshot = swarm.load_swarm(db, info_hash, now=self._clock())
         loaded = self._monotonic()
         with self._lock:
@@ -256,7 +258,7 @@ class SwarmCache:
                 rows, self._queued = self._queued, {}
                 self._evict_unused()
             try:
-                with self._database.session() as db, db.begin():
+                with self._work.transaction() as db:
                     swarm.touch_peers(db, list(rows.values()))
             except Exception:
                 with self._lock:
@@ -272,31 +274,26 @@ class SwarmCache:
 
     # -- invalidation (after writes that delete peers) --------------------------------
 
-    def forget_member(self, group_id: str, user_id: str, *, files_left: Collection[int]) -> None:
-        """The user's peers in the group's files ended (a leave, a removal, a share ended);
-        files not in `files_left` are gone. Other members' peers stay: dropping whole
-        snapshots sent every member's next announce of those files to the database (a
-        third of the load test's announces, with memberships changing 30 times a second)."""
+    def forget_shares(
+        self, user_id: str, file_ids: Collection[int], files_gone: Collection[int]
+    ) -> None:
+        """The user's peers of `file_ids` ended (a leave, a removal, a share ended);
+        `files_gone` were deleted. Other members' peers stay: dropping whole snapshots
+        sent every member's next announce of those files to the database (a third of
+        the load test's announces, with memberships changing 30 times a second)."""
         with self._lock:
             self._invalidations += 1
             for info_hash, cached in list(self._swarms.items()):
-                if cached.file.group_id != group_id:
-                    continue
-                if cached.file.id not in files_left:
+                if cached.file.id in files_gone:
                     del self._swarms[info_hash]
-                    continue
-                for key in [k for k in cached.peers if k[0] == user_id]:
-                    del cached.peers[key]
+                elif cached.file.id in file_ids:
+                    for key in [k for k in cached.peers if k[0] == user_id]:
+                        del cached.peers[key]
 
-    def forget_user(self, user_id: str) -> None:
-        """Drop the snapshots holding the user's peers (a logout ended some)."""
+    def forget_users(self, user_ids: Collection[str]) -> None:
+        """Drop the snapshots holding these users' peers (ended sessions ended some)."""
         with self._lock:
             self._invalidations += 1
-            stale = [h for h, s in self._swarms.items() if any(k[0] == user_id for k in s.peers)]
+            stale = [h for h, s in self._swarms.items() if any(k[0] in user_ids for k in s.peers)]
             for info_hash in stale:
                 del self._swarms[info_hash]
-
-    def forget_all(self) -> None:
-        with self._lock:
-            self._invalidations += 1
-            self._swarms.clear()

@@ -1,0 +1,18 @@
+"""The web front end on the tracker's own address: server-rendered pages for members
+and admins, on the same service rules as the JSON API."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from minitorrent.tracker.web import actions, errors, pages
+from minitorrent.tracker.web.render import STATIC
+
+
+def install(app: FastAPI) -> None:
+    """After the API's routers and error handlers (errors.install wraps them)."""
+    app.include_router(pages.router)
+    app.include_router(actions.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    errors.install(app)
