@@ -15,28 +15,27 @@ from minitorrent import wire
 from minitorrent.metainfo import build_info
 from minitorrent.peer.storage import PieceStorage
 from minitorrent.peer.swarm import MAX_QUEUED_REQUESTS, Swarm
+from minitorrent.wire.protocol import PeerProtocol
+from tests.unit.peer_links import connected_protocol
 
 PL = 256 * 1024
-
-
-@dataclass
-class FakeProtocol:
-    extensions_enabled: bool = False
+PEER_ID = b"-FK0001-000000000000"
 
 
 @dataclass(eq=False)
 class FakeConn:
     """What the swarm uses of a PeerConnection: it records instead of sending."""
 
+    protocol: PeerProtocol
     fast: bool = False
-    peer_id: bytes = b"-FK0001-000000000000"
+    peer_id: bytes = PEER_ID
     address: tuple[str, int] = ("10.0.0.1", 6881)
-    protocol: FakeProtocol = field(default_factory=FakeProtocol)
     sent: list[wire.Message] = field(default_factory=list)
     dropped: str = ""
     writable: bool = True
 
     def send(self, message: wire.Message) -> None:
+        self.protocol.send(message)  # it keeps the connection's state
         self.sent.append(message)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -57,7 +56,7 @@ def swarm(tmp_path: Path) -> Swarm:
 
 
 def _connect(swarm: Swarm, *, fast: bool = False, interested: bool = True) -> FakeConn:
-    conn = FakeConn(fast=fast)
+    conn = FakeConn(connected_protocol(swarm.info, fast=fast, theirs=PEER_ID), fast=fast)
     assert swarm.accept(conn)  # type: ignore[arg-type]
     if interested:
         swarm.on_message(conn, wire.Interested())  # type: ignore[arg-type]
@@ -90,7 +89,7 @@ def test_requests_racing_our_choke_are_tolerated_up_to_a_full_queue(
 ) -> None:
     conn = _connect(swarm, fast=fast)
     peer = swarm.peers[conn]  # type: ignore[index]
-    swarm._choke(peer)
+    swarm.upload.choke(peer)
     for _ in range(MAX_QUEUED_REQUESTS):
         _request(swarm, conn)
     assert not conn.dropped
@@ -104,10 +103,10 @@ def test_the_allowance_starts_again_at_each_choke(swarm: Swarm) -> None:
     conn = _connect(swarm)
     peer = swarm.peers[conn]  # type: ignore[index]
     for _ in range(3):
-        swarm._choke(peer)
+        swarm.upload.choke(peer)
         for _ in range(MAX_QUEUED_REQUESTS):
             _request(swarm, conn)
-        swarm._unchoke(peer)
+        swarm.upload.unchoke(peer)
     assert not conn.dropped
 
 

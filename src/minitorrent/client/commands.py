@@ -41,7 +41,7 @@ from minitorrent.metainfo import (
     safe_file_name,
 )
 from minitorrent.peer.folder_storage import open_storage
-from minitorrent.peer.node import PeerNode, Transfer
+from minitorrent.peer.node import PeerNode, Transfer, TransferKind
 from minitorrent.peer.storage import check_own_file, locked_elsewhere
 from minitorrent.peer.swarm import State
 from minitorrent.peer.tracker_client import Standing, TrackerClient
@@ -167,7 +167,7 @@ class Client:
             session.keepalive.cancel()
         # Keep what this process uploaded in each share's total (list_shares).
         for transfer in self.node.transfers.values():
-            if transfer.kind == "seed":
+            if transfer.kind is TransferKind.SEED:
                 session.state.add_uploaded(transfer.info_hash.hex(), transfer.swarm.uploaded)
         await self.node.stop_all()
         try:
@@ -465,12 +465,12 @@ class Client:
         check_limits(info.name, info.files, FolderLimits())
         running = self.node.transfers.get(info.info_hash)
         if running is not None:
-            if running.kind == "download" and running.swarm.state in (
+            if running.kind is TransferKind.DOWNLOAD and running.swarm.state in (
                 State.DOWNLOADING,
                 State.CHECKING,
             ):
                 raise MinitorrentError(f"'{file_name}' is already being downloaded")
-            if running.kind == "seed":
+            if running.kind is TransferKind.SEED:
                 raise MinitorrentError(f"you already have '{file_name}' ({running.path})")
         record = session.state.download(info.info_hash_hex)
         if record is not None and locked_elsewhere(record.part_path):
@@ -533,7 +533,7 @@ class Client:
             if (
                 transfer.group_id == group_id
                 and transfer.name == file_name
-                and transfer.kind == "download"
+                and transfer.kind is TransferKind.DOWNLOAD
                 and transfer.swarm.state is State.DOWNLOADING
             ):
                 self._save_progress(transfer)
@@ -548,7 +548,7 @@ class Client:
         lines = []
         for t in session.downloads.values():
             st = t.swarm.status()
-            if t.kind == "seed":
+            if t.kind is TransferKind.SEED:
                 lines.append(f"[C] [{t.group_id}] {t.name}")
             elif st.state is State.FAILED or st.state is State.STOPPED:
                 lines.append(f"[F] [{t.group_id}] {t.name}: {st.reason or 'stopped'}")
@@ -575,7 +575,7 @@ class Client:
         session = self._require_login()
         pending = [t for t in session.downloads.values() if t.event is not None]
         await asyncio.gather(*(t.event.wait() for t in pending if t.event is not None))
-        failed = [t for t in pending if t.kind == "download"]
+        failed = [t for t in pending if t.kind is TransferKind.DOWNLOAD]
         if failed:
             reasons = "; ".join(f"{t.name}: {t.swarm.reason or 'stopped'}" for t in failed)
             raise MinitorrentError(f"{len(failed)} download(s) failed: {reasons}")
@@ -608,7 +608,7 @@ class Client:
     def _save_progress(self, transfer: Transfer) -> None:
         self.speeds.setdefault(transfer.info_hash, Speedometer()).sample(transfer.swarm.downloaded)
         if self.session is not None:
-            have = bytes(transfer.swarm.picker.have_list())
+            have = transfer.swarm.have_bits()
             self.session.state.save_progress(transfer.swarm.info.info_hash_hex, have)
 
     def _download_done(self, transfer: Transfer) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from minitorrent.client.commands import Client, percent
 from minitorrent.client.figures import plural
-from minitorrent.peer.node import Transfer
+from minitorrent.peer.node import Transfer, TransferKind
 from minitorrent.peer.swarm import State
 from minitorrent.units import human_size
 
@@ -20,12 +20,12 @@ def running_downloads(client: Client) -> list[Transfer]:
     return [
         t
         for t in session.downloads.values()
-        if t.kind == "download" and t.swarm.state in (State.DOWNLOADING, State.CHECKING)
+        if t.kind is TransferKind.DOWNLOAD and t.swarm.state in (State.DOWNLOADING, State.CHECKING)
     ]
 
 
 def shared_files(client: Client) -> list[Transfer]:
-    return [t for t in client.node.transfers.values() if t.kind == "seed"]
+    return [t for t in client.node.transfers.values() if t.kind is TransferKind.SEED]
 
 
 def status_lines(client: Client) -> list[str]:
@@ -43,7 +43,7 @@ def status_lines(client: Client) -> list[str]:
     seeds = shared_files(client)
     if seeds:
         up = sum(t.swarm.rate_up for t in seeds)
-        peers = sum(len(t.swarm.peers) for t in seeds)
+        peers = sum(t.swarm.peer_count() for t in seeds)
         lines.append(
             f"sharing {plural(len(seeds), 'file')}, {human_size(up)}/s up to "
             f"{plural(peers, 'peer')}"

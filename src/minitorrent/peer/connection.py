@@ -16,14 +16,12 @@ import asyncio
 import logging
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import Protocol, cast
 
 from minitorrent.errors import ProtocolError, StorageError
+from minitorrent.peer.link import SwarmPort
 from minitorrent.wire import messages as m
 from minitorrent.wire.protocol import DEFAULT_BUFFER_SIZE, MIN_BUFFER_SIZE, PeerProtocol
-
-if TYPE_CHECKING:
-    from minitorrent.peer.swarm import Swarm
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +39,7 @@ class SwarmDirectory(Protocol):
 
     peer_id: bytes
 
-    def swarm_for(self, info_hash: bytes) -> Swarm | None: ...
+    def swarm_for(self, info_hash: bytes) -> SwarmPort | None: ...
 
     def vouched(self, info_hash: bytes, peer_id: bytes, ip: str) -> bool:
         """The tracker vouched for this peer recently (no request needed)."""
@@ -57,14 +55,14 @@ class PeerConnection(asyncio.BufferedProtocol):
         self,
         directory: SwarmDirectory,
         *,
-        swarm: Swarm | None = None,
+        swarm: SwarmPort | None = None,
         expected_peer_id: bytes | None = None,
         on_open: Callable[[PeerConnection], bool] | None = None,
         on_close: Callable[[PeerConnection], None] | None = None,
         idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         self.directory = directory
-        self.swarm: Swarm | None = swarm  # known up front for outgoing connections
+        self.swarm: SwarmPort | None = swarm  # known up front for outgoing connections
         self.expected_peer_id = expected_peer_id
         # Incoming peers get a small receive buffer until admitted: a flood of
         # connections must not cost 4 MiB each (see _admit).
@@ -205,10 +203,10 @@ class PeerConnection(asyncio.BufferedProtocol):
         if self._on_close is not None:
             self._on_close(self)
 
-    def _send_handshake(self, swarm: Swarm) -> None:
+    def _send_handshake(self, swarm: SwarmPort) -> None:
         self.write(self.protocol.send(m.Handshake(swarm.info_hash, self.directory.peer_id)))
 
-    def _start_outgoing(self, swarm: Swarm) -> None:
+    def _start_outgoing(self, swarm: SwarmPort) -> None:
         info = swarm.info
         self.protocol.set_torrent(info.num_pieces, info.piece_length, info.length)
         self._send_handshake(swarm)
@@ -262,7 +260,7 @@ class PeerConnection(asyncio.BufferedProtocol):
         self._vouching = asyncio.ensure_future(self._admit_if_vouched(swarm, handshake))
         return []
 
-    async def _admit_if_vouched(self, swarm: Swarm, handshake: m.Handshake) -> None:
+    async def _admit_if_vouched(self, swarm: SwarmPort, handshake: m.Handshake) -> None:
         vouched = await self.directory.vouch(swarm.info_hash, handshake.peer_id, self.address[0])
         self._vouching = None
         if self.closed:
@@ -274,7 +272,7 @@ class PeerConnection(asyncio.BufferedProtocol):
         if not self.closed and self.transport is not None:
             self.transport.resume_reading()
 
-    def _admit(self, swarm: Swarm, handshake: m.Handshake) -> list[m.Message]:
+    def _admit(self, swarm: SwarmPort, handshake: m.Handshake) -> list[m.Message]:
         """Join the swarm; return the frames that waited for the torrent's geometry."""
         held: list[m.Message] = []
         if self.swarm is None:  # incoming: answer the handshake now

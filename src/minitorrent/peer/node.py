@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import os
 import random
@@ -23,6 +24,7 @@ from minitorrent.metainfo import InfoDict
 from minitorrent.peer.connection import IDLE_TIMEOUT, PeerConnection
 from minitorrent.peer.file_check import WholeFileHasher
 from minitorrent.peer.folder_storage import create_storage, move_into_place, open_storage
+from minitorrent.peer.link import PeerLink
 from minitorrent.peer.swarm import STALL_TIMEOUT, State, Swarm
 from minitorrent.peer.tracker_client import PeerAddress, TrackerClient
 from minitorrent.peer.vouch import POSITIVE_TTL, Vouchers
@@ -43,6 +45,11 @@ _NOT_IN_GROUP = {
 }
 
 
+class TransferKind(enum.Enum):
+    DOWNLOAD = "download"
+    SEED = "seed"  # a shared file, or a download that finished
+
+
 @dataclass
 class Transfer:
     """A swarm plus what the client needs to know about it."""
@@ -50,7 +57,7 @@ class Transfer:
     group_id: str
     name: str
     swarm: Swarm
-    kind: str  # "download" or "seed"
+    kind: TransferKind
     path: Path  # the file served / being written
     destination: Path | None = None  # downloads: final path
     sha1: str = ""
@@ -162,7 +169,9 @@ class PeerNode:
         )
         if hashed_as_of is not None:
             swarm.trust_file(hashed_as_of.st_size, hashed_as_of.st_mtime_ns)
-        transfer = Transfer(group_id, name, swarm, "seed", path, started_at=time.monotonic())
+        transfer = Transfer(
+            group_id, name, swarm, TransferKind.SEED, path, started_at=time.monotonic()
+        )
         self._add(transfer)
         return transfer
 
@@ -202,7 +211,7 @@ class PeerNode:
             group_id,
             name,
             swarm,
-            "download",
+            TransferKind.DOWNLOAD,
             part_path,
             destination=destination,
             sha1=sha1,
@@ -240,7 +249,7 @@ class PeerNode:
         if transfer.announce_task is not None:
             transfer.announce_task.cancel()
         transfer.swarm.stop()
-        transfer.swarm.storage.close()
+        transfer.swarm.close_storage()
         self._stop_file_check(transfer)
         if transfer.event is not None:
             transfer.event.set()
@@ -251,8 +260,7 @@ class PeerNode:
 
     def _hash_verified_prefix(self, transfer: Transfer) -> None:
         if transfer.file_check is not None:
-            info = transfer.swarm.info
-            transfer.file_check.advance(transfer.swarm.picker.verified_prefix() * info.piece_length)
+            transfer.file_check.advance(transfer.swarm.verified_prefix_bytes())
 
     def _stop_file_check(self, transfer: Transfer) -> None:
         if transfer.file_check is not None:
@@ -270,7 +278,7 @@ class PeerNode:
         transfers = list(self.transfers.values())
         for transfer in transfers:
             self.save_progress(transfer)
-            failed = transfer.kind == "download" and transfer.swarm.failed
+            failed = transfer.kind is TransferKind.DOWNLOAD and transfer.swarm.failed
             if failed and not transfer.failure_reported:  # failed since the last tick
                 transfer.failure_reported = True
                 self.on_download_failed(transfer)
@@ -289,12 +297,12 @@ class PeerNode:
         assert transfer.destination is not None
         try:
             if swarm.info.is_folder:
-                await asyncio.to_thread(swarm.storage.sync)
+                await asyncio.to_thread(swarm.sync_storage)
             else:
                 assert transfer.file_check is not None
                 # Most of the file was hashed while it downloaded; flush it meanwhile.
                 _, digest = await asyncio.gather(
-                    asyncio.to_thread(swarm.storage.sync), transfer.file_check.hexdigest()
+                    asyncio.to_thread(swarm.sync_storage), transfer.file_check.hexdigest()
                 )
                 if digest != transfer.sha1:
                     raise StorageError(
@@ -310,7 +318,7 @@ class PeerNode:
         finally:
             self._stop_file_check(transfer)
         swarm.become_seed(storage)
-        transfer.kind = "seed"
+        transfer.kind = TransferKind.SEED
         transfer.path = transfer.destination
         transfer.finished_at = time.monotonic()
         self.on_download_done(transfer)
@@ -334,7 +342,7 @@ class PeerNode:
                 event = ""
                 retry = ANNOUNCE_RETRY_MIN
                 delay = float(self.announce_interval)
-                if transfer.swarm.state is State.DOWNLOADING and not transfer.swarm.peers:
+                if transfer.swarm.state is State.DOWNLOADING and not transfer.swarm.peer_count():
                     # Stuck without a single connection (refused, or raced the
                     # tracker): ask again soon rather than a whole interval later.
                     delay = min(delay, STARVED_RETRY)
@@ -373,9 +381,9 @@ class PeerNode:
         if swarm.state is State.DOWNLOADING:
             connected = swarm.connected_peer_ids()
             for peer in result.peers:
-                if len(swarm.peers) >= MAX_CONNECTIONS_PER_SWARM:
+                if swarm.peer_count() >= MAX_CONNECTIONS_PER_SWARM:
                     break
-                if peer.peer_id in connected or peer.peer_id in swarm.banned:
+                if peer.peer_id in connected or swarm.is_banned(peer.peer_id):
                     continue
                 if peer.peer_id == self.peer_id:
                     continue
@@ -397,11 +405,11 @@ class PeerNode:
         for peer in listed:
             self.vouchers.remember(swarm.info_hash, peer.peer_id, peer.ip)
             self.listed[peer.peer_id] = peer
-        for conn in list(swarm.peers):
+        for conn in swarm.links():
             if not self.vouched(swarm.info_hash, conn.peer_id, conn.address[0]):
                 self._spawn(self._recheck(swarm, conn))
 
-    async def _recheck(self, swarm: Swarm, conn: PeerConnection) -> None:
+    async def _recheck(self, swarm: Swarm, conn: PeerLink) -> None:
         # None (no tracker answered) keeps the peer: known peers carry on without one.
         if await self.vouchers.check(swarm.info_hash, conn.peer_id, conn.address[0]) is False:
             conn.drop("the tracker no longer vouches for this peer")
@@ -468,7 +476,7 @@ class PeerNode:
                 and not swarm.has_useful_peer()
                 and now - swarm.last_progress > self.no_peer_timeout
             ):
-                missing = swarm.info.num_pieces - swarm.picker.num_have
+                missing = swarm.missing_pieces()
                 swarm.fail(
                     f"no peer has the missing pieces ({missing} of {swarm.info.num_pieces} "
                     f"missing) for {int(self.no_peer_timeout)} s"
@@ -481,7 +489,7 @@ class PeerNode:
     def _report_failure(self, transfer: Transfer) -> None:
         """A failed seed stops being shared; a failed download shows as [F]."""
         reason = transfer.swarm.reason
-        if transfer.kind == "seed":
+        if transfer.kind is TransferKind.SEED:
             self.notify(f"stopped sharing [{transfer.group_id}] {transfer.name}: {reason}")
             self.on_share_ended(transfer)
             self.transfers.pop(transfer.info_hash, None)
@@ -492,7 +500,7 @@ class PeerNode:
         self.on_download_failed(transfer)
         if transfer.announce_task is not None:
             transfer.announce_task.cancel()
-        transfer.swarm.storage.close()  # and its lock: a later download_file may resume it
+        transfer.swarm.close_storage()  # and its lock: a later download_file may resume it
         self._stop_file_check(transfer)
         self._spawn(self._end_failed_download(transfer))
 
@@ -504,7 +512,7 @@ class PeerNode:
 def _drop_empty_part(transfer: Transfer) -> None:
     """A download that ended (failed or cancelled) before a single piece was verified
     leaves nothing behind: there is nothing worth resuming in its .part."""
-    if transfer.kind == "download" and transfer.swarm.picker.num_have == 0:
+    if transfer.kind is TransferKind.DOWNLOAD and transfer.swarm.status().have == 0:
         if transfer.swarm.info.is_folder:
             _remove_part_folder(transfer.path)
         else:

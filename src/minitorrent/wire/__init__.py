@@ -1,7 +1,8 @@
 """Sans-IO BitTorrent peer wire protocol (BEP 3, BEP 6 fast extension, BEP 10 framing).
 
-``messages`` holds the message dataclasses and their encoding; ``protocol`` holds
-``PeerProtocol``, one connection's parser and state.  Read the warning in
+``messages`` holds the message dataclasses and their encoding; ``states`` which
+messages each state of a connection allows; ``protocol`` holds ``PeerProtocol``,
+one connection's parser and state.  Read the warning in
 ``protocol``: received ``Piece.block`` views are only valid until the next call.
 """
 

@@ -16,8 +16,8 @@ protocol then refuses further input).  ``ValueError`` = we called it wrongly.
 
 from __future__ import annotations
 
-import enum
 import struct
+from collections.abc import Iterable, Sequence
 from typing import Final, TypeAlias
 
 from minitorrent.errors import ProtocolError
@@ -27,9 +27,11 @@ from minitorrent.wire.messages import (
     EXTENDED,
     HANDSHAKE_LENGTH,
     HANDSHAKE_PREFIX,
+    HAVE,
     MAX_BLOCK,
     MAX_MESSAGE_LENGTH,
     PIECE,
+    REQUEST,
     AllowedFast,
     Bitfield,
     Cancel,
@@ -51,7 +53,9 @@ from minitorrent.wire.messages import (
     Unchoke,
     check_bitfield,
     encode,
+    piece_header,
 )
+from minitorrent.wire.states import ALLOWED, ALLOWED_TO_RECEIVE, FAST_TYPES, TRANSITIONS, State
 
 __all__ = ["ALLOWED", "DEFAULT_BUFFER_SIZE", "MIN_BUFFER_SIZE", "Event", "PeerProtocol", "State"]
 
@@ -60,47 +64,6 @@ DEFAULT_BUFFER_SIZE: Final = 4 * 1024 * 1024
 MIN_BUFFER_SIZE: Final = 4 + MAX_MESSAGE_LENGTH
 """The largest frame must fit in the receive buffer."""
 
-
-class State(enum.Enum):
-    AWAIT_HANDSHAKE = "awaiting the handshake"
-    AWAIT_TORRENT = "awaiting set_torrent()"
-    FIRST_MESSAGE = "before the first message"
-    ACTIVE = "active"
-
-
-_FIRST_ONLY: Final = frozenset({Bitfield, HaveAll, HaveNone})
-# May come before the bitfield without using up its slot: Transmission sends its
-# BEP 10 extension handshake before the bitfield, aria2 its allowed_fast set, and
-# keep-alives, suggestions and the DHT port say nothing about what the peer has.
-_SLOT_NEUTRAL: Final = frozenset({KeepAlive, Extended, AllowedFast, Suggest, Port})
-_ANY_MESSAGE: Final = frozenset(
-    {KeepAlive, Choke, Unchoke, Interested, NotInterested, Have, Bitfield, Request, Piece}
-    | {Cancel, Port, Suggest, HaveAll, HaveNone, Reject, AllowedFast, Extended}
-)
-_FAST_TYPES: Final = frozenset({Suggest, HaveAll, HaveNone, Reject, AllowedFast})
-
-ALLOWED: Final[dict[State, frozenset[type[Message]]]] = {
-    State.AWAIT_HANDSHAKE: frozenset({Handshake}),
-    State.AWAIT_TORRENT: frozenset(),  # frames wait in the buffer
-    State.FIRST_MESSAGE: _ANY_MESSAGE,
-    State.ACTIVE: _ANY_MESSAGE - _FIRST_ONLY,
-}
-"""Message types allowed in each state (what we send, and what we receive but for
-ALLOWED_TO_RECEIVE's one tolerance)."""
-
-ALLOWED_TO_RECEIVE: Final[dict[State, frozenset[type[Message]]]] = {
-    **ALLOWED,
-    # aria2 sends a second, fuller bitfield mid-connection; refusing it would make us
-    # unusable with aria2, so a late bitfield is accepted (the swarm adds its bits).
-    State.ACTIVE: ALLOWED[State.ACTIVE] | {Bitfield},
-}
-
-TRANSITIONS: Final[dict[tuple[State, type[Message]], State]] = {
-    (State.AWAIT_HANDSHAKE, Handshake): State.AWAIT_TORRENT,
-    **{(State.FIRST_MESSAGE, cls): State.ACTIVE for cls in _ANY_MESSAGE - _SLOT_NEUTRAL},
-}
-"""State changes caused by a message; a pair not listed keeps the state.  set_torrent()
-moves AWAIT_TORRENT to FIRST_MESSAGE."""
 
 # Fixed-size messages: id -> (type, payload size, payload struct or None).
 _Spec: TypeAlias = tuple[type[Message], int, "struct.Struct | None"]
@@ -128,6 +91,8 @@ _EMPTY: Final[dict[type[Message], Message]] = {
 _KEEP_ALIVE: Final = KeepAlive()
 _LENGTH = struct.Struct(">I")
 _INDEX_BEGIN = struct.Struct(">II")
+_HAVE = struct.Struct(">IBI")
+_REQUEST = struct.Struct(">IBIII")
 
 
 class PeerProtocol:
@@ -398,7 +363,7 @@ class PeerProtocol:
         state = self._send_state
         if cls not in ALLOWED[state]:
             raise ValueError(f"cannot send {cls.__name__} {state.value}")
-        if cls in _FAST_TYPES and not self.fast_enabled:
+        if cls in FAST_TYPES and not self.fast_enabled:
             raise ValueError(f"cannot send {cls.__name__}: fast extension not negotiated")
         if cls is Extended and not self.extensions_enabled:
             raise ValueError("cannot send Extended: extension protocol not negotiated")
@@ -417,3 +382,48 @@ class PeerProtocol:
         elif cls is Interested or cls is NotInterested:
             self.am_interested = cls is Interested
         return data
+
+    # --- sending in bulk (the hot path) ---------------------------------------------------
+    # Same checks as send() for these messages, without building message objects.
+
+    def _may_send_frames(self, what: str) -> None:
+        if self._send_state is State.AWAIT_HANDSHAKE:
+            raise ValueError(f"cannot send {what} {State.AWAIT_HANDSHAKE.value}")
+        self._send_state = State.ACTIVE
+
+    def encode_haves(self, indices: Sequence[int]) -> bytes:
+        """Have messages for ``indices``, in one buffer."""
+        self._may_send_frames("Have")
+        for index in indices:
+            if not 0 <= index < self._num_pieces:
+                raise ValueError(
+                    f"cannot send Have: piece index {index} not below {self._num_pieces}"
+                )
+        pack = _HAVE.pack
+        return b"".join([pack(5, HAVE, index) for index in indices])
+
+    def encode_requests(self, blocks: Iterable[tuple[int, int, int]]) -> bytes:
+        """Request messages for ``(index, begin, length)`` blocks, in one buffer: only
+        while interested in an unchoking peer."""
+        if self.peer_choking or not self.am_interested:
+            raise ValueError("cannot send Request: the peer chokes us or we are not interested")
+        self._may_send_frames("Request")
+        pack, check = _REQUEST.pack, self._range_problem
+        out = []
+        for index, begin, length in blocks:
+            problem = check(index, begin, length)
+            if problem is not None:
+                raise ValueError(f"cannot send Request: {problem}")
+            out.append(pack(13, REQUEST, index, begin, length))
+        return b"".join(out)
+
+    def piece_header(self, index: int, begin: int, length: int) -> bytes:
+        """The 13-byte header of a Piece message whose block follows it: only while
+        we do not choke the peer."""
+        if self.am_choking:
+            raise ValueError("cannot send Piece: we choke the peer")
+        self._may_send_frames("Piece")
+        problem = self._range_problem(index, begin, length)
+        if problem is not None:
+            raise ValueError(f"cannot send Piece: {problem}")
+        return piece_header(index, begin, length)

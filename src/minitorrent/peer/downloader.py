@@ -1,0 +1,301 @@
+"""The downloading half of a swarm: what to ask whom, and what arrived.
+
+It asks the pure picker what to request, keeps each peer's requests topped up,
+writes received blocks in batches, hashes pieces as they arrive, and judges
+them: a good piece is announced to every peer, a bad one is blamed on its
+senders (peer/blame.py) and re-fetched from one peer at a time until a good copy
+says who lied; liars are banned.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Hashable
+from typing import cast
+
+from minitorrent.metainfo import InfoDict
+from minitorrent.peer.blame import Blame, Source, block_digests
+from minitorrent.peer.folder_storage import Storage
+from minitorrent.peer.link import PeerLink
+from minitorrent.peer.peer_state import PeerState
+from minitorrent.peer.picker import Block, PiecePicker
+from minitorrent.peer.storage import PieceHasher
+from minitorrent.wire import messages as m
+
+log = logging.getLogger(__name__)
+
+REQUESTS_IN_FLIGHT = 64  # per peer; 64 saturates loopback (measured)
+SOLO_PATIENCE = 5.0  # a re-fetch from one peer that makes no progress this long moves on
+
+
+class Downloader:
+    def __init__(
+        self,
+        info: InfoDict,
+        storage: Storage,
+        picker: PiecePicker,
+        peers: dict[PeerLink, PeerState],
+        *,
+        rng: random.Random,
+        clock: Callable[[], float],
+        on_verified: Callable[[], None],
+        on_complete: Callable[[], None],
+    ) -> None:
+        self.info = info
+        self.storage = storage
+        self.picker = picker
+        self.peers = peers  # the swarm's, shared
+        self.rng = rng
+        self.clock = clock
+        self.active = not picker.is_complete  # False once complete, failed or stopped
+        self.downloaded = 0  # bytes of blocks received, good or bad
+        self.last_progress = clock()
+        self.banned: set[bytes] = set()  # peer ids that sent bad data
+        self.blame = Blame()  # failed pieces, until a good copy says who lied
+        self._on_verified = on_verified
+        self._on_complete = on_complete
+        self._solo_progress: dict[int, float] = {}  # re-fetched piece -> last progress
+        self._solo_tried: dict[int, set[bytes]] = {}  # piece -> owners that let it stall
+        self._have_buffer: list[int] = []
+        self._pending_writes: list[tuple[int, int, list[memoryview | bytes]]] = []
+        self._hashers: dict[int, PieceHasher | None] = {}  # None: out of order, read back
+
+    # -- what peers have ------------------------------------------------------------
+
+    def on_bitfield(self, peer: PeerState, bits: bytes) -> None:
+        conn = peer.conn
+        pieces = m.pieces_from_bitfield(bits, self.info.num_pieces)
+        if peer.bitfield_seen:  # a late, fuller bitfield (aria2): add what is new
+            for index in (i for i, ok in enumerate(pieces) if ok):
+                self.picker.peer_has(conn, index)
+        else:  # its first message: no requests outstanding yet
+            self.picker.remove_peer(conn)
+            if all(pieces):  # a seed without the fast extension
+                self.picker.add_peer_have_all(conn)
+            else:
+                self.picker.add_peer(conn, [i for i, ok in enumerate(pieces) if ok])
+        peer.bitfield_seen = True
+        peer.is_seed = all(pieces)
+        self.update_interest(peer)
+
+    def on_have(self, peer: PeerState, index: int) -> None:
+        self.picker.peer_has(peer.conn, index)
+        self.update_interest(peer)
+
+    def on_have_all(self, peer: PeerState) -> None:
+        self.picker.remove_peer(peer.conn)
+        self.picker.add_peer_have_all(peer.conn)
+        peer.is_seed = True
+        self.update_interest(peer)
+
+    def on_choke(self, peer: PeerState) -> None:
+        if not peer.conn.fast:
+            # Without the fast extension a choke discards our requests.
+            self.picker.cancel_all(peer.conn)
+            peer.outstanding = 0
+
+    def on_reject(self, peer: PeerState, msg: m.Reject) -> None:
+        self.picker.on_request_rejected(peer.conn, Block(msg.index, msg.begin, msg.length))
+        peer.outstanding = max(0, peer.outstanding - 1)
+
+    def useful(self, peer: PeerState) -> bool:
+        return self.picker.interesting(peer.conn)
+
+    # -- asking -----------------------------------------------------------------------
+
+    def update_interest(self, peer: PeerState) -> None:
+        wanted = self.active and self.picker.interesting(peer.conn)
+        if wanted != peer.conn.protocol.am_interested:
+            peer.conn.send(m.Interested() if wanted else m.NotInterested())
+
+    def request_more(self, peer: PeerState) -> None:
+        protocol = peer.conn.protocol
+        if not self.active or protocol.peer_choking or not protocol.am_interested:
+            return
+        room = REQUESTS_IN_FLIGHT - peer.outstanding
+        if room < REQUESTS_IN_FLIGHT // 2:
+            return  # top up in bursts: fewer, larger writes
+        blocks = self.picker.pick(peer.conn, room)
+        if blocks:
+            peer.outstanding += len(blocks)
+            requests = [(b.index, b.begin, b.length) for b in blocks]
+            peer.conn.write(protocol.encode_requests(requests))
+
+    def flush_haves(self) -> None:
+        if not self._have_buffer:
+            return
+        haves, self._have_buffer = self._have_buffer, []
+        for peer in list(self.peers.values()):
+            protocol = peer.conn.protocol
+            if not peer.is_seed:  # a seed wants nothing: one socket write saved per piece
+                peer.conn.write(protocol.encode_haves(haves))
+            if protocol.am_interested and not self.picker.interesting(peer.conn):
+                peer.conn.send(m.NotInterested())
+
+    def _cancel(self, others: list[Hashable], block: Block) -> None:
+        for other in others:
+            other_state = self.peers.get(cast(PeerLink, other))
+            if other_state is not None:
+                other_state.conn.send(m.Cancel(block.index, block.begin, block.length))
+                other_state.outstanding = max(0, other_state.outstanding - 1)
+
+    # -- receiving --------------------------------------------------------------------
+
+    def on_block(self, peer: PeerState, msg: m.Piece) -> None:
+        block = Block(msg.index, msg.begin, len(msg.block))
+        peer.outstanding = max(0, peer.outstanding - 1)
+        peer.last_block_at = self.clock()
+        peer.downloaded += block.length
+        self.downloaded += block.length
+        if not self.active:
+            return
+        others = self.picker.receive(peer.conn, block)
+        if others is None:
+            return  # a late duplicate (end-game, or after a choke)
+        if msg.index in self._solo_progress:
+            self._solo_progress[msg.index] = peer.last_block_at
+        self._queue_write(self.info.piece_length * msg.index + msg.begin, msg.block)
+        self._hash_in_order(msg.index, msg.begin, msg.block)
+        self._cancel(others, block)
+        if self.picker.piece_complete(msg.index):
+            self._check_piece(msg.index)
+
+    def _queue_write(self, offset: int, data: memoryview | bytes) -> None:
+        """Blocks wait here until the end of the receive callback; contiguous ones
+        then go to disk in one pwritev (the views stay valid until then)."""
+        pending = self._pending_writes
+        if pending and pending[-1][0] + pending[-1][1] == offset:
+            start, length, views = pending[-1]
+            views.append(data)
+            pending[-1] = (start, length + len(data), views)
+        else:
+            pending.append((offset, len(data), [data]))
+
+    def flush_writes(self) -> None:
+        pending, self._pending_writes = self._pending_writes, []
+        for offset, _, views in pending:
+            self.storage.write_blocks(offset, views)
+
+    def _hash_in_order(self, index: int, begin: int, data: memoryview | bytes) -> None:
+        """Hash a piece as its blocks arrive, when they arrive in order (they usually
+        do): no read-back later. Out of order, the piece is read back instead."""
+        hasher = self._hashers.get(index)
+        if hasher is None and begin == 0 and index not in self._hashers:
+            hasher = self._hashers[index] = PieceHasher.for_piece(self.info, index)
+        elif hasher is None or hasher.received != begin:
+            self._hashers[index] = None
+            return
+        hasher.update(data)
+
+    def _piece_is_good(self, index: int) -> bool:
+        hasher = self._hashers.pop(index, None)
+        if hasher is not None and hasher.received == hasher.size:
+            return hasher.finalize()
+        self.flush_writes()
+        return self.storage.verify_piece(index)
+
+    def _check_piece(self, index: int) -> None:
+        senders = [_source(c) for c in self.picker.senders(index)]
+        if self._piece_is_good(index):
+            # Written before it counts as verified: resume data trusts verified pieces, so
+            # a piece whose write failed (disk full) must stay missing, not pass for good.
+            self.flush_writes()
+            if self.blame.suspect(index):  # a good copy at last: whose blocks differed?
+                sole = senders[0] if len(set(senders)) == 1 else None
+                self._ban_all(self.blame.piece_verified(index, self._digests(index), sole))
+            self._forget_refetch(index)
+            self.picker.on_piece_verified(index)
+            self.last_progress = self.clock()
+            self._have_buffer.append(index)
+            self._on_verified()
+            if self.picker.is_complete:
+                self.flush_haves()
+                self._on_complete()
+            return
+        self.flush_writes()
+        failed = list(zip(senders, self._digests(index), strict=True))
+        self.picker.on_piece_failed(index)
+        self._forget_refetch(index)
+        self._ban_all(self.blame.piece_failed(index, failed))
+        self._fetch_alone(index)
+
+    def _digests(self, index: int) -> list[bytes]:
+        """Block digests of the piece as on disk (only for pieces that failed once)."""
+        data = self.storage.read(self.storage.piece_offset(index), self.info.piece_size(index))
+        return block_digests(data, self.picker.block_size)
+
+    # -- bad data ---------------------------------------------------------------------
+
+    def _fetch_alone(self, index: int, *, instead_of: PeerLink | None = None) -> None:
+        """Have a failed piece re-fetched from one peer: the lowest ranked that has it
+        and has not yet let this re-fetch stall (``instead_of``: the owner that just did);
+        once every one has, a new round (but not ``instead_of`` unless it is alone)."""
+        if not self.active or self.picker.has_piece(index):
+            return
+        tried = self._solo_tried.setdefault(index, set())
+        if instead_of is not None:
+            tried.add(instead_of.peer_id)
+            self.blame.stalled(_source(instead_of))
+        able = [
+            p
+            for p in self.peers.values()
+            if p.conn.peer_id not in self.banned and self.picker.peer_has_piece(p.conn, index)
+        ]
+        candidates = [p for p in able if p.conn.peer_id not in tried]
+        if not candidates:
+            tried.clear()
+            candidates = [p for p in able if p.conn is not instead_of]
+        if not candidates:
+            if instead_of is None:  # nobody can: anyone may deliver it, blame waits
+                self.picker.clear_solo(index)
+            return
+        best = min(
+            candidates,
+            key=lambda p: (
+                self.blame.rank(_source(p.conn)),
+                p.conn.protocol.peer_choking,
+                self.rng.random(),
+            ),
+        )
+        for other, block in self.picker.set_solo(index, best.conn):
+            self._cancel([other], block)
+        self._hashers[index] = None  # blocks may have been dropped: read the piece back
+        self._solo_progress[index] = self.clock()
+        self.update_interest(best)
+        self.request_more(best)
+
+    def _forget_refetch(self, index: int) -> None:
+        self._solo_progress.pop(index, None)
+        self._solo_tried.pop(index, None)
+
+    def watch_refetches(self, now: float) -> None:
+        """Move a re-fetch on from an owner that left, chokes us or sends nothing."""
+        for index in self.blame.suspect_pieces():
+            owner = cast(PeerLink | None, self.picker.solo_owner(index))
+            state = None if owner is None else self.peers.get(owner)
+            if state is None:
+                self._fetch_alone(index)
+            elif (
+                state.conn.protocol.peer_choking
+                or now - self._solo_progress.get(index, now) > SOLO_PATIENCE
+            ):
+                self._fetch_alone(index, instead_of=owner)
+
+    def _ban_all(self, sources: set[Source]) -> None:
+        for peer_id, _ in sources:
+            self._ban(peer_id)
+
+    def _ban(self, peer_id: bytes) -> None:
+        log.info("banning peer %s: sent data that failed the hash check", peer_id.hex())
+        self.banned.add(peer_id)
+        for conn in [c for c in self.peers if c.peer_id == peer_id]:
+            conn.drop("sent data that failed the hash check")
+
+
+def _source(sender: Hashable | None) -> Source:
+    """Who delivered a block, as blame knows peers: peer id and address."""
+    if sender is None:
+        return b"", ""  # no block received (never in practice): blamed as nobody
+    link = cast(PeerLink, sender)  # the picker's peers are the swarm's links
+    return link.peer_id, link.address[0]

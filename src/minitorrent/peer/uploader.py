@@ -1,0 +1,193 @@
+"""The uploading half of a swarm: whom to serve, and serving them.
+
+It decides who is unchoked (the pure choker picks, this applies it), queues
+the requests of unchoked peers, refuses those that break the protocol, and
+answers them in batches straight from the file. A file changed on disk since it
+was hashed is noticed before a piece of it is sent: the seed stops instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from collections.abc import Callable
+
+from minitorrent.peer.choker import OptimisticSlot, PeerStats, choose_unchoked, pick_optimistic
+from minitorrent.peer.folder_storage import Storage
+from minitorrent.peer.link import PeerLink
+from minitorrent.peer.peer_state import PeerState
+from minitorrent.peer.picker import PiecePicker
+from minitorrent.wire import messages as m
+
+MAX_QUEUED_REQUESTS = 512  # a peer asking for more than this is misbehaving
+CHOKE_INTERVAL = 10.0
+UPLOAD_SLOTS = 8
+SERVE_BUDGET = 2 * 1024 * 1024  # bytes answered per peer per turn
+
+
+class Uploader:
+    def __init__(
+        self,
+        storage: Storage,
+        picker: PiecePicker,
+        peers: dict[PeerLink, PeerState],
+        *,
+        piece_length: int,
+        rng: random.Random,
+        clock: Callable[[], float],
+        on_file_changed: Callable[[str], None],
+    ) -> None:
+        self.storage = storage
+        self.picker = picker  # read only: which pieces we have
+        self.peers = peers  # the swarm's, shared
+        self.piece_length = piece_length
+        self.rng = rng
+        self.clock = clock
+        self.uploaded = 0  # bytes of blocks sent
+        # Pieces whose data on disk we re-hashed before serving them (seeding):
+        # a file changed under us is noticed instead of sending bad data.
+        self.checked_for_serving: set[int] = set()
+        self._trusted_stat: tuple[int, int] | None = None  # see trust_file
+        self._on_file_changed = on_file_changed
+        self._optimistic: OptimisticSlot | None = None
+        self._last_choke = float("-inf")  # the first rechoke is due at once
+
+    def forget(self, conn: PeerLink) -> None:
+        if self._optimistic is not None and self._optimistic.peer is conn:
+            self._optimistic = None
+
+    # -- requests -----------------------------------------------------------------------
+
+    def on_request(self, peer: PeerState, req: m.Request) -> None:
+        if peer.conn.protocol.am_choking:
+            # Requests sent before our choke reached the peer are legitimate (BEP 3): up
+            # to a full queue of them is ignored, or rejected with the fast extension.
+            # Before we ever unchoked it, or beyond that, the peer ignores the protocol.
+            peer.choked_requests += 1
+            if not peer.ever_unchoked or peer.choked_requests > MAX_QUEUED_REQUESTS:
+                peer.conn.drop("requested blocks while choked")
+            elif peer.conn.fast:
+                peer.conn.send(m.Reject(req.index, req.begin, req.length))
+            return
+        if not self.picker.has_piece(req.index):
+            peer.conn.drop("requested a piece we do not have")
+            return
+        if len(peer.queued) >= MAX_QUEUED_REQUESTS:
+            peer.conn.drop("too many queued requests")
+            return
+        peer.queued.append(req)
+
+    def on_cancel(self, peer: PeerState, msg: m.Cancel) -> None:
+        with contextlib.suppress(ValueError):
+            peer.queued.remove(m.Request(msg.index, msg.begin, msg.length))
+
+    def serve(self, peer: PeerState) -> None:
+        """Answer queued requests: one buffer, filled by preadv, one write."""
+        conn = peer.conn
+        budget = SERVE_BUDGET
+        while peer.queued and conn.writable and budget > 0:
+            batch: list[m.Request] = []
+            size = 0
+            trusted = self._file_unchanged()
+            header = conn.protocol.piece_header
+            while peer.queued and size < budget:
+                req = peer.queued.popleft()
+                if not trusted and not self._ready_to_serve(req.index):
+                    return
+                batch.append(req)
+                size += 13 + req.length
+            buffer = bytearray(size)
+            view = memoryview(buffer)
+            pos = 0
+            for req in batch:
+                view[pos : pos + 13] = header(req.index, req.begin, req.length)
+                pos += 13
+                offset = self.piece_length * req.index + req.begin
+                self.storage.read_into(offset, [view[pos : pos + req.length]])
+                pos += req.length
+            conn.write(buffer)
+            sent = size - 13 * len(batch)
+            peer.uploaded += sent
+            self.uploaded += sent
+            budget -= size
+
+    # -- the file served ----------------------------------------------------------------
+
+    def trust_file(self, size: int, mtime_ns: int) -> None:
+        """Every piece was hashed when the file had this size and mtime: while it
+        keeps them, serve without re-hashing each piece first (half the seeder's CPU)."""
+        self._trusted_stat = (size, mtime_ns)
+
+    def _file_unchanged(self) -> bool:
+        if self._trusted_stat is None:
+            return False
+        st = os.fstat(self.storage.fd)
+        if (st.st_size, st.st_mtime_ns) == self._trusted_stat:
+            return True
+        # Written to since it was hashed: from now on every piece is re-hashed
+        # before its first upload, so bad data is noticed instead of sent.
+        self._trusted_stat = None
+        self.checked_for_serving.clear()
+        return False
+
+    def _ready_to_serve(self, index: int) -> bool:
+        """Re-hash a piece before its first upload; a changed file stops the seed."""
+        if index in self.checked_for_serving:
+            return True
+        if not self.storage.verify_piece(index):
+            self._on_file_changed(
+                f"the shared file {self.storage.path} changed on disk "
+                f"(piece {index} no longer matches); stopped sharing it"
+            )
+            return False
+        self.checked_for_serving.add(index)
+        return True
+
+    # -- choking ------------------------------------------------------------------------
+
+    def on_interested(self, peer: PeerState) -> None:
+        if peer.conn.protocol.am_choking and self._unchoked_count() < UPLOAD_SLOTS:
+            self.unchoke(peer)
+
+    def _unchoked_count(self) -> int:
+        return sum(1 for p in self.peers.values() if not p.conn.protocol.am_choking)
+
+    def unchoke(self, peer: PeerState) -> None:
+        peer.ever_unchoked = True
+        peer.conn.send(m.Unchoke())
+
+    def choke(self, peer: PeerState) -> None:
+        peer.choked_requests = 0
+        peer.queued.clear()
+        peer.conn.send(m.Choke())
+
+    def rechoke(self, *, force: bool = False) -> None:
+        now = self.clock()
+        if not force and now - self._last_choke < CHOKE_INTERVAL:
+            return
+        self._last_choke = now
+        stats = [
+            PeerStats(
+                peer=p.conn,
+                interested=p.conn.protocol.peer_interested,
+                rate_to_us=p.rate_down,
+                rate_from_us=p.rate_up,
+                is_seed=p.is_seed,
+                connected_at=p.connected_at,
+            )
+            for p in self.peers.values()
+        ]
+        self._optimistic = pick_optimistic(stats, self.rng, now, self._optimistic)
+        unchoke = choose_unchoked(
+            stats,
+            we_are_seed=self.picker.is_complete,
+            slots=UPLOAD_SLOTS,
+            optimistic=self._optimistic.peer if self._optimistic else None,
+        )
+        for peer in self.peers.values():
+            protocol = peer.conn.protocol
+            if peer.conn in unchoke and protocol.am_choking:
+                self.unchoke(peer)
+            elif peer.conn not in unchoke and not protocol.am_choking and protocol.peer_interested:
+                self.choke(peer)

@@ -1,0 +1,166 @@
+"""Two or three swarms back to back, without sockets: the download path, end-game
+and bans, with real wire protocols in between (tests/unit/peer_links.py)."""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from minitorrent import wire
+from minitorrent.metainfo import InfoDict, build_info
+from minitorrent.peer.link import PeerLink
+from minitorrent.peer.storage import PieceStorage
+from minitorrent.peer.swarm import State, Swarm
+from tests.unit.peer_links import Pair, pump, step
+
+PIECES = 6
+
+
+class Clock:
+    """Time that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Torrent:
+    info: InfoDict
+    data: bytes
+    path: Path
+
+
+@pytest.fixture
+def torrent(tmp_path: Path) -> Torrent:
+    data = random.Random(7).randbytes(PIECES * 256 * 1024 - 1000)
+    path = tmp_path / "seed.bin"
+    path.write_bytes(data)
+    info, _ = build_info(path, "seed.bin", "g")
+    assert info.num_pieces == PIECES
+    return Torrent(info, data, path)
+
+
+def _seed(torrent: Torrent, path: Path | None = None) -> Swarm:
+    """A seed serving ``path`` (the good file by default) as hashed: trusted, so a
+    poisoned copy is served as it is."""
+    path = path or torrent.path
+    storage = PieceStorage.open_existing(path, torrent.info, writable=False)
+    swarm = Swarm(torrent.info, storage, have=[True] * PIECES, rng=random.Random(1))
+    st = os.stat(path)
+    swarm.trust_file(st.st_size, st.st_mtime_ns)
+    return swarm
+
+
+def _leecher(torrent: Torrent, tmp_path: Path, clock: Clock) -> tuple[Swarm, list[str]]:
+    events: list[str] = []
+    storage = PieceStorage.create(tmp_path / "download.part", torrent.info)
+    swarm = Swarm(
+        torrent.info,
+        storage,
+        have=[False] * PIECES,
+        on_piece_verified=lambda s: events.append("verified"),
+        on_finished=lambda s: events.append("finished"),
+        rng=random.Random(2),
+        clock=clock,
+    )
+    return swarm, events
+
+
+def _downloaded(tmp_path: Path) -> bytes:
+    return (tmp_path / "download.part").read_bytes()
+
+
+def test_a_download_from_one_seed(torrent: Torrent, tmp_path: Path) -> None:
+    leecher, events = _leecher(torrent, tmp_path, Clock())
+    seed = _seed(torrent)
+    pair = Pair(leecher, seed)
+    assert pair.accepted
+    pump(pair)
+    assert leecher.state is State.CHECKING  # every piece verified: the node finishes it
+    assert events == ["verified"] * PIECES + ["finished"]
+    assert _downloaded(tmp_path) == torrent.data
+    assert leecher.downloaded == seed.uploaded == len(torrent.data)
+    assert leecher.status().bytes_done == len(torrent.data)
+    assert leecher.have_bits() == b"\x01" * PIECES
+    # Done: it no longer wants anything, and the seed knows it.
+    assert not pair.link_a.protocol.am_interested
+    assert not pair.link_b.protocol.peer_interested
+    counters = leecher.peer_counters()[b"-BB0001-000000000000"]
+    assert (counters.downloaded, counters.connected, counters.banned) == (
+        len(torrent.data),
+        True,
+        False,
+    )
+
+
+def test_end_game_takes_the_last_blocks_from_another_peer(torrent: Torrent, tmp_path: Path) -> None:
+    """A seed that stops answering with blocks outstanding does not hold up the end:
+    once nothing is left to ask for, its blocks are asked of the other seed too."""
+    leecher, events = _leecher(torrent, tmp_path, Clock())
+    fast = Pair(leecher, _seed(torrent), b_id=b"-FA0001-000000000000")
+    silent = Pair(leecher, _seed(torrent), b_id=b"-SI0001-000000000000", b_ip="10.0.0.3")
+    step(fast, silent, rounds=2)  # handshakes, bitfields, unchokes: requests ready for both
+    assert silent.link_a.outbox, "no requests for the silent seed"
+    silent.link_b.outbox.clear()
+    silent.link_b.write = lambda data: None  # type: ignore[method-assign]  # it goes quiet
+    received: list[wire.Message] = []
+    on_message = silent.b.on_message
+
+    def record(link: PeerLink, msg: wire.Message) -> None:
+        received.append(msg)
+        on_message(link, msg)
+
+    silent.b.on_message = record  # type: ignore[method-assign]
+    pump(fast, silent)
+    assert events[-1] == "finished"
+    assert _downloaded(tmp_path) == torrent.data
+    assert any(isinstance(m, wire.Cancel) for m in received), (
+        "the blocks got from the other seed were not cancelled at the silent one"
+    )
+    assert not silent.closed  # it was not dropped: nothing waited for it
+
+
+def test_a_seed_that_sent_a_bad_block_is_banned(torrent: Torrent, tmp_path: Path) -> None:
+    """Piece 2 fails its check, is fetched again from one peer alone, verifies, and
+    the peer whose block differed from the good copy is banned and dropped."""
+    bad = bytearray(torrent.data)
+    bad[2 * torrent.info.piece_length + 5] ^= 0xFF
+    poisoned = tmp_path / "poisoned.bin"
+    poisoned.write_bytes(bad)
+    leecher, events = _leecher(torrent, tmp_path, Clock())
+    liar_id = b"-LI0001-000000000000"
+    liar = Pair(leecher, _seed(torrent, poisoned), b_id=liar_id, b_ip="10.0.0.3")
+    honest = Pair(leecher, _seed(torrent), b_id=b"-HO0001-000000000000")
+    pump(liar, honest)
+    assert events[-1] == "finished"
+    assert _downloaded(tmp_path) == torrent.data
+    assert leecher.is_banned(liar_id)
+    assert liar.link_a.dropped == "sent data that failed the hash check"
+    assert not honest.closed
+    assert leecher.peer_counters()[liar_id].banned
+    # A banned peer cannot come back on a new connection.
+    again = Pair(leecher, _seed(torrent, poisoned), b_id=liar_id, b_ip="10.0.0.3")
+    assert not again.accepted
+
+
+def test_a_stalled_peer_is_dropped_on_the_injected_clock(torrent: Torrent, tmp_path: Path) -> None:
+    clock = Clock()
+    leecher, _ = _leecher(torrent, tmp_path, clock)
+    pair = Pair(leecher, _seed(torrent))
+    step(pair, rounds=2)  # requests sent, never answered
+    pair.link_b.outbox.clear()
+    pair.link_b.write = lambda data: None  # type: ignore[method-assign]
+    clock.now += leecher.stall_timeout - 1
+    leecher.tick()
+    assert not pair.closed
+    clock.now += 2
+    leecher.tick()
+    assert pair.link_a.dropped == "stalled: no data for requested blocks"
+    assert leecher.peer_count() == 0
