@@ -30,15 +30,7 @@ class NsClient(Client):
     def __init__(
         self, ns: str | None, info_file: Path, state_dir: Path, host: str, port: int
     ) -> None:
-        self.host = host
-        self.port = port
-        Process.__init__(
-            self,
-            netns_prefix(ns)
-            + minitorrent(
-                "client", f"{host}:{port}", str(info_file), "--state-dir", str(state_dir)
-            ),
-        )
+        super().__init__(info_file, state_dir, port=port, host=host, prefix=netns_prefix(ns))
 
 
 class Group:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -237,18 +237,22 @@ class Client(Process):
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         stdin: int | IO[bytes] = subprocess.PIPE,  # or a file, /dev/null: no `send` then
+        prefix: Sequence[str] = (),  # runs the client under this, e.g. `ip netns exec NS`
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
         super().__init__(
-            minitorrent(
-                "client",
-                f"{host}:{self.port}",
-                str(info_file),
-                "--state-dir",
-                str(state_dir),
-                *extra,
-            ),
+            [
+                *prefix,
+                *minitorrent(
+                    "client",
+                    f"{host}:{self.port}",
+                    str(info_file),
+                    "--state-dir",
+                    str(state_dir),
+                    *extra,
+                ),
+            ],
             merge_stderr=merge_stderr,
             env=env,
             cwd=cwd,
