@@ -189,6 +189,34 @@ def test_a_member_that_sent_bad_data_is_banned_with_all_its_peer_ids(
     assert not Pair(leecher, _seed(torrent), b_id=later_id, b_ip="10.0.0.6").accepted
 
 
+def test_a_re_fetch_never_goes_to_another_peer_id_of_the_implicated_member(
+    torrent: Torrent, tmp_path: Path
+) -> None:
+    """Piece 5 failed with blocks from mal's first peer id and ann's seeder; mal's
+    first peer id has gone. The re-fetch goes to ann, although ann let one stall
+    before, and never to mal's other peer id (a member cannot clear itself)."""
+    liar_id, quiet_id = b"-MA0001-000000000000", b"-MA0002-000000000000"
+    honest_id = b"-HO0001-000000000000"
+    listed = {
+        liar_id: PeerAddress(liar_id, "10.0.0.3", 6881, True, "mal"),
+        quiet_id: PeerAddress(quiet_id, "10.0.0.4", 6881, True, "mal"),
+        honest_id: PeerAddress(honest_id, "10.0.0.2", 6881, True, "ann"),
+    }
+    clock = Clock()
+    leecher, _ = _leecher(torrent, tmp_path, clock, Members(listed))
+    liar = Pair(leecher, _seed(torrent), b_id=liar_id, b_ip="10.0.0.3")
+    quiet = Pair(leecher, _seed(torrent), b_id=quiet_id, b_ip="10.0.0.4")
+    honest = Pair(leecher, _seed(torrent), b_id=honest_id, b_ip="10.0.0.2")
+    step(liar, quiet, honest, rounds=1)  # bitfields: each has every piece
+    blame = leecher.download.blame
+    copy = [((liar_id, "user mal"), b"junk"), ((honest_id, "user ann"), b"good")]
+    assert blame.piece_failed(5, copy) == set()
+    blame.stalled((honest_id, "user ann"))
+    liar.link_a.drop("gone")
+    leecher.download.watch_refetches(clock.now)  # the suspect piece has no owner yet
+    assert leecher.picker.solo_owner(5) is honest.link_a
+
+
 def test_a_stalled_peer_is_dropped_on_the_injected_clock(torrent: Torrent, tmp_path: Path) -> None:
     clock = Clock()
     leecher, _ = _leecher(torrent, tmp_path, clock)
