@@ -13,8 +13,10 @@ import pytest
 from minitorrent import wire
 from minitorrent.metainfo import InfoDict, build_info
 from minitorrent.peer.link import PeerLink
+from minitorrent.peer.members import Members
 from minitorrent.peer.storage import PieceStorage
 from minitorrent.peer.swarm import State, Swarm
+from minitorrent.peer.tracker_client import PeerAddress
 from tests.unit.peer_links import Pair, pump, step
 
 PIECES = 6
@@ -58,7 +60,9 @@ def _seed(torrent: Torrent, path: Path | None = None) -> Swarm:
     return swarm
 
 
-def _leecher(torrent: Torrent, tmp_path: Path, clock: Clock) -> tuple[Swarm, list[str]]:
+def _leecher(
+    torrent: Torrent, tmp_path: Path, clock: Clock, members: Members | None = None
+) -> tuple[Swarm, list[str]]:
     events: list[str] = []
     storage = PieceStorage.create(tmp_path / "download.part", torrent.info)
     swarm = Swarm(
@@ -69,6 +73,7 @@ def _leecher(torrent: Torrent, tmp_path: Path, clock: Clock) -> tuple[Swarm, lis
         on_finished=lambda s: events.append("finished"),
         rng=random.Random(2),
         clock=clock,
+        members=members,
     )
     return swarm, events
 
@@ -141,13 +146,75 @@ def test_a_seed_that_sent_a_bad_block_is_banned(torrent: Torrent, tmp_path: Path
     pump(liar, honest)
     assert events[-1] == "finished"
     assert _downloaded(tmp_path) == torrent.data
-    assert leecher.is_banned(liar_id)
+    assert leecher.is_banned(liar_id, "10.0.0.3")
     assert liar.link_a.dropped == "sent data that failed the hash check"
     assert not honest.closed
     assert leecher.peer_counters()[liar_id].banned
     # A banned peer cannot come back on a new connection.
     again = Pair(leecher, _seed(torrent, poisoned), b_id=liar_id, b_ip="10.0.0.3")
     assert not again.accepted
+
+
+def test_a_member_that_sent_bad_data_is_banned_with_all_its_peer_ids(
+    torrent: Torrent, tmp_path: Path
+) -> None:
+    """mal runs peer ids on several addresses: one serves garbage, one serves good data,
+    one was only listed. Once mal is convicted, every one of them is banned (the
+    connected ones dropped, new ones refused); ann's honest seeder never is."""
+    poisoned = tmp_path / "poisoned.bin"
+    poisoned.write_bytes(bytes(b ^ 0x5A for b in torrent.data))
+    liar_id, quiet_id, unseen_id = (b"-MA000%d-000000000000" % n for n in (1, 2, 3))
+    honest_id = b"-HO0001-000000000000"
+    listed = {
+        liar_id: PeerAddress(liar_id, "10.0.0.3", 6881, True, "mal"),
+        quiet_id: PeerAddress(quiet_id, "10.0.0.4", 6881, True, "mal"),
+        unseen_id: PeerAddress(unseen_id, "10.0.0.5", 6881, True, "mal"),
+        honest_id: PeerAddress(honest_id, "10.0.0.2", 6881, True, "ann"),
+    }
+    leecher, events = _leecher(torrent, tmp_path, Clock(), Members(listed))
+    liar = Pair(leecher, _seed(torrent, poisoned), b_id=liar_id, b_ip="10.0.0.3")
+    quiet = Pair(leecher, _seed(torrent), b_id=quiet_id, b_ip="10.0.0.4")
+    honest = Pair(leecher, _seed(torrent), b_id=honest_id, b_ip="10.0.0.2")
+    pump(liar, quiet, honest)
+    assert events[-1] == "finished"
+    assert _downloaded(tmp_path) == torrent.data
+    assert liar.link_a.dropped == quiet.link_a.dropped == "sent data that failed the hash check"
+    assert not honest.closed
+    banned = {peer_id for peer_id, c in leecher.peer_counters().items() if c.banned}
+    assert banned == {liar_id, quiet_id, unseen_id}
+    # A peer id of mal's that the tracker lists later is refused too.
+    later_id = b"-MA0004-000000000000"
+    listed[later_id] = PeerAddress(later_id, "10.0.0.6", 6881, True, "mal")
+    assert leecher.is_banned(later_id, "10.0.0.6")
+    assert not Pair(leecher, _seed(torrent), b_id=later_id, b_ip="10.0.0.6").accepted
+
+
+def test_a_re_fetch_never_goes_to_another_peer_id_of_the_implicated_member(
+    torrent: Torrent, tmp_path: Path
+) -> None:
+    """Piece 5 failed with blocks from mal's first peer id and ann's seeder; mal's
+    first peer id has gone. The re-fetch goes to ann, although ann let one stall
+    before, and never to mal's other peer id (a member cannot clear itself)."""
+    liar_id, quiet_id = b"-MA0001-000000000000", b"-MA0002-000000000000"
+    honest_id = b"-HO0001-000000000000"
+    listed = {
+        liar_id: PeerAddress(liar_id, "10.0.0.3", 6881, True, "mal"),
+        quiet_id: PeerAddress(quiet_id, "10.0.0.4", 6881, True, "mal"),
+        honest_id: PeerAddress(honest_id, "10.0.0.2", 6881, True, "ann"),
+    }
+    clock = Clock()
+    leecher, _ = _leecher(torrent, tmp_path, clock, Members(listed))
+    liar = Pair(leecher, _seed(torrent), b_id=liar_id, b_ip="10.0.0.3")
+    quiet = Pair(leecher, _seed(torrent), b_id=quiet_id, b_ip="10.0.0.4")
+    honest = Pair(leecher, _seed(torrent), b_id=honest_id, b_ip="10.0.0.2")
+    step(liar, quiet, honest, rounds=1)  # bitfields: each has every piece
+    blame = leecher.download.blame
+    copy = [((liar_id, "user mal"), b"junk"), ((honest_id, "user ann"), b"good")]
+    assert blame.piece_failed(5, copy) == set()
+    blame.stalled((honest_id, "user ann"))
+    liar.link_a.drop("gone")
+    leecher.download.watch_refetches(clock.now)  # the suspect piece has no owner yet
+    assert leecher.picker.solo_owner(5) is honest.link_a
 
 
 def test_a_stalled_peer_is_dropped_on_the_injected_clock(torrent: Torrent, tmp_path: Path) -> None:

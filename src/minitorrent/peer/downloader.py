@@ -4,7 +4,7 @@ It asks the pure picker what to request, keeps each peer's requests topped up,
 writes received blocks in batches, hashes pieces as they arrive, and judges
 them: a good piece is announced to every peer, a bad one is blamed on its
 senders (peer/blame.py) and re-fetched from one peer at a time until a good copy
-says who lied; liars are banned.
+says who lied; liars are banned, with every peer id of their member (peer/members.py).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from minitorrent.metainfo import InfoDict
 from minitorrent.peer.blame import Blame, Source, block_digests
 from minitorrent.peer.folder_storage import Storage
 from minitorrent.peer.link import PeerLink
+from minitorrent.peer.members import Members
 from minitorrent.peer.peer_state import PeerState
 from minitorrent.peer.picker import Block, PiecePicker
 from minitorrent.peer.storage import PieceHasher
@@ -41,6 +42,7 @@ class Downloader:
         clock: Callable[[], float],
         on_verified: Callable[[], None],
         on_complete: Callable[[], None],
+        members: Members,
     ) -> None:
         self.info = info
         self.storage = storage
@@ -51,8 +53,11 @@ class Downloader:
         self.active = not picker.is_complete  # False once complete, failed or stopped
         self.downloaded = 0  # bytes of blocks received, good or bad
         self.last_progress = clock()
-        self.banned: set[bytes] = set()  # peer ids that sent bad data
+        self.banned: set[bytes] = set()  # peer ids of members that sent bad data
+        self.banned_members: set[str] = set()
         self.blame = Blame()  # failed pieces, until a good copy says who lied
+        self.members = members
+        self._member: dict[bytes, str] = {}  # peer id -> its member, as when it connected
         self._on_verified = on_verified
         self._on_complete = on_complete
         self._solo_progress: dict[int, float] = {}  # re-fetched piece -> last progress
@@ -60,6 +65,26 @@ class Downloader:
         self._have_buffer: list[int] = []
         self._pending_writes: list[tuple[int, int, list[memoryview | bytes]]] = []
         self._hashers: dict[int, PieceHasher | None] = {}  # None: out of order, read back
+
+    # -- who peers are ----------------------------------------------------------------
+
+    def refuses(self, peer_id: bytes, ip: str) -> bool:
+        """A peer of a member that sent bad data: refused for the rest of the download."""
+        return peer_id in self.banned or self.members.of(peer_id, ip) in self.banned_members
+
+    def admit(self, link: PeerLink) -> None:
+        """A peer connected: blame knows it as its member from now on."""
+        self._member[link.peer_id] = self.members.of(link.peer_id, link.address[0])
+
+    def _source(self, sender: Hashable | None) -> Source:
+        """Who delivered a block, as blame knows peers: peer id and member."""
+        if sender is None:
+            return b"", ""  # no block received (never in practice): blamed as nobody
+        link = cast(PeerLink, sender)  # the picker's peers are the swarm's links
+        member = self._member.get(link.peer_id)
+        if member is None:  # not admitted through the swarm (never in practice)
+            member = self.members.of(link.peer_id, link.address[0])
+        return link.peer_id, member
 
     # -- what peers have ------------------------------------------------------------
 
@@ -196,13 +221,14 @@ class Downloader:
         return self.storage.verify_piece(index)
 
     def _check_piece(self, index: int) -> None:
-        senders = [_source(c) for c in self.picker.senders(index)]
+        senders = [self._source(c) for c in self.picker.senders(index)]
         if self._piece_is_good(index):
             # Written before it counts as verified: resume data trusts verified pieces, so
             # a piece whose write failed (disk full) must stay missing, not pass for good.
             self.flush_writes()
             if self.blame.suspect(index):  # a good copy at last: whose blocks differed?
-                sole = senders[0] if len(set(senders)) == 1 else None
+                members = {member for _, member in senders}
+                sole = members.pop() if len(members) == 1 else None
                 self._ban_all(self.blame.piece_verified(index, self._digests(index), sole))
             self._forget_refetch(index)
             self.picker.on_piece_verified(index)
@@ -230,17 +256,20 @@ class Downloader:
     def _fetch_alone(self, index: int, *, instead_of: PeerLink | None = None) -> None:
         """Have a failed piece re-fetched from one peer: the lowest ranked that has it
         and has not yet let this re-fetch stall (``instead_of``: the owner that just did);
-        once every one has, a new round (but not ``instead_of`` unless it is alone)."""
+        once every one has, a new round (but not ``instead_of`` unless it is alone).
+        Never another peer id of a member whose blocks of this piece already failed."""
         if not self.active or self.picker.has_piece(index):
             return
         tried = self._solo_tried.setdefault(index, set())
         if instead_of is not None:
             tried.add(instead_of.peer_id)
-            self.blame.stalled(_source(instead_of))
+            self.blame.stalled(self._source(instead_of))
         able = [
             p
             for p in self.peers.values()
-            if p.conn.peer_id not in self.banned and self.picker.peer_has_piece(p.conn, index)
+            if p.conn.peer_id not in self.banned
+            and self.picker.peer_has_piece(p.conn, index)
+            and self.blame.may_refetch(index, self._source(p.conn))
         ]
         candidates = [p for p in able if p.conn.peer_id not in tried]
         if not candidates:
@@ -253,7 +282,7 @@ class Downloader:
         best = min(
             candidates,
             key=lambda p: (
-                self.blame.rank(_source(p.conn)),
+                self.blame.rank(self._source(p.conn)),
                 p.conn.protocol.peer_choking,
                 self.rng.random(),
             ),
@@ -282,20 +311,15 @@ class Downloader:
             ):
                 self._fetch_alone(index, instead_of=owner)
 
-    def _ban_all(self, sources: set[Source]) -> None:
-        for peer_id, _ in sources:
-            self._ban(peer_id)
+    def _ban_all(self, members: set[str]) -> None:
+        for member in members - {""}:
+            self._ban(member)
 
-    def _ban(self, peer_id: bytes) -> None:
-        log.info("banning peer %s: sent data that failed the hash check", peer_id.hex())
-        self.banned.add(peer_id)
-        for conn in [c for c in self.peers if c.peer_id == peer_id]:
+    def _ban(self, member: str) -> None:
+        """Every peer id of the member: those seen and those the trackers listed."""
+        log.info("banning %s: sent data that failed the hash check", member)
+        self.banned_members.add(member)
+        self.banned |= {pid for pid, m in self._member.items() if m == member}
+        self.banned |= self.members.peer_ids(member)
+        for conn in [c for c in self.peers if c.peer_id in self.banned]:
             conn.drop("sent data that failed the hash check")
-
-
-def _source(sender: Hashable | None) -> Source:
-    """Who delivered a block, as blame knows peers: peer id and address."""
-    if sender is None:
-        return b"", ""  # no block received (never in practice): blamed as nobody
-    link = cast(PeerLink, sender)  # the picker's peers are the swarm's links
-    return link.peer_id, link.address[0]

@@ -25,6 +25,7 @@ from minitorrent.peer.connection import IDLE_TIMEOUT, PeerConnection
 from minitorrent.peer.file_check import WholeFileHasher
 from minitorrent.peer.folder_storage import create_storage, move_into_place, open_storage
 from minitorrent.peer.link import PeerLink
+from minitorrent.peer.members import Members
 from minitorrent.peer.swarm import STALL_TIMEOUT, State, Swarm
 from minitorrent.peer.tracker_client import PeerAddress, TrackerClient
 from minitorrent.peer.vouch import POSITIVE_TTL, Vouchers
@@ -118,6 +119,7 @@ class PeerNode:
         self._incoming: dict[str, int] = {}
         self._tick_task: asyncio.Task[None] | None = None
         self.listed: dict[bytes, PeerAddress] = {}  # peer id -> as a tracker last listed it
+        self.members = Members(self.listed)  # who runs which peer id, for blame
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------------
@@ -165,7 +167,11 @@ class PeerNode:
         """Share a file; ``hashed_as_of`` is its stat when its pieces were last hashed."""
         storage = open_storage(path, info, writable=False)
         swarm = Swarm(
-            info, storage, have=[True] * info.num_pieces, stall_timeout=self.stall_timeout
+            info,
+            storage,
+            have=[True] * info.num_pieces,
+            stall_timeout=self.stall_timeout,
+            members=self.members,
         )
         if hashed_as_of is not None:
             swarm.trust_file(hashed_as_of.st_size, hashed_as_of.st_mtime_ns)
@@ -206,6 +212,7 @@ class PeerNode:
             on_piece_verified=lambda s: self._mark_progress(transfer_ref[0]),
             on_finished=lambda s: self._spawn(self._finish_download(transfer_ref[0])),
             stall_timeout=self.stall_timeout,
+            members=self.members,
         )
         transfer = Transfer(
             group_id,
@@ -383,7 +390,7 @@ class PeerNode:
             for peer in result.peers:
                 if swarm.peer_count() >= MAX_CONNECTIONS_PER_SWARM:
                     break
-                if peer.peer_id in connected or swarm.is_banned(peer.peer_id):
+                if peer.peer_id in connected or swarm.is_banned(peer.peer_id, peer.ip):
                     continue
                 if peer.peer_id == self.peer_id:
                     continue

@@ -22,6 +22,7 @@ from minitorrent.peer import extensions
 from minitorrent.peer.downloader import Downloader
 from minitorrent.peer.folder_storage import Storage
 from minitorrent.peer.link import PeerLink
+from minitorrent.peer.members import Members
 from minitorrent.peer.peer_state import PeerState, PeerTotals
 from minitorrent.peer.picker import PiecePicker
 from minitorrent.peer.uploader import MAX_QUEUED_REQUESTS, UPLOAD_SLOTS, Uploader
@@ -76,6 +77,7 @@ class Swarm:
         rng: random.Random | None = None,
         stall_timeout: float = STALL_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
+        members: Members | None = None,
     ) -> None:
         self.info = info
         self.stall_timeout = stall_timeout
@@ -103,6 +105,7 @@ class Swarm:
             clock=clock,
             on_verified=self._piece_verified,
             on_complete=self._download_complete,
+            members=members or Members(),
         )
         self.upload = Uploader(
             storage,
@@ -199,8 +202,9 @@ class Swarm:
         """The connected peers (the node re-checks each with the tracker)."""
         return list(self.peers)
 
-    def is_banned(self, peer_id: bytes) -> bool:
-        return peer_id in self.banned
+    def is_banned(self, peer_id: bytes, ip: str) -> bool:
+        """Refused: it, or another peer id of its member, sent bad data."""
+        return self.download.refuses(peer_id, ip)
 
     def sync_storage(self) -> None:
         """Flush what was written to disk (blocking: call it in a thread)."""
@@ -210,10 +214,11 @@ class Swarm:
         self.storage.close()
 
     def peer_counters(self) -> dict[bytes, PeerTotals]:
-        """Bytes exchanged per peer id, peers that have disconnected included."""
+        """Bytes exchanged per peer id, peers that have disconnected or were banned
+        (with their member, unseen) included."""
         live = {p.conn.peer_id: (p.downloaded, p.uploaded) for p in self.peers.values()}
         totals = {}
-        for peer_id in {*self._past, *live}:
+        for peer_id in {*self._past, *live, *self.banned}:
             down0, up0 = self._past.get(peer_id, (0, 0))
             down1, up1 = live.get(peer_id, (0, 0))
             totals[peer_id] = PeerTotals(
@@ -225,10 +230,13 @@ class Swarm:
 
     def accept(self, conn: PeerLink) -> bool:
         """A handshake completed; False refuses the peer."""
-        if self.state in (State.FAILED, State.STOPPED) or conn.peer_id in self.banned:
+        if self.state in (State.FAILED, State.STOPPED) or self.is_banned(
+            conn.peer_id, conn.address[0]
+        ):
             return False
         if any(p.conn.peer_id == conn.peer_id for p in self.peers.values()):
             return False  # already connected to that peer
+        self.download.admit(conn)
         now = self.clock()
         self.peers[conn] = PeerState(conn, last_block_at=now, connected_at=now)
         self.picker.add_peer(conn, ())  # until its bitfield says otherwise

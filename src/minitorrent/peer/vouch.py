@@ -38,10 +38,10 @@ Ask = Callable[[bytes, bytes, str], Awaitable[bool]]
 
 
 def _key(info_hash: bytes, peer_id: bytes, ip: str) -> Key:
-    return info_hash, peer_id, _address(ip)
+    return info_hash, peer_id, plain_address(ip)
 
 
-def _address(ip: str) -> str:
+def plain_address(ip: str) -> str:
     """IPv4-mapped IPv6 (a dual-stack socket's view) as plain IPv4, as the tracker has it."""
     try:
         address = ipaddress.ip_address(ip)
