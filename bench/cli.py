@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import charts, w1_hash, w2_pair, w3_shaped, w3_swarm, w4_tracker, w5_web
+from bench import charts, w1_hash, w2_pair, w3_shaped, w3_swarm, w4_tracker, w6_web
 from bench.common import (
     FULL,
     QUICK,
@@ -44,7 +44,7 @@ WORKLOADS: dict[str, Callable[[Context], list[Row]]] = {
     "w3s": w3_shaped.run,
     "w3g": w3_shaped.run_growth,
     "w4": w4_tracker.run,
-    "w5": w5_web.run,
+    "w6": w6_web.run,
 }
 TITLES = {
     "w1": "W1 hashing",
@@ -53,7 +53,7 @@ TITLES = {
     "w3s": "W3s swarm (shaped network)",
     "w3g": "W3 growth (shaped network)",
     "w4": "W4 tracker",
-    "w5": "W5 web pages",
+    "w6": "W6 web pages",
 }
 SHAPE_KEYS = {"n": "peers", "rate": "rate_mbit", "size": "size"}
 SHAPE_LIMITS = {"peers": (1, 200), "rate_mbit": (0.1, 10000.0), "size": (1, 4096)}
