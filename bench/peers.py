@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.common import FAST_PASSWORD_HASH, LT_PEER, BenchError, Context, python_script
+from bench.common import BENCH_TRACKER_ENV, LT_PEER, BenchError, Context, python_script
 from minitorrent.driver import Client, Process, free_port, minitorrent
 from minitorrent.metainfo import InfoDict, build_info, torrent_bytes
 
@@ -55,7 +55,7 @@ class Group:
                     "--db",
                     f"sqlite:///{self.dir / 'tracker.db'}",
                 ),
-                env=FAST_PASSWORD_HASH,
+                env=BENCH_TRACKER_ENV,
             )
         )
         self.tracker.wait_for_line(r"listening on", timeout=60)

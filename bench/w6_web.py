@@ -11,7 +11,7 @@ from base64 import b64encode
 import httpx
 from fastbencode import bencode  # type: ignore[attr-defined]
 
-from bench.common import BenchError, Context, Missing, Row, need_tool, pin
+from bench.common import BenchError, Context, Missing, Row, Target, need_tool, pin
 from bench.peers import GROUP, Group
 from bench.w4_tracker import wrk
 
@@ -83,7 +83,7 @@ def check_page(base: str, cookie: str) -> None:
 
 def run(ctx: Context) -> list[Row]:
     label = f"W6 web group page ({FILES:,} files, {MEMBERS} members), {CONNECTIONS} connections"
-    p99 = Row(label, "p99 latency, ms", "JSON file list", "lower", "minitorrent ≤ 50")
+    p99 = Row(label, "p99 latency, ms", "JSON file list", "lower", Target("minitorrent", "≤", 50))
     rps = Row(label, "pages/s", "JSON file list", "higher")
     try:
         wrk_path = need_tool("wrk", "wrk")
