@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from minitorrent.driver import Client, free_port, wait_until
-from tests.e2e.sharing_helpers import make_tree, quote, tree_hash
+from minitorrent.driver import Client, Process, free_port, wait_until
+from tests.e2e.sharing_helpers import quote, tree_hash
+
+from .folders import shared_tree
 
 pytestmark = [
     pytest.mark.interop,
@@ -87,24 +89,17 @@ def test_aria2_downloads_from_a_private_magnet_link(
 
 
 @contextmanager
-def aria2_seeding(torrent: Path, data_dir: Path) -> Iterator[subprocess.Popen[str]]:
+def aria2_seeding(torrent: Path, data_dir: Path) -> Iterator[Process]:
     """aria2c checks the data in `data_dir` against the .torrent, then seeds it until the
     block ends."""
-    proc = subprocess.Popen(
+    seeder = Process(
         aria2_command(str(torrent), data_dir, "--check-integrity=true", "--seed-ratio=0.0"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        stdin=subprocess.DEVNULL,
     )
     try:
-        yield proc
+        yield seeder
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        seeder.stop()
 
 
 def folder_peers(client: Client, group: str, name: str) -> int:
@@ -120,13 +115,7 @@ def test_aria2_downloads_a_folder_exported_from_two_minitorrent_seeders(
     group: Callable[[int], list[Client]], tmp_path: Path
 ) -> None:
     """A folder is a standard multi-file torrent: aria2 rebuilds the same tree."""
-    alice, bob = group(2)
-    src = tmp_path / "data" / "course notes"
-    make_tree(src)
-    alice.ok(f"upload_file {quote(src)} lab")
-    bob.ok(f"upload_file {quote(src)} lab")
-    torrent = tmp_path / "course.torrent"
-    bob.ok(f"export_torrent lab {quote('course notes')} {quote(torrent)}")
+    src, torrent = shared_tree(group(2), tmp_path / "data" / "course notes")
     out = tmp_path / "aria2"
     result = aria2c(str(torrent), out)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -137,21 +126,17 @@ def test_minitorrent_downloads_a_folder_from_an_aria2_seeder(
     group: Callable[[int], list[Client]], tmp_path: Path
 ) -> None:
     alice, bob = group(2)
-    src = tmp_path / "data" / "set"
-    make_tree(src)
-    alice.ok(f"upload_file {quote(src)} lab")
-    torrent = tmp_path / "set.torrent"
-    alice.ok(f"export_torrent lab set {quote(torrent)}")
+    src, torrent = shared_tree([alice], tmp_path / "data" / "set")
     assert alice.quit() == 0  # only aria2 has the data now
     wait_until(lambda: folder_peers(bob, "lab", "set") == 0, 30, "alice to leave the swarm")
 
     with aria2_seeding(torrent, src.parent) as seeder:
         wait_until(
-            lambda: seeder.poll() is not None or folder_peers(bob, "lab", "set") == 1,
+            lambda: seeder.popen.poll() is not None or folder_peers(bob, "lab", "set") == 1,
             60,
             "aria2 to announce itself as a seeder",
         )
-        assert seeder.poll() is None, seeder.communicate()[0]
+        assert seeder.popen.poll() is None, "\n".join(seeder.lines)
         out = tmp_path / "bob"
         out.mkdir()
         bob.ok(f"download_file lab set {quote(out)}")
