@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench.common import BENCH_TRACKER_ENV, LT_PEER, BenchError, Context, python_script
 from minitorrent.driver import Client, Process, free_port, minitorrent
+from minitorrent.folder import build_folder_info
 from minitorrent.metainfo import InfoDict, build_info, torrent_bytes
 
 GROUP = "bench"
@@ -125,9 +126,12 @@ class Downloads:
 
 
 def reference_torrent(data: Path, out: Path) -> InfoDict:
-    """The .torrent of minitorrent's own info dict for ``data`` (same name, group, piece
-    length, so the same info-hash) with an announce URL nobody answers."""
-    info, _ = build_info(data, data.name, GROUP)
+    """The .torrent of minitorrent's own info dict for ``data``, a file or a folder (same
+    name, group, piece length, so the same info-hash) with an announce URL nobody answers."""
+    if data.is_dir():
+        info, _ = build_folder_info(data, data.name, GROUP)
+    else:
+        info, _ = build_info(data, data.name, GROUP)
     out.write_bytes(torrent_bytes(info, DEAD_ANNOUNCE))
     return info
 
