@@ -19,7 +19,16 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import charts, w1_hash, w2_pair, w3_shaped, w3_swarm, w4_tracker, w5_web
+from bench import (
+    charts,
+    w1_hash,
+    w2_pair,
+    w3_shaped,
+    w3_swarm,
+    w4_tracker,
+    w5_folders,
+    w6_web,
+)
 from bench.common import (
     FULL,
     QUICK,
@@ -44,7 +53,8 @@ WORKLOADS: dict[str, Callable[[Context], list[Row]]] = {
     "w3s": w3_shaped.run,
     "w3g": w3_shaped.run_growth,
     "w4": w4_tracker.run,
-    "w5": w5_web.run,
+    "w5": w5_folders.run,
+    "w6": w6_web.run,
 }
 TITLES = {
     "w1": "W1 hashing",
@@ -53,7 +63,8 @@ TITLES = {
     "w3s": "W3s swarm (shaped network)",
     "w3g": "W3 growth (shaped network)",
     "w4": "W4 tracker",
-    "w5": "W5 web pages",
+    "w5": "W5 folders",
+    "w6": "W6 web pages",
 }
 SHAPE_KEYS = {"n": "peers", "rate": "rate_mbit", "size": "size"}
 SHAPE_LIMITS = {"peers": (1, 200), "rate_mbit": (0.1, 10000.0), "size": (1, 4096)}
@@ -86,24 +97,28 @@ def memory_wanted(sizes: Sizes, only: list[str]) -> int:
     """Enough to warm what the selected workloads write: their source files (one per size),
     the biggest leg's copies, and room for the processes of the biggest swarm."""
     growth = sizes.w3g
+    folders = [shape.files * shape.high for shape in sizes.w5]  # at most
     sources = {
         "w1": [sizes.w1],
         "w2": [sizes.w2],
         "w3": [sizes.w3],
         "w3s": [sizes.w3s.size],
         "w3g": [shape.size for shape in growth],
+        "w5": folders,
     }
     copies = {
         "w2": sizes.w2,
         "w3": sizes.w3 * sizes.w3_peers,
         "w3s": sizes.w3s.size * sizes.w3s.peers,
         "w3g": max((shape.size * shape.peers for shape in growth), default=0),
+        "w5": max(folders, default=0),
     }
     peers = {
         "w2": 1,
         "w3": sizes.w3_peers,
         "w3s": sizes.w3s.peers,
         "w3g": max((shape.peers for shape in growth), default=0),
+        "w5": 1,
     }
     files = sum({size for name in only for size in sources.get(name, [])})
     biggest = max((copies.get(name, 0) for name in only), default=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import resource
 import shutil
 import statistics
@@ -34,9 +35,13 @@ FAST_PASSWORD_HASH = {
     "MINITORRENT_TRACKER_PASSWORD_MEMORY_KIB": "8",
     "MINITORRENT_TRACKER_PASSWORD_PARALLELISM": "1",
 }
+#: The benchmark's tracker: fast password hashing, and no cap on sign-ups from one address
+#: (W6 creates 200 accounts, all from 127.0.0.1).
+BENCH_TRACKER_ENV = {**FAST_PASSWORD_HASH, "MINITORRENT_TRACKER_SIGNUP_MAX_PER_ADDRESS": "100000"}
 
 
 P = TypeVar("P", bound=Process)
+T = TypeVar("T")
 
 
 class BenchError(Exception):
@@ -67,6 +72,20 @@ class Shape:
 
 
 @dataclass(frozen=True)
+class FolderShape:
+    """A folder of ``files`` random files, each between ``low`` and ``high`` bytes."""
+
+    files: int
+    low: int
+    high: int
+
+    def describe(self) -> str:
+        if self.low == self.high:
+            return f"{self.files:,} files of {self.low >> 20} MiB"
+        return f"{self.files:,} files of {self.low >> 10}-{self.high >> 10} KiB"
+
+
+@dataclass(frozen=True)
 class Sizes:
     w1: int
     w2: int
@@ -76,6 +95,7 @@ class Sizes:
     w3g: tuple[Shape, ...]  # the growth series: same file and rate, more and more downloaders
     w4_seconds: int
     w4_connections: tuple[int, ...]
+    w5: tuple[FolderShape, ...]  # many small files, a few big ones
 
 
 FULL = Sizes(
@@ -87,6 +107,7 @@ FULL = Sizes(
     w3g=tuple(Shape(n, 20, 16 * MiB) for n in (4, 8, 16, 32)),
     w4_seconds=10,
     w4_connections=(100, 1000),
+    w5=(FolderShape(10_000, 4 * KiB, 64 * KiB), FolderShape(4, 256 * MiB, 256 * MiB)),
 )
 QUICK = Sizes(
     w1=64 * MiB,
@@ -97,6 +118,7 @@ QUICK = Sizes(
     w3g=tuple(Shape(n, 20, 1 * MiB) for n in (2, 4)),
     w4_seconds=2,
     w4_connections=(100, 1000),
+    w5=(FolderShape(200, 4 * KiB, 64 * KiB), FolderShape(4, 4 * MiB, 4 * MiB)),
 )
 
 
@@ -186,15 +208,24 @@ class Context:
             path = self.tmp / "data" / name
             path.parent.mkdir(parents=True, exist_ok=True)
             self.log(f"writing {size / MiB:.0f} MiB of random data to {path.name}")
-            with open(path, "wb") as f:
-                left = size
-                while left:
-                    n = min(left, 16 * MiB)
-                    f.write(os.urandom(n))
-                    left -= n
+            write_random(path, size)
             self.files[key] = path
             self.sha1s[path] = file_sha1(path)
         return self.files[key]
+
+    def random_folder(self, name: str, shape: FolderShape) -> Path:
+        """A folder of random files (100 to a subfolder), made once per run of the benchmark;
+        the sizes are drawn from a fixed seed, so every run has the same tree."""
+        root = self.tmp / "data" / name
+        if root.is_dir():
+            return root
+        self.log(f"writing {shape.describe()} to {root.name}")
+        sizes = random.Random(shape.files).choices(range(shape.low, shape.high + 1), k=shape.files)
+        for n, size in enumerate(sizes):
+            path = root / f"d{n // 100:03}" / f"f{n:05}.bin"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_random(path, size)
+        return root
 
     def verify(self, copy: Path, original: Path) -> None:
         """Raise unless ``copy`` has exactly the bytes of ``original``."""
@@ -204,6 +235,15 @@ class Context:
             original, file_sha1(original)
         ):
             raise BenchError(f"{copy} differs from {original}")
+
+
+def write_random(path: Path, size: int) -> None:
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 16 * MiB)
+            f.write(os.urandom(n))
+            left -= n
 
 
 def file_sha1(path: Path) -> str:
@@ -354,6 +394,17 @@ def own_cpu() -> Cpu:
     return Cpu(usage.ru_utime, usage.ru_stime)
 
 
+def measure_mine(time_row: Row, cpu: CpuRows, work: Callable[[], T]) -> T:
+    """Run ``work`` in the benchmark's process: its wall time into ``time_row`` and its CPU
+    into ``cpu``, as minitorrent's figures; what it returns."""
+    before = own_cpu()
+    with timed() as t:
+        result = work()
+    time_row.mine.append(t[0])
+    cpu.add(own_cpu() - before, mine=True)
+    return result
+
+
 def children_cpu() -> Cpu:
     """The CPU of every child process the benchmark has waited for (mktorrent)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -435,6 +486,19 @@ def need_tool(name: str, package: str) -> str:
             f"or sudo apt-get install {package})"
         )
     return path
+
+
+def optional_tool(ctx: Context, rows: list[Row], name: str, package: str) -> str | None:
+    """The path of a reference tool; without it (allowed with ``--quick`` only) ``None``,
+    and the rows say why their reference has no figure."""
+    try:
+        return need_tool(name, package)
+    except Missing as exc:
+        if not ctx.quick:
+            raise
+        for row in rows:
+            row.ref_missing = str(exc)
+        return None
 
 
 def need_libtorrent() -> None:

@@ -11,8 +11,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.common import FAST_PASSWORD_HASH, LT_PEER, BenchError, Context, python_script
+from bench.common import BENCH_TRACKER_ENV, LT_PEER, BenchError, Context, python_script
 from minitorrent.driver import Client, Process, free_port, minitorrent
+from minitorrent.folder import build_folder_info
 from minitorrent.metainfo import InfoDict, build_info, torrent_bytes
 
 GROUP = "bench"
@@ -55,7 +56,7 @@ class Group:
                     "--db",
                     f"sqlite:///{self.dir / 'tracker.db'}",
                 ),
-                env=FAST_PASSWORD_HASH,
+                env=BENCH_TRACKER_ENV,
             )
         )
         self.tracker.wait_for_line(r"listening on", timeout=60)
@@ -125,9 +126,12 @@ class Downloads:
 
 
 def reference_torrent(data: Path, out: Path) -> InfoDict:
-    """The .torrent of minitorrent's own info dict for ``data`` (same name, group, piece
-    length, so the same info-hash) with an announce URL nobody answers."""
-    info, _ = build_info(data, data.name, GROUP)
+    """The .torrent of minitorrent's own info dict for ``data``, a file or a folder (same
+    name, group, piece length, so the same info-hash) with an announce URL nobody answers."""
+    if data.is_dir():
+        info, _ = build_folder_info(data, data.name, GROUP)
+    else:
+        info, _ = build_info(data, data.name, GROUP)
     out.write_bytes(torrent_bytes(info, DEAD_ANNOUNCE))
     return info
 

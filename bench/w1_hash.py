@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 from fastbencode import bdecode  # type: ignore[attr-defined]
 
@@ -10,18 +11,55 @@ from bench.common import (
     BenchError,
     Context,
     CpuRows,
-    Missing,
     Row,
     Target,
     children_cpu,
-    need_tool,
-    own_cpu,
+    measure_mine,
+    optional_tool,
     remove,
     timed,
     warm,
 )
 from bench.peers import GROUP
 from minitorrent.metainfo import build_info, hash_file, piece_length_for
+
+
+def run_mktorrent(
+    mktorrent: str,
+    data: Path,
+    piece_length: int,
+    out: Path,
+    pieces: bytes,
+    time_rows: list[Row],
+    cpu: CpuRows,
+) -> None:
+    """``mktorrent -t 2`` on ``data`` (a file or a folder): its wall time into each of
+    ``time_rows`` and its CPU into ``cpu`` as the reference's figures; its piece hashes must
+    be ``pieces``."""
+    remove(out)
+    cmd = [
+        mktorrent,
+        "-t",
+        "2",
+        "-l",
+        str(piece_length.bit_length() - 1),
+        "-p",
+        "-a",
+        "http://127.0.0.1/announce",
+        "-o",
+        str(out),
+        str(data),
+    ]
+    before = children_cpu()
+    with timed() as t:
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"mktorrent failed: {done.stderr.strip() or done.stdout}")
+    for row in time_rows:
+        row.ref.append(t[0])
+    cpu.add(children_cpu() - before, mine=False)
+    if bdecode(out.read_bytes())[b"info"][b"pieces"] != pieces:
+        raise BenchError(f"mktorrent's piece hashes of {data.name} differ from minitorrent's")
 
 
 def run(ctx: Context) -> list[Row]:
@@ -37,55 +75,20 @@ def run(ctx: Context) -> list[Row]:
     pieces = Row(label, "hash_file(whole_file=False): pieces only, s", "mktorrent -t 2", "lower")
     cpu = CpuRows.of(label, "build_info", "mktorrent -t 2")
     rows = [build, pieces, *cpu.rows()]
-    try:
-        mktorrent: str | None = need_tool("mktorrent", "mktorrent")
-    except Missing as exc:
-        if not ctx.quick:
-            raise
-        mktorrent = None
-        for row in rows:
-            row.ref_missing = str(exc)
+    mktorrent = optional_tool(ctx, rows, "mktorrent", "mktorrent")
     data = ctx.random_file(f"data-{size >> 20}MiB.bin", size)
     piece_length = piece_length_for(size)
     out = ctx.tmp / "w1.torrent"
     for run_no in range(ctx.runs):
         warm(data)
-        before = own_cpu()
-        with timed() as t:
-            info, _ = build_info(data, data.name, GROUP)
-        build.mine.append(t[0])
-        cpu.add(own_cpu() - before, mine=True)
+        info, _ = measure_mine(build, cpu, lambda: build_info(data, data.name, GROUP))
         with timed() as t:
             hashes, _ = hash_file(data, piece_length, whole_file=False)
         pieces.mine.append(t[0])
         if hashes != info.pieces:
             raise BenchError("hash_file and build_info disagree on the piece hashes")
         if mktorrent is not None:
-            remove(out)
-            cmd = [
-                mktorrent,
-                "-t",
-                "2",
-                "-l",
-                str(piece_length.bit_length() - 1),
-                "-p",
-                "-a",
-                "http://127.0.0.1/announce",
-                "-o",
-                str(out),
-                str(data),
-            ]
-            before = children_cpu()
-            with timed() as t:
-                done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                raise BenchError(f"mktorrent failed: {done.stderr.strip() or done.stdout}")
-            build.ref.append(t[0])
-            pieces.ref.append(t[0])
-            cpu.add(children_cpu() - before, mine=False)
-            theirs = bdecode(out.read_bytes())[b"info"][b"pieces"]
-            if theirs != info.pieces:
-                raise BenchError("mktorrent's piece hashes differ from minitorrent's")
+            run_mktorrent(mktorrent, data, piece_length, out, info.pieces, [build, pieces], cpu)
         ctx.log(
             f"w1 run {run_no + 1}/{ctx.runs}: build_info {build.mine[-1]:.3f} s, "
             f"pieces only {pieces.mine[-1]:.3f} s, mktorrent "

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 from bench.common import (
     AnonPeak,
+    BenchError,
     Context,
     Cpu,
     CpuRows,
@@ -65,11 +67,19 @@ class W2Rows:
         self.memory.side(mine).append(peak_rss_mib(down))
 
 
-def w2_rows(size: int) -> W2Rows:
-    label = f"W2 1 seeder → 1 downloader, {size >> 20} MiB, loopback"
+def w2_rows(size: int, label: str = "", *, targets: bool = True) -> W2Rows:
+    """The rows of a one-to-one transfer of ``size`` bytes (W2's label and targets unless
+    told otherwise)."""
+    label = label or f"W2 1 seeder → 1 downloader, {size >> 20} MiB, loopback"
     ref = "libtorrent"
     return W2Rows(
-        wall=Row(label, "time to durable completion, s", ref, "lower", Target("ratio", "≤", 0.5)),
+        wall=Row(
+            label,
+            "time to durable completion, s",
+            ref,
+            "lower",
+            Target("ratio", "≤", 0.5) if targets else None,
+        ),
         cached=Row(label, "time to completion, reference in the page cache only, s", ref, "lower"),
         rate=Row(label, "throughput to durable completion, MB/s", ref, "higher"),
         down_cpu=CpuRows.of(label, "downloader", ref),
@@ -79,29 +89,49 @@ def w2_rows(size: int) -> W2Rows:
             "downloader peak RSS (VmHWM), MiB",
             ref,
             "lower",
-            Target("minitorrent", "≤", 40),
+            Target("minitorrent", "≤", 40) if targets else None,
         ),
         anon=Row(label, "downloader peak RssAnon (sampled), MiB", ref, "lower"),
         size=size,
     )
 
 
-def run(ctx: Context) -> list[Row]:
-    size = ctx.sizes.w2
-    rows = w2_rows(size)
+def have_libtorrent(ctx: Context, rows: list[Row]) -> bool:
+    """Whether libtorrent is installed; without it (``--quick`` only) the rows say why."""
     try:
         need_libtorrent()
-        have_lt = True
     except Missing as exc:
         if not ctx.quick:
             raise
-        have_lt = False
-        for row in rows.all:
+        for row in rows:
             row.ref_missing = str(exc)
+        return False
+    return True
 
-    data = ctx.random_file(f"data-{size >> 20}MiB.bin", size)
-    work = ctx.tmp / "w2"
-    timeout = 120 + size / (1 << 20)  # generous: a stalled transfer fails, it does not hang
+
+def data_files(root: Path) -> list[Path]:
+    """The file ``root``, or every file below the folder ``root``."""
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+
+
+def verify_copy(ctx: Context, copy: Path, original: Path) -> None:
+    """Raise unless ``copy`` (a file or a folder) holds exactly the bytes of ``original``."""
+    if not original.is_dir():
+        ctx.verify(copy, original)
+        return
+    theirs = {p.relative_to(copy) for p in data_files(copy)} if copy.is_dir() else set()
+    ours = [p.relative_to(original) for p in data_files(original)]
+    if theirs != set(ours):
+        raise BenchError(f"{copy} does not hold the files of {original}")
+    for relative in ours:
+        ctx.verify(copy / relative, original / relative)
+
+
+def transfer(ctx: Context, tag: str, data: Path, rows: W2Rows, have_lt: bool) -> None:
+    """``ctx.runs`` transfers of ``data`` (a file or a folder) from one seeder to one fresh
+    downloader, minitorrent's and libtorrent's legs taking turns."""
+    work = ctx.tmp / tag
+    timeout = 120 + rows.size / (1 << 20)  # generous: a stalled transfer fails, it does not hang
     group = Group(ctx, work / "mt")
     seeder = group.client("seeder")
     seeder.ok(f"upload_file {data} bench", timeout=timeout)
@@ -119,11 +149,11 @@ def run(ctx: Context) -> list[Row]:
         rows.start(leech.popen.pid, seeder.popen.pid)
         with AnonPeak(leech.popen.pid) as peak, timed() as t:
             Downloads([leech], data.name, [dest]).finish(timeout, [seeder])
-        # `wait` returns once the file is fdatasynced: durable and cached are the same point.
+        # `wait` returns once the data is fdatasynced: durable and cached are the same point.
         rows.add(True, t[0], t[0], leech.popen.pid, seeder.popen.pid)
         rows.anon.mine.append(peak.peak)
         group.quit([leech])
-        ctx.verify(dest / data.name, data)
+        verify_copy(ctx, dest / data.name, data)
         remove(dest)  # before the next leg: its pages go back to the free memory
 
     def libtorrent_leg(lt_seeder: LtPeer, run_no: int) -> None:
@@ -135,17 +165,17 @@ def run(ctx: Context) -> list[Row]:
             t0 = time.perf_counter()
             lt_leech.done(lt_leech.start(), timeout)
             cached = time.perf_counter() - t0
-            make_durable([dest / data.name])
+            make_durable(data_files(dest / data.name))
             durable = time.perf_counter() - t0
         rows.add(False, durable, cached, lt_leech.popen.pid, lt_seeder.popen.pid)
         rows.anon.ref.append(peak.peak)
         lt_leech.quit()
-        ctx.verify(dest / data.name, data)
+        verify_copy(ctx, dest / data.name, data)
         remove(dest)
 
     take_turns(
         ctx,
-        "w2",
+        tag,
         minitorrent_leg,
         None if lt_seeder is None else partial(libtorrent_leg, lt_seeder),
         rows.wall,
@@ -154,6 +184,14 @@ def run(ctx: Context) -> list[Row]:
     group.quit([seeder])
     if lt_seeder is not None:
         lt_seeder.quit()
+
+
+def run(ctx: Context) -> list[Row]:
+    size = ctx.sizes.w2
+    rows = w2_rows(size)
+    have_lt = have_libtorrent(ctx, rows.all)
+    data = ctx.random_file(f"data-{size >> 20}MiB.bin", size)
+    transfer(ctx, "w2", data, rows, have_lt)
     ctx.notes.append(
         f"W2: {size >> 20} MiB random file. minitorrent: tracker + seeder (upload_file before "
         "the clock starts) + a fresh downloader per run; timed from sending `download_file` to "

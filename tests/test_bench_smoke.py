@@ -108,6 +108,25 @@ def test_quick_shaped_swarm_at_a_given_shape_and_the_growth_curve(tmp_path: Path
     assert_svg(tmp_path / "report" / "performance-w3-growth.svg", text)
 
 
+@pytest.mark.slow
+def test_quick_folders_benchmark_hashes_and_transfers_both_folders(tmp_path: Path) -> None:
+    text = quick_run(tmp_path, "--only", "w5", "--runs", "1")
+    for shape in QUICK.w5:
+        hashing = f"W5 hashing a folder of {shape.describe()}"
+        transfer = f"W5 1 seeder → 1 downloader, a folder of {shape.describe()}"
+        for workload, metric in [
+            (hashing, "build_folder_info (what upload_file runs)"),
+            (hashing, "build_folder_info user CPU"),
+            (transfer, "time to durable completion"),
+            (transfer, "throughput"),
+            (transfer, "downloader peak RSS"),
+        ]:
+            row = figures(text, workload, metric)
+            assert re.fullmatch(r"[\d.]+", row[2]), f"{workload} / {metric}: {row[2]!r}"
+            assert row[3] in ("mktorrent -t 2", "libtorrent"), row
+    assert "W5: two folders of random files" in text  # how it is measured
+
+
 def test_shape_option_reads_n_rate_size_and_refuses_the_rest() -> None:
     default = QUICK.w3s
     assert parse_shape("N=12,rate=50,size=128", default) == Shape(12, 50.0, 128 * MiB)

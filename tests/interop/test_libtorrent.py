@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from minitorrent.driver import Client, free_port, wait_until
-from tests.e2e.sharing_helpers import make_tree, own_peer_id, quote, tree_hash
+from tests.e2e.sharing_helpers import own_peer_id, quote, tree_hash
 
+from .folders import shared_tree
 from .ltclient import add_magnet, add_torrent, describe, fetch, is_seeding, session
 
 pytestmark = pytest.mark.interop
@@ -120,13 +121,7 @@ def test_libtorrent_downloads_a_folder_exported_from_two_minitorrent_seeders(
     group: Callable[[int], list[Client]], tmp_path: Path
 ) -> None:
     """A folder is a standard multi-file torrent: the same info-hash, the same tree."""
-    alice, bob = group(2)
-    src = tmp_path / "data" / "course notes"
-    make_tree(src)
-    alice.ok(f"upload_file {quote(src)} lab")
-    bob.ok(f"upload_file {quote(src)} lab")
-    torrent = tmp_path / "course.torrent"
-    alice.ok(f"export_torrent lab {quote('course notes')} {quote(torrent)}")
+    src, torrent = shared_tree(group(2), tmp_path / "data" / "course notes")
 
     out = tmp_path / "lt"
     out.mkdir()
@@ -138,11 +133,7 @@ def test_minitorrent_downloads_a_folder_from_a_libtorrent_seeder(
     group: Callable[[int], list[Client]], tmp_path: Path
 ) -> None:
     alice, bob = group(2)
-    src = tmp_path / "data" / "set"
-    make_tree(src)
-    alice.ok(f"upload_file {quote(src)} lab")
-    torrent = tmp_path / "set.torrent"
-    alice.ok(f"export_torrent lab set {quote(torrent)}")
+    src, torrent = shared_tree([alice], tmp_path / "data" / "set")
     assert alice.quit() == 0  # only libtorrent has the data now
 
     ses = session(free_port())

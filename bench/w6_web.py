@@ -1,4 +1,4 @@
-"""W5: the web group page of a big group (1,000 files, 200 members) under wrk, beside the
+"""W6: the web group page of a big group (1,000 files, 200 members) under wrk, beside the
 JSON API's list of the same files."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from base64 import b64encode
 import httpx
 from fastbencode import bencode  # type: ignore[attr-defined]
 
-from bench.common import BenchError, Context, Missing, Row, need_tool, pin
+from bench.common import BenchError, Context, Missing, Row, Target, need_tool, pin
 from bench.peers import GROUP, Group
 from bench.w4_tracker import wrk
 
@@ -82,8 +82,8 @@ def check_page(base: str, cookie: str) -> None:
 
 
 def run(ctx: Context) -> list[Row]:
-    label = f"W5 web group page ({FILES:,} files, {MEMBERS} members), {CONNECTIONS} connections"
-    p99 = Row(label, "p99 latency, ms", "JSON file list", "lower", "minitorrent ≤ 50")
+    label = f"W6 web group page ({FILES:,} files, {MEMBERS} members), {CONNECTIONS} connections"
+    p99 = Row(label, "p99 latency, ms", "JSON file list", "lower", Target("minitorrent", "≤", 50))
     rps = Row(label, "pages/s", "JSON file list", "higher")
     try:
         wrk_path = need_tool("wrk", "wrk")
@@ -92,7 +92,7 @@ def run(ctx: Context) -> list[Row]:
             raise
         p99.error = rps.error = str(exc)
         return [p99, rps]
-    group = Group(ctx, ctx.tmp / "w5")
+    group = Group(ctx, ctx.tmp / "w6")
     host, port = group.info_file.read_text().split()
     base = f"http://{host}:{port}"
     token = populate(base)
@@ -116,11 +116,11 @@ def run(ctx: Context) -> list[Row]:
             (p99.mine if who == "web" else p99.ref).append(load.p99_ms)
             (rps.mine if who == "web" else rps.ref).append(load.rps)
         ctx.log(
-            f"w5 run {run_no + 1}/{ctx.runs}: page p99 {p99.mine[-1]:.1f} ms "
+            f"w6 run {run_no + 1}/{ctx.runs}: page p99 {p99.mine[-1]:.1f} ms "
             f"({rps.mine[-1]:.0f}/s), JSON p99 {p99.ref[-1]:.1f} ms ({rps.ref[-1]:.0f}/s)"
         )
     ctx.notes.append(
-        f"W5: one tracker (SQLite, {'pinned to CPU 0, wrk to CPU 1' if pinned else 'unpinned'})"
+        f"W6: one tracker (SQLite, {'pinned to CPU 0, wrk to CPU 1' if pinned else 'unpinned'})"
         f" with a group of {MEMBERS} members and {FILES:,} files, registered through the JSON "
         f"API; wrk -t1 -c{CONNECTIONS} -d{ctx.sizes.w4_seconds}s on the admin's group page "
         "(`GET /group?id=...` with the session cookie: files with sharers and counts, join "
