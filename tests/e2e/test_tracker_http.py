@@ -137,3 +137,21 @@ def test_odd_requests_get_uvicorns_answers(connect: type[Connection]) -> None:
     conn = connect()  # and the tracker carries on
     conn.send(announce())
     assert failure_of(conn.read()) == b"unknown passkey"
+
+
+def test_bad_heads_get_plain_answers_and_no_traceback(
+    connect: type[Connection], tracker: Tracker
+) -> None:
+    conn = connect()  # a bad escape in the query: a bencoded failure, connection kept
+    conn.send(b"GET /announce/%s?info_hash=%%ZZ%%&port=1 HTTP/1.1\r\n\r\n" % UNKNOWN)
+    assert failure_of(conn.read()) == b"unknown passkey"
+    conn.send(announce(passkey=b"%ZZ"))  # in the passkey: the ASGI route's answer
+    assert failure_of(conn.read()) == b"unknown passkey"
+    for garbage in (b"\x00\xff garbage\r\n\r\n", b"GET /announce/x HTTP/1.1\nHost: t\n\n"):
+        conn = connect()
+        conn.send(announce() + garbage)  # answered, then handed over: uvicorn's 400
+        assert failure_of(conn.read()) == b"unknown passkey"
+        refused = conn.read()
+        assert (refused.status, refused.body) == (400, b"Invalid HTTP request received.")
+        assert conn.closed_by_peer()
+    assert not [line for line in tracker.lines if "Traceback" in line], tracker.lines

@@ -5,10 +5,11 @@ BitTorrent clients keep a connection for nothing but GET /announce/<passkey> and
 cost more than the announce itself: uvicorn serving a raw-ASGI hello world here peaks
 at ~29k answers/s with a p99 of 37 ms under wrk (100 connections), a plain
 asyncio.Protocol at ~100k/s with 6 ms. So this protocol (uvicorn's `http=` class)
-reads each request head itself; as long as they are plain GETs of those two paths it
-answers them (announce.answer, the same code as the ASGI route). At the first other
-request it hands the connection, with that request's bytes, to uvicorn's own protocol,
-which then serves it as if it had had it from the start.
+reads each request head itself (http_requests.py, with httptools); as long as they are
+plain GETs of those two paths it answers them (announce.answer, the same code as the
+ASGI route). At the first other request it hands the connection, with that request's
+bytes, to uvicorn's own protocol (uvicorn_handover.py), which then serves it as if it
+had had it from the start.
 """
 
 from __future__ import annotations
@@ -19,53 +20,19 @@ from typing import Any, cast
 
 from minitorrent.tracker import announce
 from minitorrent.tracker.context import TrackerContext
-from minitorrent.tracker.http_guard import MAX_HEAD, GuardedHttpToolsProtocol
+from minitorrent.tracker.http_requests import HAND_OVER, Request, RequestReader
+from minitorrent.tracker.uvicorn_handover import UvicornSide
 
 log = logging.getLogger(__name__)
 
-# Longer heads go to uvicorn's protocol (http_guard.py), which refuses them. A head not
-# complete within the keep-alive timeout closes the connection (_idle_check); request
-# bodies are always uvicorn's, under the same limits as any other request.
-_PREFIXES = (b"/announce/", b"/scrape/")
-# A request with a body or an unusual framing is uvicorn's to handle.
-_HANDED_OVER_HEADERS = (b"content-length:", b"transfer-encoding:", b"expect:", b"upgrade:")
+# Heads longer than http_guard.MAX_HEAD go to uvicorn's protocol, which refuses them. A
+# head not complete within request_head_timeout closes the connection (_idle_check);
+# request bodies are always uvicorn's, under the same limits as any other request.
 
 
 def _response(body: bytes, *, close: bool) -> bytes:
     head = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n" % len(body)
     return head + (b"connection: close\r\n\r\n" if close else b"\r\n") + body
-
-
-class _Request:
-    __slots__ = ("close", "passkey", "prefix", "query")
-
-    def __init__(self, prefix: str, passkey: str, query: bytes, close: bool):
-        self.prefix, self.passkey, self.query, self.close = prefix, passkey, query, close
-
-
-def _parse_head(head: bytes) -> _Request | None:
-    """A GET of /announce/<passkey> or /scrape/<passkey> we can answer, else None.
-    `head` ends with the blank line."""
-    lines = head.split(b"\r\n")
-    parts = lines[0].split(b" ")
-    if len(parts) != 3 or parts[0] != b"GET" or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
-        return None
-    path, _, query = parts[1].partition(b"?")
-    prefix = next((p for p in _PREFIXES if path.startswith(p)), None)
-    if prefix is None:
-        return None
-    passkey = path[len(prefix) :]
-    if not passkey or not passkey.isalnum() or not passkey.isascii():
-        return None  # '/', '%' or anything odder: uvicorn decodes and routes it
-    close = parts[2] == b"HTTP/1.0"
-    for line in lines[1:]:
-        lower = line.lower()
-        if lower.startswith(_HANDED_OVER_HEADERS):
-            return None
-        if lower.startswith(b"connection:"):
-            value = lower[len(b"connection:") :].strip()
-            close = value == b"close" or (close and value != b"keep-alive")
-    return _Request(prefix.decode(), passkey.decode(), query, close)
 
 
 class TrackerHttpProtocol(asyncio.Protocol):
@@ -81,14 +48,13 @@ class TrackerHttpProtocol(asyncio.Protocol):
         *,
         context: TrackerContext,
     ) -> None:
-        self._uvicorn_args = (config, server_state, app_state, _loop)
+        self._uvicorn = UvicornSide(config, server_state, app_state, _loop)
         self._context = context
-        self._connections: set[Any] = server_state.connections
-        self._idle_timeout: float = config.timeout_keep_alive
-        self._loop = _loop or asyncio.get_event_loop()
+        self._idle_timeout = self._uvicorn.keep_alive_timeout
+        self._loop = self._uvicorn.loop
         self._transport: asyncio.Transport | None = None
         self._client: str | None = None
-        self._buffer = bytearray()
+        self._reader = RequestReader()
         self._busy = False  # an answer is being computed; later requests wait
         self._closing = False
         self._inner: asyncio.Protocol | None = None
@@ -104,16 +70,16 @@ class TrackerHttpProtocol(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         peer = transport.get_extra_info("peername")
         self._client = peer[0] if isinstance(peer, tuple) else None
-        self._connections.add(self)
+        self._uvicorn.register(self)
         self._arm_idle_timer(min(self._idle_timeout, self._head_timeout))
 
     def data_received(self, data: bytes) -> None:
         if self._inner is not None:
             self._inner.data_received(data)
             return
-        if not self._buffer:
+        if not self._reader.pending:
             self._head_since = self._loop.time()  # a head begins: request_head_timeout
-        self._buffer += data
+        self._reader.feed(data)
         self._serve_buffered()
 
     def eof_received(self) -> bool | None:
@@ -122,7 +88,7 @@ class TrackerHttpProtocol(asyncio.Protocol):
         return None  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._connections.discard(self)
+        self._uvicorn.unregister(self)
         self._cancel_idle_timer()
         if self._inner is not None:
             self._inner.connection_lost(exc)
@@ -149,16 +115,11 @@ class TrackerHttpProtocol(asyncio.Protocol):
         """Answer complete requests in order, one at a time (pipelining keeps order)."""
         assert self._transport is not None
         while not self._busy and self._inner is None and not self._transport.is_closing():
-            end = self._buffer.find(b"\r\n\r\n", 0, MAX_HEAD + 4)
-            if end < 0:
-                if len(self._buffer) > MAX_HEAD:
+            request = self._reader.next_request()
+            if not isinstance(request, Request):  # an incomplete head, or uvicorn's
+                if request is HAND_OVER:
                     self._hand_over()
                 return
-            request = _parse_head(bytes(self._buffer[: end + 4]))
-            if request is None:
-                self._hand_over()
-                return
-            del self._buffer[: end + 4]
             self._last_request = self._loop.time()
             if request.prefix == "/announce/":
                 body = announce.announce_now(
@@ -170,7 +131,7 @@ class TrackerHttpProtocol(asyncio.Protocol):
             self._busy = True
             self._task = self._loop.create_task(self._answer(request))
 
-    async def _answer(self, request: _Request) -> None:
+    async def _answer(self, request: Request) -> None:
         handler = announce.HANDLERS[request.prefix]
         try:
             body = await announce.answer(
@@ -181,7 +142,7 @@ class TrackerHttpProtocol(asyncio.Protocol):
             body = announce.failure("internal tracker error")
         self._busy = False
         self._respond(body, request.close)
-        if self._buffer:
+        if self._reader.pending:
             self._serve_buffered()
 
     def _respond(self, body: bytes, close: bool) -> None:
@@ -195,16 +156,8 @@ class TrackerHttpProtocol(asyncio.Protocol):
         """From now on uvicorn's own protocol serves this connection."""
         assert self._transport is not None
         self._cancel_idle_timer()
-        self._connections.discard(self)  # uvicorn's protocol registers itself
-        config, server_state, app_state, loop = self._uvicorn_args
-        inner = GuardedHttpToolsProtocol(
-            config, server_state, app_state, loop, settings=self._context.settings
-        )
-        self._inner = inner
-        inner.connection_made(self._transport)
-        self._transport.set_protocol(inner)
-        data, self._buffer = bytes(self._buffer), bytearray()
-        inner.data_received(data)
+        data, self._reader.pending = bytes(self._reader.pending), bytearray()
+        self._inner = self._uvicorn.hand_over(self, self._transport, data, self._context.settings)
 
     def _arm_idle_timer(self, delay: float | None = None) -> None:
         self._idle = self._loop.call_later(
@@ -225,7 +178,7 @@ class TrackerHttpProtocol(asyncio.Protocol):
             return
         now = self._loop.time()
         left = self._last_request + self._idle_timeout - now
-        if self._buffer and not self._busy:  # a head in progress: it has its own limit
+        if self._reader.pending and not self._busy:  # a head in progress: it has its own limit
             left = self._head_since + self._head_timeout - now
         if self._busy or left > 0:
             # Back at least every head timeout: a head may begin at any time.
