@@ -149,7 +149,7 @@ def _server_tls(args: argparse.Namespace, scheme: str) -> ServerTls | None:
 
 
 def _run_client(args: argparse.Namespace) -> int:
-    from minitorrent.client.shell import ClientOptions, main
+    from minitorrent.client.app import ClientOptions, main
     from minitorrent.trackers import load_trackers, parse_endpoint
 
     host, port = parse_endpoint(args.address)

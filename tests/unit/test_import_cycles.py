@@ -15,11 +15,7 @@ ROOT = Path(__file__).resolve().parents[2] / "src" / PACKAGE
 
 # Cycles tolerated for now, each the set of modules of one strongly connected
 # component, with a comment saying why. Remove an entry once its cycle is gone.
-KNOWN_CYCLES: list[frozenset[str]] = [
-    # shell.main() imports the interactive front end lazily, which subclasses
-    # shell.Shell: goes once the wiring leaves shell.py for a module of its own.
-    frozenset({"minitorrent.client.shell", "minitorrent.client.interactive"}),
-]
+KNOWN_CYCLES: list[frozenset[str]] = []
 
 
 def _module_name(path: Path) -> str:
