@@ -122,6 +122,27 @@ def test_tracker_number_out_of_range(tmp_path: Path) -> None:
     assert not (tmp_path / "unused.db").exists()
 
 
+@pytest.mark.parametrize(
+    ("env", "why"),
+    [
+        ({"MINITORRENT_TRACKER_PASSWORD_TIME_COST": "0"}, "PASSWORD_TIME_COST: Input should be"),
+        ({"MINITORRENT_TRACKER_ANNOUNCE_INTERVAL": "soon"}, "ANNOUNCE_INTERVAL: Input should be"),
+        (
+            {"MINITORRENT_TRACKER_PASSWORD_MEMORY_KIB": "8"},  # argon2 needs 8 KiB per lane
+            r"password_memory_kib must be at least 8 x password_parallelism \(32\)",
+        ),
+    ],
+)
+def test_bad_settings_are_one_error_line(tmp_path: Path, env: dict[str, str], why: str) -> None:
+    info = write_info(tmp_path / "info.txt", f"127.0.0.1:{free_port()}\n")
+    db = f"sqlite:///{tmp_path / 'unused.db'}"
+    proc = Process(minitorrent("tracker", str(info), "1", "--db", db), env=env)
+    assert proc.wait(timeout=20) == 1
+    assert len(proc.lines) == 1, proc.lines
+    assert proc.lines[0].startswith("error: bad tracker settings: "), proc.lines
+    assert re.search(why, proc.lines[0]), proc.lines
+
+
 def test_restart_keeps_everything(
     tracker: Tracker,
     tracker_db: Path,

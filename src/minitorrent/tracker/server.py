@@ -20,6 +20,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from minitorrent.errors import ConfigError
 from minitorrent.tls import ServerTls
@@ -27,7 +28,7 @@ from minitorrent.tracker.app import create_app
 from minitorrent.tracker.context import TrackerContext
 from minitorrent.tracker.db import Database, default_db_url, display_url
 from minitorrent.tracker.http_fast import TrackerHttpProtocol
-from minitorrent.tracker.settings import TrackerSettings
+from minitorrent.tracker.settings import TrackerSettings, settings_error
 
 GRACEFUL_SHUTDOWN_S = 5
 
@@ -148,7 +149,11 @@ def run_tracker(
     shutdown = _Shutdown()
     with _signals_stop(shutdown):
         url = db_url or default_db_url(tracker_number)
-        settings = TrackerSettings(db_url=url, **overrides)
+        try:
+            settings = TrackerSettings(db_url=url, **overrides)
+        except ValidationError as exc:
+            print(f"error: {settings_error(exc)}", file=sys.stderr)
+            return 1
         try:
             if tls is not None:
                 tls.check()

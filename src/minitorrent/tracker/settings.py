@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from minitorrent.file_list import HARD_LIMITS, FolderLimits
@@ -60,3 +62,24 @@ class TrackerSettings(BaseSettings):
     password_time_cost: int = Field(3, ge=1)
     password_memory_kib: int = Field(65536, ge=8)
     password_parallelism: int = Field(4, ge=1)
+
+    @model_validator(mode="after")
+    def _argon2_can_hash(self) -> Self:
+        # argon2 wants at least 8 KiB of memory per lane; refused here, not at the first hash.
+        if self.password_memory_kib < 8 * self.password_parallelism:
+            raise ValueError(
+                f"password_memory_kib must be at least 8 x password_parallelism "
+                f"({8 * self.password_parallelism})"
+            )
+        return self
+
+
+def settings_error(exc: ValidationError) -> str:
+    """One line naming each bad setting by the variable that sets it."""
+    prefix = TrackerSettings.model_config.get("env_prefix", "")
+    parts = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{prefix}{field.upper()}: {message}" if field else message)
+    return "bad tracker settings: " + "; ".join(parts)
