@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request, Response
 from fastbencode import bencode  # type: ignore[attr-defined]  # not re-exported in its stub
 from sqlalchemy.exc import SQLAlchemyError
 
-from minitorrent.tracker.api.deps import Context
+from minitorrent.tracker.api.deps import Context, client_ip
 from minitorrent.tracker.context import TrackerContext
 from minitorrent.tracker.services import addresses, swarm
 from minitorrent.tracker.services.errors import DomainError
@@ -267,8 +267,8 @@ def failure(reason: str) -> bytes:
 
 def _route(handler: Handler) -> Callable[[str, Request, TrackerContext], Awaitable[Response]]:
     async def endpoint(passkey: str, request: Request, context: Context) -> Response:
-        client = request.client.host if request.client else None
-        body = await answer(handler, context, passkey, request.scope["query_string"], client)
+        query = request.scope["query_string"]
+        body = await answer(handler, context, passkey, query, client_ip(request))
         return Response(body, media_type="text/plain")
 
     return endpoint

@@ -31,7 +31,8 @@ Context = Annotated[TrackerContext, Depends(get_context)]
 
 
 def client_ip(request: Request) -> str | None:
-    """The socket's peer address (server.py ignores X-Forwarded-For): what throttles count."""
+    """The socket's peer address (server.py ignores X-Forwarded-For): what throttles
+    count and what an announced address is checked against (services/addresses.py)."""
     return request.client.host if request.client else None
 
 

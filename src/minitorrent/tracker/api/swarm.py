@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from minitorrent.tracker.api.deps import Caller, Context
+from minitorrent.tracker.api.deps import Caller, Context, client_ip
 from minitorrent.tracker.services import addresses, swarm
 from minitorrent.tracker.services.errors import DomainError
 
@@ -89,15 +89,11 @@ async def _announce(
     return announce_out(result)
 
 
-def _source(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
 @router.post("")
 async def announce(
     body: AnnounceIn, request: Request, caller: Caller, context: Context
 ) -> AnnounceOut:
-    return await _announce(body, _source(request), caller, context)
+    return await _announce(body, client_ip(request), caller, context)
 
 
 @router.post("/batch")
@@ -106,7 +102,7 @@ async def announce_batch(
 ) -> BatchOut:
     """Many announces in one round trip; each item succeeds or fails on its own."""
     results = []
-    source = _source(request)
+    source = client_ip(request)
     for item in body.items:
         try:
             out = await _announce(item, source, caller, context)  # a failed item leaves no trace

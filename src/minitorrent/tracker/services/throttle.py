@@ -19,7 +19,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from minitorrent.tracker.services.errors import TooManyAttempts
+from minitorrent.tracker.services.addresses import parse_ip
+from minitorrent.tracker.services.errors import Invalid, TooManyAttempts
 
 # An IPv6 host is handed a whole /64 and may use any address in it.
 _IPV6_HOST_PREFIX = 64
@@ -30,12 +31,10 @@ def address_key(ip: str | None) -> str | None:
     if ip is None:
         return None
     try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
+        address = parse_ip(ip)  # IPv4-mapped IPv6 counts as its IPv4 address
+    except Invalid:
         return ip
     if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
         return str(ipaddress.IPv6Network((address, _IPV6_HOST_PREFIX), strict=False))
     return str(address)
 

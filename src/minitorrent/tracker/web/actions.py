@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request, Response
 
 from minitorrent.tracker.api import credentials
-from minitorrent.tracker.api.deps import DB, Context, db_endpoint
+from minitorrent.tracker.api.deps import DB, Context, client_ip, db_endpoint
 from minitorrent.tracker.api.errors import STATUS
 from minitorrent.tracker.services import accounts, groups, users
 from minitorrent.tracker.services.errors import DomainError
@@ -34,10 +34,6 @@ Password = Annotated[str, Form(max_length=MAX_PASSWORD)]
 
 def group_url(group_id: str) -> str:
     return "/group?" + urlencode({"id": group_id})
-
-
-def _ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 def _signed_in(request: Request, token: str) -> Response:
@@ -71,7 +67,7 @@ async def login(
     request: Request, user_id: UserId, password: Password, context: Context
 ) -> Response:
     try:
-        result = await credentials.sign_in(context, user_id, password, _ip(request))
+        result = await credentials.sign_in(context, user_id, password, client_ip(request))
     except DomainError as exc:
         return _refused(request, exc, user_id)
     return _signed_in(request, result.token)
@@ -82,8 +78,8 @@ async def signup(
     request: Request, user_id: UserId, password: Password, context: Context
 ) -> Response:
     try:
-        await credentials.sign_up(context, user_id, password, _ip(request))
-        result = await credentials.sign_in(context, user_id, password, _ip(request))
+        await credentials.sign_up(context, user_id, password, client_ip(request))
+        result = await credentials.sign_in(context, user_id, password, client_ip(request))
     except DomainError as exc:
         return _refused(request, exc, user_id)
     return _signed_in(request, result.token)
@@ -173,5 +169,5 @@ async def change_password(
             title="That did not work",
             message="the two new passwords differ; nothing was changed",
         )
-    await credentials.change_password(context, caller, old, new, _ip(request))
+    await credentials.change_password(context, caller, old, new, client_ip(request))
     return redirect("/account")
