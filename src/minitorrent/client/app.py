@@ -49,6 +49,11 @@ async def run_client(options: ClientOptions) -> int:
     )
     peer_id = b"-MT0100-" + secrets.token_bytes(12)
     shell_ref: list[Shell] = []
+
+    def notify(text: str) -> None:  # the shell exists only once the node has started
+        if shell_ref:
+            shell_ref[0].notice(text)
+
     node = PeerNode(
         host=options.host,
         port=options.port,
@@ -59,7 +64,7 @@ async def run_client(options: ClientOptions) -> int:
         no_peer_timeout=options.no_peer_timeout,
         idle_timeout=options.peer_idle_timeout,
         stall_timeout=options.stall_timeout,
-        notify=lambda text: shell_ref[0].notice(text) if shell_ref else None,
+        notify=notify,
     )
     try:
         await node.start()
@@ -71,7 +76,7 @@ async def run_client(options: ClientOptions) -> int:
         tracker=tracker,
         node=node,
         state_dir=options.state_dir,
-        notify=lambda text: shell_ref[0].notice(text) if shell_ref else None,
+        notify=notify,
     )
     shell = Shell(client, sys.stdout, sys.stderr, interactive=interactive)
     shell_ref.append(shell)
