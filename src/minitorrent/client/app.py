@@ -17,12 +17,14 @@ from minitorrent import __version__
 from minitorrent.client import interactive as terminal
 from minitorrent.client.commands import Client
 from minitorrent.client.script_input import numbered_lines
-from minitorrent.client.shell import STDIN, Shell
+from minitorrent.client.shell import Shell
 from minitorrent.errors import MinitorrentError
 from minitorrent.peer.node import PeerNode
 from minitorrent.peer.tracker_client import TrackerClient
 from minitorrent.tls import client_context
 from minitorrent.trackers import TrackerAddress
+
+STDIN = 0  # the descriptor, not sys.stdin: that is None when started without one
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,6 @@ from minitorrent.client import help as help_text
 from minitorrent.client.commands import Client, Result, Table, usage_error
 from minitorrent.errors import MinitorrentError, TrackerRefused
 
-STDIN = 0  # the descriptor, not sys.stdin: that is None when started without one
-
 
 @dataclass(frozen=True)
 class Command:
