@@ -372,9 +372,7 @@ def half_seed(tracker_info: Path, admin: Client, src: Path, size: int, seed: int
     written now) and serves only the first half of its pieces from a FakePeer (the
     caller closes it)."""
     data = write_random(src, size, seed=seed)
-    xavier = TrackerUser(tracker_port(tracker_info), "xavier", "xavier-password")
-    xavier.request_to_join("lab")
-    admin.ok("accept_request lab xavier")
+    xavier = member(tracker_info, admin, "xavier")
     info = xavier.register(src, "lab")
     half = set(range(info.num_pieces // 2))
     peer = FakePeer(xavier, info, honest_blocks(data, info), pieces_for=lambda _: half)

@@ -17,12 +17,14 @@ from minitorrent import __version__
 from minitorrent.client import interactive as terminal
 from minitorrent.client.commands import Client
 from minitorrent.client.script_input import numbered_lines
-from minitorrent.client.shell import STDIN, Shell
+from minitorrent.client.shell import Shell
 from minitorrent.errors import MinitorrentError
 from minitorrent.peer.node import PeerNode
 from minitorrent.peer.tracker_client import TrackerClient
 from minitorrent.tls import client_context
 from minitorrent.trackers import TrackerAddress
+
+STDIN = 0  # the descriptor, not sys.stdin: that is None when started without one
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,11 @@ async def run_client(options: ClientOptions) -> int:
     )
     peer_id = b"-MT0100-" + secrets.token_bytes(12)
     shell_ref: list[Shell] = []
+
+    def notify(text: str) -> None:  # the shell exists only once the node has started
+        if shell_ref:
+            shell_ref[0].notice(text)
+
     node = PeerNode(
         host=options.host,
         port=options.port,
@@ -59,7 +66,7 @@ async def run_client(options: ClientOptions) -> int:
         no_peer_timeout=options.no_peer_timeout,
         idle_timeout=options.peer_idle_timeout,
         stall_timeout=options.stall_timeout,
-        notify=lambda text: shell_ref[0].notice(text) if shell_ref else None,
+        notify=notify,
     )
     try:
         await node.start()
@@ -71,7 +78,7 @@ async def run_client(options: ClientOptions) -> int:
         tracker=tracker,
         node=node,
         state_dir=options.state_dir,
-        notify=lambda text: shell_ref[0].notice(text) if shell_ref else None,
+        notify=notify,
     )
     shell = Shell(client, sys.stdout, sys.stderr, interactive=interactive)
     shell_ref.append(shell)

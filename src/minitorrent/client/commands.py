@@ -9,7 +9,7 @@ import logging
 import os
 import stat
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -751,19 +751,7 @@ class Client:
 
 def _record_checked(state: UserState, share: ShareRecord, size: int, mtime_ns: int) -> None:
     """The shared file or folder was re-hashed and is unchanged: remember as of when."""
-    state.put_share(
-        ShareRecord(
-            share.info_hash,
-            share.group_id,
-            share.name,
-            share.path,
-            size,
-            mtime_ns,
-            share.sha1,
-            share.info,
-            share.uploaded,
-        )
-    )
+    state.put_share(replace(share, size=size, mtime_ns=mtime_ns))
 
 
 def _check_folder(state: UserState, share: ShareRecord, info: InfoDict) -> None:

@@ -8,7 +8,6 @@ A failing command prints exactly one ``error:`` line on standard error.
 from __future__ import annotations
 
 import asyncio
-import logging
 import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,9 +16,6 @@ from typing import TextIO
 from minitorrent.client import help as help_text
 from minitorrent.client.commands import Client, Result, Table, usage_error
 from minitorrent.errors import MinitorrentError, TrackerRefused
-
-log = logging.getLogger(__name__)
-STDIN = 0  # the descriptor, not sys.stdin: that is None when started without one
 
 
 @dataclass(frozen=True)
