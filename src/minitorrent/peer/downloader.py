@@ -144,8 +144,7 @@ class Downloader:
         blocks = self.picker.pick(peer.conn, room)
         if blocks:
             peer.outstanding += len(blocks)
-            requests = [(b.index, b.begin, b.length) for b in blocks]
-            peer.conn.write(protocol.encode_requests(requests))
+            peer.conn.write(protocol.encode_requests(blocks))  # a Block is (index, begin, length)
 
     def flush_haves(self) -> None:
         if not self._have_buffer:
