@@ -144,8 +144,7 @@ class Downloader:
         blocks = self.picker.pick(peer.conn, room)
         if blocks:
             peer.outstanding += len(blocks)
-            requests = [(b.index, b.begin, b.length) for b in blocks]
-            peer.conn.write(protocol.encode_requests(requests))
+            peer.conn.write(protocol.encode_requests(blocks))  # a Block is (index, begin, length)
 
     def flush_haves(self) -> None:
         if not self._have_buffer:
@@ -220,14 +219,16 @@ class Downloader:
         self.flush_writes()
         return self.storage.verify_piece(index)
 
+    def _senders(self, index: int) -> list[Source]:
+        return [self._source(c) for c in self.picker.senders(index)]
+
     def _check_piece(self, index: int) -> None:
-        senders = [self._source(c) for c in self.picker.senders(index)]
         if self._piece_is_good(index):
             # Written before it counts as verified: resume data trusts verified pieces, so
             # a piece whose write failed (disk full) must stay missing, not pass for good.
             self.flush_writes()
             if self.blame.suspect(index):  # a good copy at last: whose blocks differed?
-                members = {member for _, member in senders}
+                members = {member for _, member in self._senders(index)}
                 sole = members.pop() if len(members) == 1 else None
                 self._ban_all(self.blame.piece_verified(index, self._digests(index), sole))
             self._forget_refetch(index)
@@ -240,7 +241,7 @@ class Downloader:
                 self._on_complete()
             return
         self.flush_writes()
-        failed = list(zip(senders, self._digests(index), strict=True))
+        failed = list(zip(self._senders(index), self._digests(index), strict=True))
         self.picker.on_piece_failed(index)
         self._forget_refetch(index)
         self._ban_all(self.blame.piece_failed(index, failed))

@@ -253,12 +253,17 @@ class FolderStorage(PieceIO):
         error: Callable[[OSError, str], StorageError],
     ) -> None:
         for index, file_offset, part in self._segments(offset, buffers):
-            name = f"{self.path}/{self.info.files[index].relative}"
             try:
                 with self._member(index) as fd:
-                    _transfer(call, fd, part, file_offset, name)
+                    short_at = _transfer(call, fd, part, file_offset)
             except OSError as exc:
-                raise error(exc, name) from None
+                raise error(exc, self._shown(index)) from None
+            if short_at is not None:
+                raise StorageError(f"{self._shown(index)} shrank: no data at offset {short_at}")
+
+    def _shown(self, index: int) -> str:
+        """The member file's name in messages (built only when one is shown)."""
+        return f"{self.path}/{self.info.files[index].relative}"
 
     def read(self, offset: int, length: int) -> bytes:
         buf = bytearray(length)
@@ -292,14 +297,15 @@ def _transfer(
     fd: int,
     views: list[memoryview],
     offset: int,
-    name: str,
-) -> None:
+) -> int | None:
+    """Move all of ``views`` at ``offset``; the offset where the file gave no data, if so."""
     while views:
         n = call(fd, views[:_IOV_MAX], offset)
         if n <= 0:
-            raise StorageError(f"{name} shrank: no data at offset {offset}")
+            return offset
         offset += n
         views = _advance(views, n)
+    return None
 
 
 _RENAME_NOREPLACE = 1

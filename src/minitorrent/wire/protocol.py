@@ -17,7 +17,7 @@ protocol then refuses further input).  ``ValueError`` = we called it wrongly.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Final, TypeAlias
 
 from minitorrent.errors import ProtocolError
@@ -31,7 +31,6 @@ from minitorrent.wire.messages import (
     MAX_BLOCK,
     MAX_MESSAGE_LENGTH,
     PIECE,
-    REQUEST,
     AllowedFast,
     Bitfield,
     Cancel,
@@ -53,6 +52,7 @@ from minitorrent.wire.messages import (
     Unchoke,
     check_bitfield,
     encode,
+    encode_requests,
     piece_header,
 )
 from minitorrent.wire.states import ALLOWED, ALLOWED_TO_RECEIVE, FAST_TYPES, TRANSITIONS, State
@@ -92,7 +92,6 @@ _KEEP_ALIVE: Final = KeepAlive()
 _LENGTH = struct.Struct(">I")
 _INDEX_BEGIN = struct.Struct(">II")
 _HAVE = struct.Struct(">IBI")
-_REQUEST = struct.Struct(">IBIII")
 
 
 class PeerProtocol:
@@ -402,20 +401,18 @@ class PeerProtocol:
         pack = _HAVE.pack
         return b"".join([pack(5, HAVE, index) for index in indices])
 
-    def encode_requests(self, blocks: Iterable[tuple[int, int, int]]) -> bytes:
+    def encode_requests(self, blocks: Sequence[tuple[int, int, int]]) -> bytes:
         """Request messages for ``(index, begin, length)`` blocks, in one buffer: only
         while interested in an unchoking peer."""
         if self.peer_choking or not self.am_interested:
             raise ValueError("cannot send Request: the peer chokes us or we are not interested")
         self._may_send_frames("Request")
-        pack, check = _REQUEST.pack, self._range_problem
-        out = []
+        check = self._range_problem
         for index, begin, length in blocks:
             problem = check(index, begin, length)
             if problem is not None:
                 raise ValueError(f"cannot send Request: {problem}")
-            out.append(pack(13, REQUEST, index, begin, length))
-        return b"".join(out)
+        return encode_requests(blocks)
 
     def piece_header(self, index: int, begin: int, length: int) -> bytes:
         """The 13-byte header of a Piece message whose block follows it: only while
