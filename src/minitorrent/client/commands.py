@@ -38,8 +38,8 @@ from minitorrent.metainfo import (
     magnet_link,
     private_announce_urls,
     private_torrent,
-    safe_file_name,
 )
+from minitorrent.names import safe_file_name
 from minitorrent.peer.folder_storage import open_storage
 from minitorrent.peer.node import PeerNode, Transfer, TransferKind
 from minitorrent.peer.storage import check_own_file, locked_elsewhere
