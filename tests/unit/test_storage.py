@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 import minitorrent.metainfo.hashing as mi_hashing
 from minitorrent.errors import StorageError
 from minitorrent.metainfo import InfoDict
-from minitorrent.peer.storage import PieceHasher, PieceStorage, locked_elsewhere
+from minitorrent.peer.piece_hasher import PieceHasher
+from minitorrent.peer.storage import PieceStorage, locked_elsewhere
 
 PL = 16 * 1024
 BLOCK = 4096
