@@ -26,8 +26,8 @@ from minitorrent.metainfo import (
     hash_stream,
     piece_length_for,
     read_stream_exact,
-    safe_file_name,
 )
+from minitorrent.names import safe_file_name
 
 __all__ = ["FolderScan", "build_folder_info", "hash_folder", "scan_folder"]
 

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
-from minitorrent.driver import Client, SilentServer, Tracker, free_port, password_of, wait_until
+from minitorrent.driver import Client, Tracker, free_port, password_of, wait_until
 
 from .helpers import COMMANDS, call, groups_view, members_view
+from .silent_server import SilentServer
 
 ID_64 = "u" * 64
 ID_65 = "u" * 65

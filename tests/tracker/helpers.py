@@ -134,6 +134,14 @@ def announce_of(
     )
 
 
+def same_loop(http: TestClient, client: tuple[str, int]) -> TestClient:
+    """Another client of ``http``'s app, seen from another address, sending on the event
+    loop ``http`` runs the app on: an app serves one loop (its slots are asyncio's)."""
+    other = TestClient(http.app, client=client)
+    other.portal = http.portal
+    return other
+
+
 class ApiUser:
     """A logged-in user of the JSON API: `get`/`post`/`delete` carry the bearer token."""
 

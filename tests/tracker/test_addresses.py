@@ -6,14 +6,13 @@ from __future__ import annotations
 from urllib.parse import quote_from_bytes
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from fastbencode import bdecode  # type: ignore[attr-defined]
 
 from minitorrent.tracker.services.addresses import peer_address
 from minitorrent.tracker.services.errors import Invalid
 
-from .helpers import ApiUser, api_group, make_info
+from .helpers import ApiUser, api_group, make_info, same_loop
 
 # (claimed, source) -> listed address
 ALLOWED = [
@@ -54,13 +53,11 @@ def test_refused_addresses(claimed: str, source: str, reason: str) -> None:
     assert refused.value.code == "bad_ip"
 
 
-def test_both_announces_judge_the_claim_by_the_requests_source(
-    http: TestClient, app: FastAPI
-) -> None:
+def test_both_announces_judge_the_claim_by_the_requests_source(http: TestClient) -> None:
     ann = ApiUser(http, "ann")
     api_group("g", ann)
     info_hash = ann.upload("g", make_info("g")).json()["info_hash"]
-    remote = TestClient(app, client=("10.0.0.7", 40000))  # ann's client, seen from the LAN
+    remote = same_loop(http, ("10.0.0.7", 40000))  # ann's client, seen from the LAN
     headers = {"Authorization": f"Bearer {ann.token}"}
     body = {"info_hash": info_hash, "peer_id": "ab" * 20, "port": 7000, "left": 0}
     refused = remote.post("/api/v1/announce", json=body | {"ip": "127.0.0.1"}, headers=headers)

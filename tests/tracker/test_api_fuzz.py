@@ -9,28 +9,33 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from argon2 import PasswordHasher
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import APIOperation, Case, GenerationMode
 
-from .helpers import ApiUser, api_group, make_info
+from minitorrent.tracker.db import Database
+from minitorrent.tracker.services.throttle import LoginThrottle
+
+from .helpers import FakeClock, login, make_group, make_info, make_users, share
 
 # A bounded budget: the whole module runs in well under a minute.
 EXAMPLES_PER_OPERATION = 12  # per generation mode
 
 
 @pytest.fixture
-def auth_header(app: FastAPI) -> dict[str, str]:
+def auth_header(database: Database, hasher: PasswordHasher, clock: FakeClock) -> dict[str, str]:
     """ann, admin of group "g" sharing one file, so that valid ids lead somewhere.
 
-    Set up without the app's lifespan: schemathesis runs it on its own event loop, and
-    one app serves one loop (its database slots are that loop's)."""
-    ann = ApiUser(TestClient(app), "ann")
-    api_group("g", ann)
-    assert ann.upload("g", make_info("g", "file.bin")).status_code == 201
-    return {"Authorization": f"Bearer {ann.token}"}
+    Set up in the database, not through the app: schemathesis runs the app (its lifespan
+    and every request) on an event loop of its own, and an app serves one loop only."""
+    with database.session() as db, db.begin():
+        make_users(db, hasher, clock(), "ann")
+        make_group(db, clock(), "g", "ann")
+        share(db, clock(), "g", "ann", make_info("g", "file.bin"))
+        token = login(db, hasher, LoginThrottle(clock=clock.monotonic), clock, "ann", "pw-ann")
+    return {"Authorization": f"Bearer {token.token}"}
 
 
 def _check(case: Case, headers: dict[str, str]) -> None:

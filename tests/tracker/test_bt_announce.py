@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 from urllib.parse import quote_from_bytes
 
@@ -201,9 +200,10 @@ def test_scrape(sw: Swarm) -> None:
     )
 
 
-def _raw_get(app: ASGIApp, path: str, query: bytes) -> tuple[int, bytes, bytes]:
+def _raw_get(http: TestClient, path: str, query: bytes) -> tuple[int, bytes, bytes]:
     """GET straight through ASGI, so the query string arrives byte for byte (an HTTP
-    client would re-encode invalid percent escapes and raw bytes)."""
+    client would re-encode invalid percent escapes and raw bytes); on the event loop
+    ``http`` runs the app on."""
     sent: list[Message] = []
 
     async def receive() -> Message:
@@ -226,7 +226,9 @@ def _raw_get(app: ASGIApp, path: str, query: bytes) -> tuple[int, bytes, bytes]:
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
     }
-    asyncio.run(app(scope, receive, send))
+    assert http.portal is not None, "the app's lifespan runs: http is entered"
+    app: ASGIApp = http.app
+    http.portal.call(app, scope, receive, send)
     start = next(m for m in sent if m["type"] == "http.response.start")
     headers = dict(start["headers"])
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
@@ -268,7 +270,7 @@ def test_malformed_queries_always_get_a_bencoded_answer(
     the query happens to be a valid request."""
     query = b"&".join(([_valid_query(sw.ih)] if with_valid else []) + parts)
     path = f"/{'scrape' if scrape else 'announce'}/{sw.ann.passkey}"
-    status, content_type, body = _raw_get(sw.http.app, path, query)
+    status, content_type, body = _raw_get(sw.http, path, query)
     assert status == 200, (query, body)
     assert content_type.startswith(b"text/plain"), (query, content_type)
     answer = bdecode(body)

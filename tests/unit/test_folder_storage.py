@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import minitorrent.metainfo as mi
+import minitorrent.metainfo.build as mi_build
 from minitorrent.errors import StorageError
 from minitorrent.folder import build_folder_info
 from minitorrent.metainfo import InfoDict
@@ -21,7 +21,7 @@ SIZES = {"a/big.bin": 3 * PL + 5, "a/c": PL - 5, "a/empty": 0, "é x/s": 10, "z"
 
 @pytest.fixture
 def shared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, InfoDict, bytes]:
-    monkeypatch.setattr(mi, "AUTO_MIN_PIECE_LENGTH", PL)
+    monkeypatch.setattr(mi_build, "AUTO_MIN_PIECE_LENGTH", PL)
     stream = make_tree(tmp_path / "src" / "top", SIZES)
     info, _ = build_folder_info(tmp_path / "src" / "top", "top", "g")
     return tmp_path / "src" / "top", info, stream

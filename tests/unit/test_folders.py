@@ -13,7 +13,8 @@ from fastbencode import bencode  # type: ignore[attr-defined]
 from hypothesis import given
 from hypothesis import strategies as st
 
-import minitorrent.metainfo as mi
+import minitorrent.metainfo.build as mi_build
+import minitorrent.metainfo.hashing as mi_hashing
 from minitorrent.errors import MetainfoError, StorageError
 from minitorrent.file_list import FileEntry, FolderLimits, Layout, check_files
 from minitorrent.folder import build_folder_info, scan_folder
@@ -161,8 +162,8 @@ def make_tree(root: Path, sizes: dict[str, int]) -> bytes:
 def test_a_folder_is_hashed_across_file_boundaries(
     tmp_path: Path, workers: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(mi, "_CHUNK_TARGET", 2 * PL)  # several chunks: the threaded path
-    monkeypatch.setattr(mi, "AUTO_MIN_PIECE_LENGTH", PL)
+    monkeypatch.setattr(mi_hashing, "_CHUNK_TARGET", 2 * PL)  # several chunks: the threaded path
+    monkeypatch.setattr(mi_build, "AUTO_MIN_PIECE_LENGTH", PL)
     root = tmp_path / "top"
     sizes = {"a/big.bin": 3 * PL + 5, "a/empty": 0, "b/at boundary": 0, ".hidden": 7}
     sizes.update({f"many/é {i}": 100 + i for i in range(40)})

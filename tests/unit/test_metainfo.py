@@ -14,7 +14,8 @@ from fastbencode import bdecode, bencode  # type: ignore[attr-defined]
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import minitorrent.metainfo as mi
+import minitorrent.metainfo.hashing as mi_hashing
+import minitorrent.metainfo.info as mi_info
 from minitorrent.errors import MetainfoError, StorageError
 from minitorrent.metainfo import (
     InfoDict,
@@ -22,9 +23,9 @@ from minitorrent.metainfo import (
     hash_file,
     magnet_link,
     piece_length_for,
-    safe_file_name,
     torrent_bytes,
 )
+from minitorrent.names import safe_file_name
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -48,7 +49,7 @@ def make_info(
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make hashing use two-piece chunks so that small files take the threaded path."""
-    monkeypatch.setattr(mi, "_CHUNK_TARGET", 2 * PL)
+    monkeypatch.setattr(mi_hashing, "_CHUNK_TARGET", 2 * PL)
 
 
 def write(tmp_path: Path, data: bytes, name: str = "data.bin") -> Path:
@@ -275,7 +276,7 @@ def test_decode_rejects_non_canonical(monkeypatch: pytest.MonkeyPatch) -> None:
     # fastbencode already refuses non-canonical input; the re-encoding check is a second line
     # of defence, so exercise it with a lenient decoder.
     raw = variant()
-    monkeypatch.setattr(mi, "bdecode", lambda _raw: bdecode(raw))
+    monkeypatch.setattr(mi_info, "bdecode", lambda _raw: bdecode(raw))
     with pytest.raises(MetainfoError, match="canonical"):
         InfoDict.decode(b"d6:lengthi016385e" + raw[len(b"d6:lengthi16385e") :])
 
@@ -378,7 +379,7 @@ def test_hash_file_boundaries(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int, workers: int, threaded: bool
 ) -> None:
     if threaded:
-        monkeypatch.setattr(mi, "_CHUNK_TARGET", PL)
+        monkeypatch.setattr(mi_hashing, "_CHUNK_TARGET", PL)
     data = os.urandom(size)
     p = write(tmp_path, data)
     pieces, whole = hash_file(p, PL, workers=workers)
@@ -402,12 +403,12 @@ def test_hash_empty_file(tmp_path: Path) -> None:
 )
 def test_hash_file_property(tmp_path: Path, data: bytes, chunk_pieces: int, workers: int) -> None:
     p = write(tmp_path, data, "prop.bin")
-    old = mi._CHUNK_TARGET
-    mi._CHUNK_TARGET = chunk_pieces * PL
+    old = mi_hashing._CHUNK_TARGET
+    mi_hashing._CHUNK_TARGET = chunk_pieces * PL
     try:
         pieces, whole = hash_file(p, PL, workers=workers)
     finally:
-        mi._CHUNK_TARGET = old
+        mi_hashing._CHUNK_TARGET = old
     assert pieces == reference_pieces(data, PL)
     assert whole == hashlib.sha1(data).hexdigest()
 
@@ -459,13 +460,13 @@ def test_file_shrinks_while_hashing_threaded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_chunks: None, whole_file: bool
 ) -> None:
     p = write(tmp_path, os.urandom(16 * PL))
-    real = mi._hash_chunk_pieces
+    real = mi_hashing._hash_chunk_pieces
 
     def shrinking(*args: object) -> None:
         os.truncate(p, PL)
         real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(mi, "_hash_chunk_pieces", shrinking)
+    monkeypatch.setattr(mi_hashing, "_hash_chunk_pieces", shrinking)
     with pytest.raises(StorageError, match="file changed while hashing"):
         hash_file(p, PL, workers=2, whole_file=whole_file)
 

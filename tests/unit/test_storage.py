@@ -14,10 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import minitorrent.metainfo as mi
+import minitorrent.metainfo.hashing as mi_hashing
 from minitorrent.errors import StorageError
 from minitorrent.metainfo import InfoDict
-from minitorrent.peer.storage import PieceHasher, PieceStorage, locked_elsewhere
+from minitorrent.peer.piece_hasher import PieceHasher
+from minitorrent.peer.storage import PieceStorage, locked_elsewhere
 
 PL = 16 * 1024
 BLOCK = 4096
@@ -166,7 +167,7 @@ def test_recheck_finds_corrupt_pieces(tmp_path: Path, data: bytes, info: InfoDic
 def test_recheck_threaded_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes, info: InfoDict
 ) -> None:
-    monkeypatch.setattr(mi, "_CHUNK_TARGET", PL)
+    monkeypatch.setattr(mi_hashing, "_CHUNK_TARGET", PL)
     p = tmp_path / "f.bin"
     bad = bytearray(data)
     bad[-1] ^= 0xFF

@@ -38,13 +38,14 @@ from minitorrent.metainfo import (
     magnet_link,
     private_announce_urls,
     private_torrent,
-    safe_file_name,
 )
+from minitorrent.names import safe_file_name
 from minitorrent.peer.folder_storage import open_storage
-from minitorrent.peer.node import PeerNode, Transfer, TransferKind
+from minitorrent.peer.node import PeerNode
 from minitorrent.peer.storage import check_own_file, locked_elsewhere
 from minitorrent.peer.swarm import State
 from minitorrent.peer.tracker_client import Standing, TrackerClient
+from minitorrent.peer.transfer import Transfer, TransferKind
 from minitorrent.units import human_size
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from minitorrent.client.history import ShellHistory
 from minitorrent.client.passwords import carries_password, password_position
 from minitorrent.client.shell import Shell, strip_comment
 from minitorrent.client.toolbar import running_downloads, shared_files, status_lines
-from minitorrent.peer.node import Transfer
+from minitorrent.peer.transfer import Transfer
 from minitorrent.units import human_size
 
 PROMPT = "minitorrent> "

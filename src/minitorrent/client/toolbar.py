@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from minitorrent.client.commands import Client, percent
 from minitorrent.client.figures import plural
-from minitorrent.peer.node import Transfer, TransferKind
 from minitorrent.peer.swarm import State
+from minitorrent.peer.transfer import Transfer, TransferKind
 from minitorrent.units import human_size
 
 MAX_DOWNLOAD_LINES = 5

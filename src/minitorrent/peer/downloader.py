@@ -21,7 +21,7 @@ from minitorrent.peer.link import PeerLink
 from minitorrent.peer.members import Members
 from minitorrent.peer.peer_state import PeerState
 from minitorrent.peer.picker import Block, PiecePicker
-from minitorrent.peer.storage import PieceHasher
+from minitorrent.peer.piece_hasher import PieceHasher
 from minitorrent.wire import messages as m
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The peer side of one client process: listening socket, swarms, announces.
+"""The peer side of one client process: listening socket, swarms, announces (peer/announcer.py).
 
 A node serves every file its user shares and runs downloads. It announces
 each swarm to the tracker periodically, connects to the peers the tracker
@@ -9,71 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import os
-import random
-import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from minitorrent.errors import MinitorrentError, StorageError, TrackerRefused
+from minitorrent.errors import MinitorrentError, StorageError
 from minitorrent.metainfo import InfoDict
+from minitorrent.peer.announcer import Announcer
 from minitorrent.peer.connection import IDLE_TIMEOUT, PeerConnection
 from minitorrent.peer.file_check import WholeFileHasher
 from minitorrent.peer.folder_storage import create_storage, move_into_place, open_storage
-from minitorrent.peer.link import PeerLink
 from minitorrent.peer.members import Members
 from minitorrent.peer.swarm import STALL_TIMEOUT, State, Swarm
 from minitorrent.peer.tracker_client import PeerAddress, TrackerClient
+from minitorrent.peer.transfer import Transfer, TransferKind, drop_empty_part, unlink_quietly
 from minitorrent.peer.vouch import POSITIVE_TTL, Vouchers
 
 log = logging.getLogger(__name__)
 
-MAX_CONNECTIONS_PER_SWARM = 40
 MAX_INCOMING = 200
 MAX_INCOMING_PER_IP = 32
 CONNECT_TIMEOUT = 5.0
-ANNOUNCE_RETRY_MIN = 1.0
-STARVED_RETRY = 5.0
-# Announces refused for good: the user is no longer in the file's group, or the file is
-# gone from it (nobody shares it any more). Reasons shown to the user.
-_NOT_IN_GROUP = {
-    "not_member": "not a member of '{group}' any more",
-    "unknown_torrent": "'{name}' is no longer shared in '{group}'",
-}
-
-
-class TransferKind(enum.Enum):
-    DOWNLOAD = "download"
-    SEED = "seed"  # a shared file, or a download that finished
-
-
-@dataclass
-class Transfer:
-    """A swarm plus what the client needs to know about it."""
-
-    group_id: str
-    name: str
-    swarm: Swarm
-    kind: TransferKind
-    path: Path  # the file served / being written
-    destination: Path | None = None  # downloads: final path
-    sha1: str = ""
-    started_at: float = 0.0
-    finished_at: float | None = None
-    announce_task: asyncio.Task[None] | None = None
-    event: asyncio.Event | None = None  # set when a download ends (done or failed)
-    failure_reported: bool = False
-    progress_dirty: bool = False  # pieces verified since resume data was last saved
-    file_check: WholeFileHasher | None = None  # downloads: the whole-file SHA1 so far
-    announced: asyncio.Event = field(default_factory=asyncio.Event)  # first announce tried
-
-    @property
-    def info_hash(self) -> bytes:
-        return self.swarm.info_hash
 
 
 class PeerNode:
@@ -121,6 +79,16 @@ class PeerNode:
         self.listed: dict[bytes, PeerAddress] = {}  # peer id -> as a tracker last listed it
         self.members = Members(self.listed)  # who runs which peer id, for blame
         self._tasks: set[asyncio.Task[None]] = set()
+        self.announcer = Announcer(
+            tracker=tracker,
+            peer_id=peer_id,
+            advertise=self.advertise,
+            announce_interval=announce_interval,
+            vouchers=self.vouchers,
+            listed=self.listed,
+            connect=self._connect,
+            spawn=self._spawn,
+        )
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -202,7 +170,7 @@ class PeerNode:
         except StorageError:
             storage.close()
             if not resume:
-                _unlink_quietly(part_path)  # we just created it: nothing to keep
+                unlink_quietly(part_path)  # we just created it: nothing to keep
             raise
         transfer_ref: list[Transfer] = []
         swarm = Swarm(
@@ -241,7 +209,7 @@ class PeerNode:
         if old is not None:
             self._discard(old)
         self.transfers[transfer.info_hash] = transfer
-        transfer.announce_task = asyncio.create_task(self._announce_loop(transfer))
+        transfer.announce_task = asyncio.create_task(self.announcer.announce_loop(transfer))
 
     async def remove(self, info_hash: bytes) -> None:
         """Stop a transfer and tell the tracker (best effort)."""
@@ -249,8 +217,8 @@ class PeerNode:
         if transfer is None:
             return
         self._discard(transfer)
-        await asyncio.to_thread(_drop_empty_part, transfer)
-        await self._announce_once(transfer, "stopped", quiet=True)
+        await asyncio.to_thread(drop_empty_part, transfer)
+        await self.announcer.announce_once(transfer, "stopped", quiet=True)
 
     def _discard(self, transfer: Transfer) -> None:
         if transfer.announce_task is not None:
@@ -293,7 +261,7 @@ class PeerNode:
         for transfer in transfers:
             self._discard(transfer)
         await asyncio.gather(
-            *(self._announce_once(t, "stopped", quiet=True) for t in transfers),
+            *(self.announcer.announce_once(t, "stopped", quiet=True) for t in transfers),
             return_exceptions=True,
         )
 
@@ -330,7 +298,7 @@ class PeerNode:
         transfer.finished_at = time.monotonic()
         self.on_download_done(transfer)
         # Tell the tracker first, so that when `wait` returns others can find this seed.
-        await self._announce_once(transfer, "completed", quiet=True)
+        await self.announcer.announce_once(transfer, "completed", quiet=True)
         self._ended(transfer)
 
     def _ended(self, transfer: Transfer) -> None:
@@ -338,64 +306,6 @@ class PeerNode:
             transfer.event.set()
 
     # -- announces and connections ---------------------------------------------------
-
-    async def _announce_loop(self, transfer: Transfer) -> None:
-        event = "started"
-        retry = ANNOUNCE_RETRY_MIN
-        while True:
-            ok = await self._announce_once(transfer, event, quiet=False)
-            transfer.announced.set()
-            if ok:
-                event = ""
-                retry = ANNOUNCE_RETRY_MIN
-                delay = float(self.announce_interval)
-                if transfer.swarm.state is State.DOWNLOADING and not transfer.swarm.peer_count():
-                    # Stuck without a single connection (refused, or raced the
-                    # tracker): ask again soon rather than a whole interval later.
-                    delay = min(delay, STARVED_RETRY)
-            else:
-                # Tracker down: retry with backoff from 1 s up to the interval (so a
-                # restarted tracker hears from us soon), with jitter (so not all clients
-                # at once); peers already connected keep going meanwhile.
-                delay = min(retry, float(self.announce_interval)) * random.uniform(0.5, 1.0)
-                retry *= 2
-            await asyncio.sleep(delay)
-
-    async def _announce_once(self, transfer: Transfer, event: str, *, quiet: bool) -> bool:
-        swarm = transfer.swarm
-        status = swarm.status()
-        try:
-            result = await self.tracker.announce(
-                info_hash=swarm.info_hash,
-                peer_id=self.peer_id,
-                ip=self.advertise[0],
-                port=self.advertise[1],
-                uploaded=swarm.uploaded,
-                downloaded=swarm.downloaded,
-                left=status.length - status.bytes_done,
-                event=event,
-                interval=self.announce_interval,
-            )
-        except MinitorrentError as exc:
-            if not quiet:
-                log.info("announce of %s failed: %s", transfer.name, exc)
-            if isinstance(exc, TrackerRefused) and event != "stopped":
-                gone = _NOT_IN_GROUP.get(exc.code)
-                if gone is not None:  # left or removed from the group: the share is over
-                    swarm.fail(gone.format(name=transfer.name, group=transfer.group_id))
-            return False
-        self._trust(swarm, result.peers)
-        if swarm.state is State.DOWNLOADING:
-            connected = swarm.connected_peer_ids()
-            for peer in result.peers:
-                if swarm.peer_count() >= MAX_CONNECTIONS_PER_SWARM:
-                    break
-                if peer.peer_id in connected or swarm.is_banned(peer.peer_id, peer.ip):
-                    continue
-                if peer.peer_id == self.peer_id:
-                    continue
-                self._spawn(self._connect(swarm, peer.ip, peer.port, peer.peer_id))
-        return True
 
     # -- which peers the tracker vouches for (peer/vouch.py) ---------------------------
 
@@ -405,21 +315,6 @@ class PeerNode:
     async def vouch(self, info_hash: bytes, peer_id: bytes, ip: str) -> bool:
         # No answer (tracker down) is a no for a new peer: serve members only.
         return await self.vouchers.check(info_hash, peer_id, ip) is True
-
-    def _trust(self, swarm: Swarm, listed: list[PeerAddress]) -> None:
-        """After an announce: the peers it listed are vouched for; every other connected
-        peer is checked again, and dropped if the tracker now says no (it left)."""
-        for peer in listed:
-            self.vouchers.remember(swarm.info_hash, peer.peer_id, peer.ip)
-            self.listed[peer.peer_id] = peer
-        for conn in swarm.links():
-            if not self.vouched(swarm.info_hash, conn.peer_id, conn.address[0]):
-                self._spawn(self._recheck(swarm, conn))
-
-    async def _recheck(self, swarm: Swarm, conn: PeerLink) -> None:
-        # None (no tracker answered) keeps the peer: known peers carry on without one.
-        if await self.vouchers.check(swarm.info_hash, conn.peer_id, conn.address[0]) is False:
-            conn.drop("the tracker no longer vouches for this peer")
 
     async def _connect(self, swarm: Swarm, ip: str, port: int, peer_id: bytes) -> None:
         loop = asyncio.get_running_loop()
@@ -501,7 +396,7 @@ class PeerNode:
             self.on_share_ended(transfer)
             self.transfers.pop(transfer.info_hash, None)
             self._discard(transfer)
-            self._spawn(self._announce_once(transfer, "stopped", quiet=True))
+            self._spawn(self.announcer.announce_once(transfer, "stopped", quiet=True))
             return
         self.tell_download_failed(transfer)
         self.on_download_failed(transfer)
@@ -512,33 +407,5 @@ class PeerNode:
         self._spawn(self._end_failed_download(transfer))
 
     async def _end_failed_download(self, transfer: Transfer) -> None:
-        await asyncio.to_thread(_drop_empty_part, transfer)
+        await asyncio.to_thread(drop_empty_part, transfer)
         self._ended(transfer)
-
-
-def _drop_empty_part(transfer: Transfer) -> None:
-    """A download that ended (failed or cancelled) before a single piece was verified
-    leaves nothing behind: there is nothing worth resuming in its .part."""
-    if transfer.kind is TransferKind.DOWNLOAD and transfer.swarm.status().have == 0:
-        if transfer.swarm.info.is_folder:
-            _remove_part_folder(transfer.path)
-        else:
-            _unlink_quietly(transfer.path)
-
-
-def _remove_part_folder(path: Path) -> None:
-    """Remove a .part folder of ours (rmtree does not follow links inside it)."""
-    try:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-    except OSError as exc:  # best effort, as for a file
-        log.info("cannot remove %s: %s", path, exc.strerror)
-
-
-def _unlink_quietly(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:  # best effort: the download's own outcome stands
-        log.info("cannot remove %s: %s", path, exc.strerror)

@@ -25,7 +25,7 @@ from typing import Self
 from minitorrent.errors import StorageError
 from minitorrent.metainfo import InfoDict, hash_pieces
 
-__all__ = ["PieceHasher", "PieceIO", "PieceStorage", "locked_elsewhere"]
+__all__ = ["PieceIO", "PieceStorage", "locked_elsewhere"]
 
 try:
     _IOV_MAX = max(16, min(os.sysconf("SC_IOV_MAX"), 1024))
@@ -408,41 +408,3 @@ def _size_sparse(fd: int, length: int, path: str) -> None:
                 f"{path} would be too large for this file system or limit ({length} bytes)"
             ) from None
         raise _write_error(exc, path) from None
-
-
-class PieceHasher:
-    """Incremental check of one piece whose blocks arrive in order (zero-copy download path).
-
-    ``update`` each block as it arrives (a memoryview into the receive buffer is fine), then
-    ``finalize()`` tells whether the piece is complete and matches its hash.
-    """
-
-    __slots__ = ("_expected", "_received", "_sha1", "size")
-
-    def __init__(self, expected: bytes, size: int) -> None:
-        if len(expected) != 20:
-            raise ValueError("expected must be a 20-byte SHA1")
-        self._expected = expected
-        self.size = size
-        self._received = 0
-        self._sha1 = hashlib.sha1()
-
-    @classmethod
-    def for_piece(cls, info: InfoDict, index: int) -> PieceHasher:
-        return cls(info.piece_hash(index), info.piece_size(index))
-
-    @property
-    def received(self) -> int:
-        """Bytes fed so far, i.e. the offset of the next block expected."""
-        return self._received
-
-    def update(self, data: Buffer) -> None:
-        n = len(data) if not isinstance(data, memoryview) else data.nbytes
-        if self._received + n > self.size:
-            raise ValueError(f"piece overflow: {self._received + n} > {self.size} bytes")
-        self._sha1.update(data)
-        self._received += n
-
-    def finalize(self) -> bool:
-        """True if exactly ``size`` bytes were fed and their SHA1 matches."""
-        return self._received == self.size and self._sha1.digest() == self._expected

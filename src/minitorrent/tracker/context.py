@@ -25,7 +25,6 @@ from minitorrent.tracker.services.errors import DomainError
 from minitorrent.tracker.services.swarm_cache import REFRESH, SOLE_REFRESH, SwarmCache
 from minitorrent.tracker.services.throttle import LoginThrottle, SignupThrottle
 from minitorrent.tracker.settings import TrackerSettings
-from minitorrent.tracker.slots import Slots
 from minitorrent.tracker.ttl_cache import TtlCache
 
 log = logging.getLogger(__name__)
@@ -66,7 +65,7 @@ class TrackerContext:
     hasher: PasswordHasher
     throttle: LoginThrottle
     signups: SignupThrottle
-    hash_slots: Slots  # argon2 runs with one of these, never with a database slot
+    hash_slots: asyncio.Semaphore  # argon2 runs with one of these, never with a database slot
     work: DatabaseWork  # where database work runs, and its transactions
     announces: AnnounceRegistry
     # Answers the database gave less than REFRESH (SOLE_REFRESH) seconds ago, for the hot
@@ -120,7 +119,7 @@ class TrackerContext:
                 window=settings.signup_window,
                 clock=monotonic,
             ),
-            hash_slots=Slots(hashing_slots()),
+            hash_slots=asyncio.Semaphore(hashing_slots()),
             work=work,
             announces=AnnounceRegistry(work, swarms, spawn=functools.partial(_spawn, tasks)),
             sessions=TtlCache(refresh, monotonic=monotonic, stale_limit=stale_limit),

@@ -19,6 +19,7 @@ through the database's own hook (db.Database.on_commit), whoever opened it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -28,7 +29,6 @@ import anyio
 from sqlalchemy.orm import Session
 
 from minitorrent.tracker.db import Database
-from minitorrent.tracker.slots import Slots
 
 R = TypeVar("R")
 
@@ -44,12 +44,12 @@ def database_slots(database: Database) -> int:
 
 
 class DatabaseWork:
-    """The slots belong to the loop that serves the app, as uvicorn runs it: lifespan
-    and requests (see slots.py for tests that drive one app from several loops)."""
+    """The slots belong to the one event loop that serves the app, as uvicorn runs it:
+    lifespan and requests (the tests keep to one loop per app too)."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
-        self.slots = Slots(database_slots(database))
+        self.slots = asyncio.Semaphore(database_slots(database))
         self.on_loop = database.runs_on_event_loop
 
     @contextlib.contextmanager
