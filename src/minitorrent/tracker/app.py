@@ -16,6 +16,7 @@ from minitorrent import __version__
 from minitorrent.tracker import announce, web
 from minitorrent.tracker.api import activity, errors, files, groups, sessions, swarm, users, vouch
 from minitorrent.tracker.api.body_limit import BodyLimit, RouteLimit
+from minitorrent.tracker.api.file_lists import FileLists
 from minitorrent.tracker.api.shortcut import AnnounceShortcut
 from minitorrent.tracker.context import TrackerContext
 from minitorrent.tracker.db import Database, default_db_url
@@ -85,6 +86,7 @@ def create_app(
 
     app = FastAPI(title="minitorrent tracker", version=__version__, lifespan=lifespan)
     app.state.context = context
+    app.state.file_lists = FileLists(context.work, clock=context.clock)  # api/files.py
     # One level of routers, busiest first: FastAPI matches a request against every
     # included router in turn, and once more inside the one that matched. A nested
     # /api/v1 router cost 18 % of a JSON announce in route matching.

@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from minitorrent.tracker.models import GroupEvent
+from minitorrent.tracker.services import changes
 from minitorrent.tracker.services.access import require_member
 from minitorrent.tracker.services.errors import Invalid
 from minitorrent.tracker.services.sql import run
@@ -73,6 +74,7 @@ def record(
 ) -> None:
     assert action in ACTIONS, action  # a typo here would log nonsense for ever
     run(db, _RECORD, group_id=group_id, now=now, actor=actor, action=action, subject=subject)
+    changes.record(db, changes.GroupChanged(group_id))  # every logged change shows on its page
 
 
 def group_log(

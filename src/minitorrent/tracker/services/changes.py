@@ -6,7 +6,9 @@ deletes peers (ending a share, a membership, a session) or changes a passkey rec
 it here, in the same service function that makes the change, and the database hands the
 records to its listeners after the commit (db.Database.on_commit) or drops them on a
 rollback. A new way to end peers cannot forget to tell the registry as long as it ends
-them through these services.
+them through these services. Likewise every change a group's web page shows (a file, a
+sharer, a member, a request) records GroupChanged: activity.record does it for every
+logged change.
 """
 
 from __future__ import annotations
@@ -42,7 +44,15 @@ class PasskeyChanged:
     user_id: str
 
 
-Change = SharesEnded | SessionsEnded | PasskeyChanged
+@dataclass(frozen=True)
+class GroupChanged:
+    """A file, sharer, member, admin or join request of the group changed: what the
+    web keeps of its page is out of date (tracker/web/group_cache.py)."""
+
+    group_id: str
+
+
+Change = SharesEnded | SessionsEnded | PasskeyChanged | GroupChanged
 
 
 def record(db: Session, change: Change) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import CursorResult, Integer, bindparam, delete, func, select, u
 from sqlalchemy.orm import Session
 
 from minitorrent.tracker.models import Membership, Peer, SharedFile
+from minitorrent.tracker.services import changes
 from minitorrent.tracker.services.addresses import normalize_ip
 from minitorrent.tracker.services.errors import Invalid, NotFound
 from minitorrent.tracker.services.files import add_sharer
@@ -234,6 +235,7 @@ def announce(
         completed = conn.execute(_COMPLETED, {"file_id": shared.id}).scalar_one()
     if becomes_sharer(ann.left, peer_left):
         add_sharer(db, shared.id, user_id, now=now)
+        changes.record(db, changes.GroupChanged(shared.group_id))  # "shared by" on its page
     rows = conn.execute(_OTHER_PEERS, key | {"now": now, "numwant": policy.numwant(ann)}).all()
     peers = [PeerView(pid, ip, port, left == 0, uid) for pid, ip, port, left, uid in rows]
     return AnnounceResult(interval, peers, _counts(db, shared.id, completed, now))

@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from minitorrent.metainfo import InfoDict, magnet_of, private_announce_urls, private_torrent
-from minitorrent.tracker.api.deps import DB, Context, context_of, db_endpoint
+from minitorrent.tracker.api.deps import DB, Context, db_endpoint
 from minitorrent.tracker.context import TrackerContext
-from minitorrent.tracker.services import accounts, activity, files, group_page, groups, users
-from minitorrent.tracker.web.auth import SESSION_COOKIE, WebCaller, with_pre_session
+from minitorrent.tracker.services import accounts, activity, files, groups, users
+from minitorrent.tracker.web.auth import SESSION_COOKIE, WebCaller, csrf_token, with_pre_session
+from minitorrent.tracker.web.group_cache import GroupPages
 from minitorrent.tracker.web.render import HEADERS, page, redirect
 
 router = APIRouter(include_in_schema=False)
@@ -62,52 +63,39 @@ def my_groups(request: Request, caller: WebCaller, db: DB) -> Response:
     )
 
 
-def _group_view(
-    context: TrackerContext, user_id: str, group_id: str
-) -> tuple[list[group_page.FileRow], list[groups.MemberView], list[groups.RequestView]]:
-    """Blocking: the group page's data, in one read-only transaction."""
-    with context.work.read_transaction() as db:
-        rows = group_page.file_rows(db, user_id, group_id, now=context.clock())
-        members = groups.list_members(db, user_id, group_id)
-        admin = any(m.is_admin and m.user_id == user_id for m in members)
-        requests = groups.list_requests(db, user_id, group_id) if admin else []
-    return rows, members, requests
+def group_pages(request: Request) -> GroupPages:
+    pages: GroupPages = request.app.state.group_pages  # made by web.install
+    return pages
 
 
 @router.get("/group")
-async def group(request: Request, group_id: GroupId, caller: WebCaller) -> Response:
-    """Read without a database slot (DatabaseWork.read: reads never wait for SQLite's write
-    lock), then render in a worker thread: a 1,000-file page takes tens of milliseconds
-    to render, which must hold neither the slot the announces need nor the event loop."""
-    context = context_of(request)
-    rows, members, requests = await context.work.read(
-        _group_view, context, caller.user_id, group_id
-    )
-    return await run_in_threadpool(
-        page,
-        request,
-        "group.html",
-        user=caller.user_id,
-        group_id=group_id,
-        files=rows,
-        members=members,
-        is_admin=any(m.is_admin and m.user_id == caller.user_id for m in members),
-        requests=requests,
-        live_every_ms=LIVE_EVERY_MS,
-    )
-
-
-def _live_counts(context: TrackerContext, user_id: str, group_id: str) -> dict[str, list[int]]:
-    with context.work.read_transaction() as db:
-        rows = group_page.file_rows(db, user_id, group_id, now=context.clock())
-    return {r.info_hash: [r.seeders, r.leechers, r.completed] for r in rows}
+async def group(
+    request: Request,
+    group_id: GroupId,
+    caller: WebCaller,
+    page_no: Annotated[int, Query(alias="page", ge=1, le=1_000_000)] = 1,
+) -> Response:
+    """A page of PAGE_ROWS files with the members, from memory (web/group_cache.py);
+    a page past the last shows the last. Rendering a page not yet in memory takes tens
+    of milliseconds: in a worker thread, off the event loop."""
+    pages = group_pages(request)
+    snapshot = await pages.snapshot(caller.user_id, group_id)
+    counts = await pages.counts(caller.user_id, snapshot)
+    page_no = min(page_no, snapshot.pages)
+    admin = caller.user_id == snapshot.data.admin_id
+    view = snapshot.rendered(page_no, admin)
+    if view is None:
+        view = await run_in_threadpool(snapshot.render, page_no, admin, LIVE_EVERY_MS)
+    html = view.fill(csrf=csrf_token(request), user_id=caller.user_id, counts=counts)
+    return HTMLResponse(html, headers=HEADERS)
 
 
 @router.get("/group/live")
 async def live_counts(request: Request, group_id: GroupId, caller: WebCaller) -> Response:
     """{info_hash: [seeders, downloading, completed]} for the group page's script."""
-    context = context_of(request)
-    counts = await context.work.read(_live_counts, context, caller.user_id, group_id)
+    pages = group_pages(request)
+    snapshot = await pages.snapshot(caller.user_id, group_id)  # members only
+    counts = await pages.counts(caller.user_id, snapshot)
     return JSONResponse(counts, headers={"Cache-Control": "no-store"})
 
 

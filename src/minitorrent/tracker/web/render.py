@@ -47,12 +47,14 @@ ENV.filters["size"] = human_size
 ENV.filters["when"] = _when
 
 
+def render(template: str, **values: Any) -> str:
+    return ENV.get_template(template).render(csrf_field=CSRF_FIELD, **values)
+
+
 def page(
     request: Request, template: str, *, status: int = 200, user: str | None = None, **values: Any
 ) -> HTMLResponse:
-    html = ENV.get_template(template).render(
-        csrf_field=CSRF_FIELD, csrf=csrf_token(request), user=user, **values
-    )
+    html = render(template, csrf=csrf_token(request), user=user, **values)
     return HTMLResponse(html, status, headers=HEADERS)
 
 
