@@ -21,9 +21,10 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-# accept() failing with these leaves the queue as it was (or is the connection's own
-# problem): stop this round, the next readiness tries again.
+# accept() failing with these leaves the queue as it is: the socket stays readable, and
+# the callback would run every turn. Accepting pauses instead, as in asyncio's own loop.
 _RESOURCE_ERRORS = frozenset([errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM])
+RETRY_AFTER = 1.0  # seconds
 
 
 class Listener:
@@ -57,14 +58,24 @@ class Listener:
         for _ in range(self._batch):
             try:
                 conn, _ = self._sock.accept()
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                return  # the queue is empty (or that client gave up)
+            except (BlockingIOError, InterruptedError):
+                return  # the queue is empty
+            except ConnectionAbortedError:
+                continue  # that client gave up while queued
             except OSError as exc:
-                if exc.errno not in _RESOURCE_ERRORS:
-                    raise
-                log.warning("cannot accept a connection: %s", exc.strerror)
+                log.warning("cannot accept connections: %s", exc.strerror)
+                if exc.errno in _RESOURCE_ERRORS:
+                    self._pause()
                 return
             self._start(conn)
+
+    def _pause(self) -> None:
+        self._loop.remove_reader(self._sock.fileno())
+        self._loop.call_later(RETRY_AFTER, self._resume)
+
+    def _resume(self) -> None:
+        if not self._closed.is_set():
+            self._loop.add_reader(self._sock.fileno(), self._accept_waiting)
 
     def _start(self, conn: socket.socket) -> None:
         if conn.family in (socket.AF_INET, socket.AF_INET6):
