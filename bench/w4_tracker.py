@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import statistics
 import subprocess
 import time
 import urllib.request
@@ -27,6 +28,30 @@ class Load:
     rps: float
     p99_ms: float
     errors: dict[str, int]  # wrk's socket errors (connect, read, write, timeout) and non-2xx
+    requests: int = 0  # answers wrk counted
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + kernel CPU of every thread of a process so far: with the machine shared,
+    CPU per answer moves far less with the load than answers per second do."""
+    ticks = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+        except FileNotFoundError:  # a thread that just ended
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def listen_drops() -> int:
+    """The kernel's count of connections dropped because a listen queue was full."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            table = dict(zip(names.split()[1:], values.split()[1:], strict=True))
+            return int(table.get("ListenDrops", 0))
+    return 0
 
 
 def query(info_hash: bytes) -> str:
@@ -90,7 +115,13 @@ def wrk(
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
         errors["non-2xx"] = int(non2xx.group(1))
-    return Load(float(rps.group(1)), float(p99.group(1)) * UNITS[p99.group(2)], errors)
+    total = re.search(r"(\d+) requests in", out)
+    return Load(
+        float(rps.group(1)),
+        float(p99.group(1)) * UNITS[p99.group(2)],
+        errors,
+        int(total.group(1)) if total else 0,
+    )
 
 
 def failed(who: str, load: Load) -> int:
@@ -116,6 +147,21 @@ def wrk_errors(errors: dict[tuple[str, int, str], int], runs: int) -> str:
             "socket error per request and reconnects (left out above); the answers are counted."
         )
     return text
+
+
+def cpu_note(cpu: dict[tuple[str, int], list[float]], drops: int) -> str:
+    """Each server's CPU per 1,000 answers (median over the runs) and the listen drops."""
+    names = {"mt": "minitorrent", "ot": "opentracker"}
+    parts = [
+        f"{names[who]} at {conns} connections {statistics.median(ms):.0f} ms"
+        for (who, conns), ms in sorted(cpu.items())
+    ]
+    return (
+        "Server CPU (user + kernel) per 1,000 answers, median over the runs: "
+        + "; ".join(parts)
+        + ". Connections dropped from a full listen queue during the loads (the kernel's "
+        + f"ListenDrops, every process on the machine): {drops}."
+    )
 
 
 def wait_port(port: int, timeout: float = 30) -> None:
@@ -229,22 +275,32 @@ def run(ctx: Context) -> list[Row]:
     mt_url = f"{announce}?{query(info_hash)}"
     check_announce(mt_url, "minitorrent's tracker")
     urls = {"mt": mt_url}
+    pids = {"mt": group.tracker.popen.pid}
     if opentracker is not None:
         ot_port = start_opentracker(ctx, opentracker, info_hash)
         if server_cpu is not None:
             pin(ctx.popens[-1].pid, server_cpu)
         urls["ot"] = f"http://127.0.0.1:{ot_port}/announce?{query(info_hash)}"
+        pids["ot"] = ctx.popens[-1].pid
         check_announce(urls["ot"], "opentracker")
     for url in urls.values():  # warm-up: first requests, connection set-up, caches
         wrk(wrk_path, url, 10, 1, load_cpu)
 
     # (server, connections, kind) -> total over the runs
     errors: dict[tuple[str, int, str], int] = {}
+    # (server, connections) -> CPU ms per 1,000 answers, one figure per run
+    cpu: dict[tuple[str, int], list[float]] = {}
+    drops = 0
     for run_no in range(ctx.runs):
         for conns in ctx.sizes.w4_connections:
             order = list(urls) if run_no % 2 == 0 else list(reversed(urls))
             for who in order:
+                before, drops_before = cpu_seconds(pids[who]), listen_drops()
                 load = wrk(wrk_path, urls[who], conns, seconds, load_cpu)
+                spent = cpu_seconds(pids[who]) - before
+                drops += listen_drops() - drops_before
+                if load.requests:
+                    cpu.setdefault((who, conns), []).append(spent * 1e6 / load.requests)
                 for kind, n in load.errors.items():
                     errors[who, conns, kind] = errors.get((who, conns, kind), 0) + n
                 rps, p99 = rows["rps", conns], rows["p99", conns]
@@ -277,5 +333,7 @@ def run(ctx: Context) -> list[Row]:
         f"on a loopback port); {pinning}; the order alternates between runs; one 1 s warm-up "
         "each. Both answers are checked to be successful announces before the load. "
         + wrk_errors(errors, ctx.runs)
+        + " "
+        + cpu_note(cpu, drops)
     )
     return list(rows.values())

@@ -6,6 +6,7 @@ End of standard input does not stop it: trackers often run with stdin=/dev/null.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import importlib.util
 import os
@@ -28,7 +29,9 @@ from minitorrent.tracker.app import create_app
 from minitorrent.tracker.context import TrackerContext
 from minitorrent.tracker.db import Database, default_db_url, display_url
 from minitorrent.tracker.http_fast import TrackerHttpProtocol
+from minitorrent.tracker.listener import Listener
 from minitorrent.tracker.settings import TrackerSettings, settings_error
+from minitorrent.tracker.uvicorn_handover import protocol_factory
 
 GRACEFUL_SHUTDOWN_S = 5
 
@@ -43,6 +46,19 @@ class _Server(uvicorn.Server):
     @contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's startup (lifespan first), but our listener accepts the connections:
+        uvicorn's server, through uvloop, accepted one per turn of the loop (listener.py)."""
+        await super().startup(sockets=[])
+        if not self.started:
+            return
+        loop = asyncio.get_running_loop()
+        factory = protocol_factory(self)
+        ssl_context = self.config.ssl
+        for sock in sockets or []:
+            listener = Listener(loop, sock, factory, ssl_context=ssl_context, batch=LISTEN_BACKLOG)
+            self.servers.append(listener)  # type: ignore[arg-type]  # close, wait_closed
 
 
 class _Shutdown:

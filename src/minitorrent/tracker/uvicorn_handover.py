@@ -4,17 +4,33 @@ uvicorn builds its `http=` protocol class with (config, server_state, app_state,
 none of them public API, and tracks connections in `server_state.connections` for its
 graceful shutdown. `UvicornSide` keeps those arguments, reads what http_fast.py needs
 from them, and hands a connection (with the bytes already read) to uvicorn's own
-protocol, which then serves it as if it had had it from the start. pyproject.toml pins
-uvicorn to the versions tests/tracker/test_uvicorn_handover.py was run against.
+protocol, which then serves it as if it had had it from the start. `protocol_factory`
+builds connections' protocols the way uvicorn's startup does, for the tracker's own
+listener (listener.py). pyproject.toml pins uvicorn to the versions
+tests/tracker/test_uvicorn_handover.py was run against.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from minitorrent.tracker.http_guard import GuardedHttpToolsProtocol
 from minitorrent.tracker.settings import TrackerSettings
+
+
+def protocol_factory(server: Any) -> Callable[[], asyncio.Protocol]:
+    """What `server` (a uvicorn.Server past its lifespan startup) makes a connection's
+    protocol with: the `http=` class, with the arguments uvicorn's startup gives it."""
+    config = server.config
+    return functools.partial(
+        config.http_protocol_class,
+        config=config,
+        server_state=server.server_state,
+        app_state=server.lifespan.state,
+    )
 
 
 class Connection(Protocol):
