@@ -4,25 +4,20 @@ peer node, returns data to render, raises MinitorrentError to refuse."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import stat
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from minitorrent.client.destination import check_own_part, may_be_part_of, resolve_destination
 from minitorrent.client.figures import Speedometer, duration, eta, parse_time, plural, when
 from minitorrent.client.hashing import Hashing
-from minitorrent.client.state import (
-    DownloadRecord,
-    ShareRecord,
-    StateUnusable,
-    UserState,
-    damage_of,
-    open_user_state,
-)
+from minitorrent.client.resume import recheck, resume_downloads, share_again
+from minitorrent.client.session import Session
+from minitorrent.client.state import DownloadRecord, ShareRecord, StateUnusable, open_user_state
 from minitorrent.errors import (
     MetainfoError,
     MinitorrentError,
@@ -31,18 +26,15 @@ from minitorrent.errors import (
     UsageError,
 )
 from minitorrent.file_list import FolderLimits, check_limits
-from minitorrent.folder import hash_folder, scan_folder
 from minitorrent.metainfo import (
     InfoDict,
-    hash_file,
     magnet_link,
     private_announce_urls,
     private_torrent,
     safe_file_name,
 )
-from minitorrent.peer.folder_storage import open_storage
 from minitorrent.peer.node import PeerNode, Transfer, TransferKind
-from minitorrent.peer.storage import check_own_file, locked_elsewhere
+from minitorrent.peer.storage import locked_elsewhere
 from minitorrent.peer.swarm import State
 from minitorrent.peer.tracker_client import Standing, TrackerClient
 from minitorrent.units import human_size
@@ -58,18 +50,6 @@ class Table:
 
 
 Result = str | Table | list[str] | None
-
-
-@dataclass
-class Session:
-    user_id: str
-    token: str
-    passkey: str
-    state: UserState
-    downloads: dict[bytes, Transfer] = field(default_factory=dict)  # in start order
-    keepalive: asyncio.Task[None] | None = None
-    tracker: int | None = None  # index of the tracker that opened the session
-    shared_database: bool = True  # whether other trackers can know the session
 
 
 def percent(done: int, total: int) -> str:
@@ -135,8 +115,8 @@ class Client:
         damaged = state.damage_notice()
         if damaged is not None:
             lines.append(damaged)
-        lines += await self._share_again(self.session)
-        lines += await self._resume_downloads(self.session)
+        lines += await share_again(state, self.tracker, self.node)
+        lines += await resume_downloads(state, self.session.downloads, self.node)
         return lines
 
     async def logout(self) -> Result:
@@ -485,16 +465,16 @@ class Client:
         if adopted:
             # A .part without resume data (the state file was lost or damaged): if it can
             # be this file's, keep the pieces that pass their hash check; fetch the rest.
-            if not _may_be_part_of(part, info):
+            if not may_be_part_of(part, info):
                 raise MinitorrentError(f"{part} already exists (remove it or choose another place)")
             if locked_elsewhere(part):
                 raise MinitorrentError(f"{part} is being written by another client process")
             resume = True
         have = [False] * info.num_pieces
         if resume:
-            _check_own_part(part, info)  # never finish a .part another user planted
+            check_own_part(part, info)  # never finish a .part another user planted
             saved = record.have if record is not None and not adopted else b""
-            have = await asyncio.to_thread(_recheck, part, info, saved)
+            have = await asyncio.to_thread(recheck, part, info, saved)
         session.state.put_download(
             DownloadRecord(
                 info.info_hash_hex,
@@ -654,198 +634,6 @@ class Client:
             await self.tracker.stop_share(group_id, name)
         except MinitorrentError as exc:  # left the group, file gone: nothing to withdraw
             log.info("withdrawing [%s] %s at the tracker failed: %s", group_id, name, exc)
-
-    async def _share_again(self, session: Session) -> list[str]:
-        """Serve again every file shared before from this machine, if unchanged."""
-        notes = []
-        transfers = []
-        for share in session.state.shares():
-            try:
-                info = _decode_record(share)
-            except MinitorrentError as exc:
-                notes.append(_dropped(share, exc, "upload_file it again to share it"))
-                session.state.remove_share(share.info_hash)
-                continue
-            path = Path(share.path)
-            try:
-                if info.is_folder:
-                    await asyncio.to_thread(_check_folder, session.state, share, info)
-                    hashed_as_of = None  # each piece is checked before its first upload
-                else:
-                    hashed_as_of = st = path.stat()
-                    if st.st_size != share.size or st.st_mtime_ns != share.mtime_ns:
-                        pieces, _ = await asyncio.to_thread(hash_file, path, info.piece_length)
-                        if st.st_size != info.length or pieces != info.pieces:
-                            raise StorageError("its content changed")
-                        _record_checked(session.state, share, st.st_size, st.st_mtime_ns)
-                transfers.append(
-                    self.node.seed(
-                        share.group_id, share.name, info, path, hashed_as_of=hashed_as_of
-                    )
-                )
-            except (OSError, MinitorrentError) as exc:
-                reason = "it is gone" if isinstance(exc, FileNotFoundError) else str(exc)
-                notes.append(f"notice: no longer sharing [{share.group_id}] {share.name}: {reason}")
-                session.state.remove_share(share.info_hash)
-                with contextlib.suppress(MinitorrentError):
-                    await self.tracker.stop_share(share.group_id, share.name)
-        # As after upload_file: list_files right after login already counts us.
-        await asyncio.gather(*(t.announced.wait() for t in transfers))
-        for transfer in transfers:
-            if transfer.swarm.failed and not transfer.failure_reported:  # refused (left group)
-                notes.append(
-                    f"notice: no longer sharing [{transfer.group_id}] {transfer.name}: "
-                    f"{transfer.swarm.reason}"
-                )
-                await self.node.remove(transfer.info_hash)
-                session.state.remove_share(transfer.info_hash.hex())
-        count = len(session.state.shares())
-        if count:
-            notes.append(f"sharing {count} file(s) again")
-        return notes
-
-    async def _resume_downloads(self, session: Session) -> list[str]:
-        notes = []
-        for record in session.state.downloads():
-            try:
-                info = _decode_record(record)
-            except MinitorrentError as exc:
-                notes.append(
-                    _dropped(record, exc, "download_file it again (its .part is re-checked)")
-                )
-                session.state.remove_download(record.info_hash)
-                continue
-            if record.stopped is not None:
-                continue  # cancelled or failed: stays so until download_file again
-            info_hash = info.info_hash
-            if info_hash in self.node.transfers or not Path(record.part_path).exists():
-                continue
-            if locked_elsewhere(record.part_path):
-                notes.append(
-                    f"notice: not resuming [{record.group_id}] {record.name}: another client "
-                    "process of this user is downloading it"
-                )
-                continue
-            try:
-                have = await asyncio.to_thread(_recheck, Path(record.part_path), info, record.have)
-                transfer = self.node.download(
-                    record.group_id,
-                    record.name,
-                    info,
-                    part_path=Path(record.part_path),
-                    destination=Path(record.destination),
-                    sha1=record.sha1,
-                    have=have,
-                    resume=True,
-                )
-            except (OSError, MinitorrentError) as exc:
-                notes.append(f"notice: cannot resume [{record.group_id}] {record.name}: {exc}")
-                continue
-            session.downloads[info_hash] = transfer
-            notes.append(
-                f"resuming [{record.group_id}] {record.name} "
-                f"({sum(have)} of {info.num_pieces} pieces already verified)"
-            )
-        return notes
-
-
-def _record_checked(state: UserState, share: ShareRecord, size: int, mtime_ns: int) -> None:
-    """The shared file or folder was re-hashed and is unchanged: remember as of when."""
-    state.put_share(replace(share, size=size, mtime_ns=mtime_ns))
-
-
-def _check_folder(state: UserState, share: ShareRecord, info: InfoDict) -> None:
-    """A shared folder still holds the same files; re-hashed if any was modified since
-    it was last hashed (its newest modification time moved)."""
-    scan = scan_folder(share.path)
-    if set(scan.files) != set(info.files):
-        raise StorageError("its files changed (added, removed or resized)")
-    if scan.newest_mtime_ns != share.mtime_ns:
-        if hash_folder(scan.root, info.files, info.piece_length) != info.pieces:
-            raise StorageError("its content changed")
-        _record_checked(state, share, info.length, scan.newest_mtime_ns)
-
-
-def _decode_record(record: ShareRecord | DownloadRecord) -> InfoDict:
-    """The info dictionary of a record read back from the state file, or why not."""
-    damage = damage_of(record)
-    if damage is not None:
-        raise MinitorrentError(damage)
-    info = InfoDict.decode(record.info)
-    if info.info_hash_hex != record.info_hash:
-        raise MinitorrentError("its info dictionary does not match its info-hash")
-    return info
-
-
-def _dropped(record: ShareRecord | DownloadRecord, exc: MinitorrentError, hint: str) -> str:
-    kind = "share" if isinstance(record, ShareRecord) else "download"
-    return (
-        f"notice: dropped a damaged {kind} record of the state file "
-        f"([{record.group_id!s}] {record.name!s}): {exc}; {hint}"
-    )
-
-
-def resolve_destination(destination: str, name: str) -> Path:
-    """An existing directory means <dir>/<name>; otherwise the file to write. A trailing
-    slash says "a directory": one that does not exist is refused, not taken as a file."""
-    path = Path(destination).expanduser().absolute()
-    if destination.endswith(("/", os.sep)) and not path.is_dir():
-        missing = "is not a directory" if path.exists() else "does not exist"
-        raise MinitorrentError(f"directory {path} {missing}")
-    if path.is_dir():
-        if path.is_symlink():
-            raise MinitorrentError(f"{destination} is a symbolic link; give the real directory")
-        path = path / safe_file_name(name)  # a name from the tracker stays in the directory
-    elif not path.parent.is_dir():
-        raise MinitorrentError(f"directory {path.parent} does not exist")
-    if path.is_symlink():
-        raise MinitorrentError(f"{path} is a symbolic link; refusing to write through it")
-    if path.exists():
-        raise MinitorrentError(f"{path} already exists (no overwrite)")
-    if not os.access(path.parent, os.W_OK):
-        raise MinitorrentError(f"cannot write to {path.parent}: permission denied")
-    # The download goes to <name>.part first: that name must fit the file system too.
-    longest = _name_max(path.parent)
-    if len(os.fsencode(path.name + ".part")) > longest:
-        raise MinitorrentError(
-            f"the file name is too long for {path.parent} (at most {longest} bytes with "
-            "'.part'); give a shorter destination file name"
-        )
-    return path
-
-
-def _name_max(directory: Path) -> int:
-    try:
-        return os.pathconf(directory, "PC_NAME_MAX")
-    except (OSError, ValueError):
-        return 255
-
-
-def _may_be_part_of(part: Path, info: InfoDict) -> bool:
-    """Whether an existing file can be a partial download of `info`: a regular file (not
-    a link) of its size, or for a folder a folder (its files are checked when opened)."""
-    st = part.lstat()
-    if info.is_folder:
-        return stat.S_ISDIR(st.st_mode)
-    return stat.S_ISREG(st.st_mode) and st.st_size == info.length
-
-
-def _check_own_part(part: Path, info: InfoDict) -> None:
-    """A .part file must be ours and writable by us only; a .part folder must be ours
-    (its folders follow the umask, and its files are reached without following links)."""
-    if not info.is_folder:
-        check_own_file(part)
-    elif part.lstat().st_uid != os.geteuid():
-        raise StorageError(
-            f"{part} belongs to another user; not using it (remove it or choose another place)"
-        )
-
-
-def _recheck(part: Path, info: InfoDict, saved: bytes) -> list[bool]:
-    """Which pieces of a partial file are good: the saved resume data vouches for the
-    pieces it marks, the rest (verified after the last save) are re-hashed."""
-    with open_storage(part, info, writable=False) as storage:
-        return storage.recheck(trusted=[b == 1 for b in saved])
 
 
 def _tracker_state(standing: Standing) -> str:
