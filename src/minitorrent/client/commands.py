@@ -7,14 +7,14 @@ import asyncio
 import logging
 import os
 import stat
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from minitorrent.client.destination import check_own_part, may_be_part_of, resolve_destination
 from minitorrent.client.figures import Speedometer, duration, eta, parse_time, plural, when
 from minitorrent.client.hashing import Hashing
+from minitorrent.client.results import Done, Line, Notice, Result, Table
 from minitorrent.client.resume import recheck, resume_downloads, share_again
 from minitorrent.client.session import Session
 from minitorrent.client.state import DownloadRecord, ShareRecord, StateUnusable, open_user_state
@@ -40,16 +40,6 @@ from minitorrent.peer.tracker_client import Standing, TrackerClient
 from minitorrent.units import human_size
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Table:
-    headers: tuple[str, ...]
-    rows: Sequence[tuple[str, ...]]
-    empty: str = "(none)"
-
-
-Result = str | Table | list[str] | None
 
 
 def percent(done: int, total: int) -> str:
@@ -94,7 +84,7 @@ class Client:
 
     async def create_user(self, user_id: str, password: str) -> Result:
         await self.tracker.create_user(user_id, password)
-        return f"user '{user_id}' created"
+        return Done(f"user '{user_id}' created")
 
     async def login(self, user_id: str, password: str) -> Result:
         if self.session is not None:
@@ -111,10 +101,10 @@ class Client:
         self.session.shared_database = bool(body.get("shared_database", True))
         idle_ttl = float(body.get("idle_ttl", 3600))
         self.session.keepalive = asyncio.create_task(self._keep_alive(idle_ttl))
-        lines = [f"logged in as '{user_id}'"]
+        lines: list[Line] = [Done(f"logged in as '{user_id}'")]
         damaged = state.damage_notice()
         if damaged is not None:
-            lines.append(damaged)
+            lines.append(Notice(damaged))
         lines += await share_again(state, self.tracker, self.node)
         lines += await resume_downloads(state, self.session.downloads, self.node)
         return lines
@@ -122,7 +112,7 @@ class Client:
     async def logout(self) -> Result:
         session = self._require_login()
         await self._end_session(session)
-        return f"logged out '{session.user_id}'"
+        return Done(f"logged out '{session.user_id}'")
 
     async def _abandon_tracker_session(self) -> None:
         """A login the client cannot carry on with: end its session on the tracker."""
@@ -191,22 +181,22 @@ class Client:
     async def create_group(self, group_id: str) -> Result:
         self._require_login()
         await self.tracker.create_group(group_id)
-        return f"group '{group_id}' created; you are its admin"
+        return Done(f"group '{group_id}' created; you are its admin")
 
     async def join_group(self, group_id: str) -> Result:
         self._require_login()
         await self.tracker.join_group(group_id)
-        return f"join request sent to the admin of '{group_id}'"
+        return Done(f"join request sent to the admin of '{group_id}'")
 
     async def leave_group(self, group_id: str) -> Result:
         session = self._require_login()
         if await self.tracker.leave_group(group_id) == "withdrawn":
-            return f"withdrew your request to join '{group_id}'"
+            return Done(f"withdrew your request to join '{group_id}'")
         for share in session.state.shares():
             if share.group_id == group_id:
                 await self.node.remove(bytes.fromhex(share.info_hash))
         session.state.remove_group_shares(group_id)
-        return f"left '{group_id}'"
+        return Done(f"left '{group_id}'")
 
     async def list_requests(self, group_id: str) -> Result:
         self._require_login()
@@ -220,12 +210,12 @@ class Client:
     async def accept_request(self, group_id: str, user_id: str) -> Result:
         self._require_login()
         await self.tracker.answer_request(group_id, user_id, accept=True)
-        return f"'{user_id}' is now a member of '{group_id}'"
+        return Done(f"'{user_id}' is now a member of '{group_id}'")
 
     async def reject_request(self, group_id: str, user_id: str) -> Result:
         self._require_login()
         await self.tracker.answer_request(group_id, user_id, accept=False)
-        return f"rejected the request of '{user_id}' to join '{group_id}'"
+        return Done(f"rejected the request of '{user_id}' to join '{group_id}'")
 
     async def list_groups(self) -> Result:
         self._require_login()
@@ -252,13 +242,13 @@ class Client:
     async def remove_member(self, group_id: str, user_id: str) -> Result:
         self._require_login()
         await self.tracker.remove_member(group_id, user_id)
-        return f"removed '{user_id}' from '{group_id}'"
+        return Done(f"removed '{user_id}' from '{group_id}'")
 
     async def rotate_passkey(self) -> Result:
         session = self._require_login()
         body = await self.tracker.rotate_passkey()
         session.passkey = body["passkey"]
-        return "passkey rotated; links and .torrent files made before stop working"
+        return Done("passkey rotated; links and .torrent files made before stop working")
 
     # -- files -------------------------------------------------------------------------
 
@@ -280,7 +270,7 @@ class Client:
             raise MinitorrentError(f"cannot read {file_path}: permission denied")
         info, sha1 = await self.hashing.build_info(path, name, group_id, st.st_size)
         await self._share(session, info, path, sha1, st.st_mtime_ns, hashed_as_of=st)
-        return f"sharing '{name}' in '{group_id}' ({human_size(info.length)}, sha1 {sha1})"
+        return Done(f"sharing '{name}' in '{group_id}' ({human_size(info.length)}, sha1 {sha1})")
 
     async def _share(
         self,
@@ -329,17 +319,21 @@ class Client:
         except OSError as exc:
             raise MinitorrentError(f"cannot read {path}: {exc.strerror or exc}") from None
         await self._share(session, info, path, "", scan.newest_mtime_ns, hashed_as_of=None)
-        lines = []
+        lines: list[Line] = []
         if scan.skipped or scan.empty_folders:
             kind = "entry that is not" if scan.skipped == 1 else "entries that are not"
             lines.append(
-                f"notice: skipped {scan.skipped} {kind} a regular file (links, devices, "
-                f"sockets) and {plural(scan.empty_folders, 'empty folder')} (a shared "
-                "folder holds its files only)"
+                Notice(
+                    f"skipped {scan.skipped} {kind} a regular file (links, devices, "
+                    f"sockets) and {plural(scan.empty_folders, 'empty folder')} (a shared "
+                    "folder holds its files only)"
+                )
             )
         lines.append(
-            f"sharing '{name}/' in '{group_id}' ({plural(len(info.files), 'file')}, "
-            f"{human_size(info.length)})"
+            Done(
+                f"sharing '{name}/' in '{group_id}' ({plural(len(info.files), 'file')}, "
+                f"{human_size(info.length)})"
+            )
         )
         return lines
 
@@ -371,7 +365,7 @@ class Client:
             if share.group_id == group_id and share.name == file_name:
                 await self.node.remove(bytes.fromhex(share.info_hash))
                 session.state.remove_share(share.info_hash)
-        return f"stopped sharing '{file_name}' in '{group_id}'"
+        return Done(f"stopped sharing '{file_name}' in '{group_id}'")
 
     async def list_shares(self) -> Result:
         session = self._require_login()
@@ -426,12 +420,12 @@ class Client:
             raise MinitorrentError(f"{out_path} already exists (no overwrite)") from None
         except OSError as exc:
             raise MinitorrentError(f"cannot write {out_path}: {exc.strerror}") from None
-        return f"wrote {out_path} (info-hash {info.info_hash_hex}, private)"
+        return Done(f"wrote {out_path} (info-hash {info.info_hash_hex}, private)")
 
     async def magnet(self, group_id: str, file_name: str) -> Result:
         self._require_login()
         info = await self._group_file(group_id, file_name)
-        return magnet_link(info, await self._announce_urls())
+        return Done(magnet_link(info, await self._announce_urls()))
 
     # -- downloads -------------------------------------------------------------------
 
@@ -505,7 +499,7 @@ class Client:
         session.downloads[info.info_hash] = transfer
         verb = "resuming" if resume else "downloading"
         done = f" ({sum(have)} of {info.num_pieces} pieces found good in {part.name})"
-        return f"{verb} '{name}' from '{group_id}' to {target}" + (done if adopted else "")
+        return Done(f"{verb} '{name}' from '{group_id}' to {target}" + (done if adopted else ""))
 
     async def cancel_download(self, group_id: str, file_name: str) -> Result:
         session = self._require_login()
@@ -520,7 +514,9 @@ class Client:
                 await self.node.remove(transfer.info_hash)
                 transfer.swarm.reason = "cancelled"
                 session.state.stop_download(transfer.swarm.info.info_hash_hex, "cancelled")
-                return f"cancelled '{file_name}' (verified pieces kept for a later download_file)"
+                return Done(
+                    f"cancelled '{file_name}' (verified pieces kept for a later download_file)"
+                )
         raise MinitorrentError(f"no download of '{file_name}' from '{group_id}' in progress")
 
     async def show_downloads(self) -> Result:
@@ -539,7 +535,7 @@ class Client:
         for record in session.state.downloads():
             if record.stopped is not None and record.info_hash not in shown:
                 lines.append(f"[F] [{record.group_id}] {record.name}: {record.stopped}")
-        return lines or "no downloads"
+        return [Done(line) for line in lines] or Done("no downloads")
 
     def download_line(self, t: Transfer) -> str:
         """A running download as show_downloads (and the interactive toolbar) shows it."""
@@ -559,7 +555,9 @@ class Client:
         if failed:
             reasons = "; ".join(f"{t.name}: {t.swarm.reason or 'stopped'}" for t in failed)
             raise MinitorrentError(f"{len(failed)} download(s) failed: {reasons}")
-        return f"{len(pending)} download(s) complete" if pending else "no downloads in progress"
+        return Done(
+            f"{len(pending)} download(s) complete" if pending else "no downloads in progress"
+        )
 
     def peer_counters(self) -> list[str]:
         """Per-peer byte counters of every transfer, peers gone since included (for tests

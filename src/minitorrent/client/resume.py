@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
+from minitorrent.client.results import Done, Line, Notice
 from minitorrent.client.state import DownloadRecord, ShareRecord, UserState, damage_of
 from minitorrent.errors import MinitorrentError, StorageError
 from minitorrent.folder import hash_folder, scan_folder
@@ -62,9 +63,9 @@ class TransferNode(Protocol):
     async def remove(self, info_hash: bytes) -> None: ...
 
 
-async def share_again(state: UserState, tracker: ShareWithdrawal, node: TransferNode) -> list[str]:
+async def share_again(state: UserState, tracker: ShareWithdrawal, node: TransferNode) -> list[Line]:
     """Serve again every file shared before from this machine, if unchanged."""
-    notes = []
+    notes: list[Line] = []
     transfers = []
     for share in state.shares():
         try:
@@ -90,7 +91,7 @@ async def share_again(state: UserState, tracker: ShareWithdrawal, node: Transfer
             )
         except (OSError, MinitorrentError) as exc:
             reason = "it is gone" if isinstance(exc, FileNotFoundError) else str(exc)
-            notes.append(f"notice: no longer sharing [{share.group_id}] {share.name}: {reason}")
+            notes.append(Notice(f"no longer sharing [{share.group_id}] {share.name}: {reason}"))
             state.remove_share(share.info_hash)
             with contextlib.suppress(MinitorrentError):
                 await tracker.stop_share(share.group_id, share.name)
@@ -99,22 +100,24 @@ async def share_again(state: UserState, tracker: ShareWithdrawal, node: Transfer
     for transfer in transfers:
         if transfer.swarm.failed and not transfer.failure_reported:  # refused (left group)
             notes.append(
-                f"notice: no longer sharing [{transfer.group_id}] {transfer.name}: "
-                f"{transfer.swarm.reason}"
+                Notice(
+                    f"no longer sharing [{transfer.group_id}] {transfer.name}: "
+                    f"{transfer.swarm.reason}"
+                )
             )
             await node.remove(transfer.info_hash)
             state.remove_share(transfer.info_hash.hex())
     count = len(state.shares())
     if count:
-        notes.append(f"sharing {count} file(s) again")
+        notes.append(Done(f"sharing {count} file(s) again"))
     return notes
 
 
 async def resume_downloads(
     state: UserState, downloads: dict[bytes, Transfer], node: TransferNode
-) -> list[str]:
+) -> list[Line]:
     """Start again every download that was running; each goes into `downloads`."""
-    notes = []
+    notes: list[Line] = []
     for record in state.downloads():
         try:
             info = decode_record(record)
@@ -129,8 +132,10 @@ async def resume_downloads(
             continue
         if locked_elsewhere(record.part_path):
             notes.append(
-                f"notice: not resuming [{record.group_id}] {record.name}: another client "
-                "process of this user is downloading it"
+                Notice(
+                    f"not resuming [{record.group_id}] {record.name}: another client "
+                    "process of this user is downloading it"
+                )
             )
             continue
         try:
@@ -146,12 +151,14 @@ async def resume_downloads(
                 resume=True,
             )
         except (OSError, MinitorrentError) as exc:
-            notes.append(f"notice: cannot resume [{record.group_id}] {record.name}: {exc}")
+            notes.append(Notice(f"cannot resume [{record.group_id}] {record.name}: {exc}"))
             continue
         downloads[info_hash] = transfer
         notes.append(
-            f"resuming [{record.group_id}] {record.name} "
-            f"({sum(have)} of {info.num_pieces} pieces already verified)"
+            Done(
+                f"resuming [{record.group_id}] {record.name} "
+                f"({sum(have)} of {info.num_pieces} pieces already verified)"
+            )
         )
     return notes
 
@@ -184,10 +191,10 @@ def decode_record(record: ShareRecord | DownloadRecord) -> InfoDict:
     return info
 
 
-def _dropped(record: ShareRecord | DownloadRecord, exc: MinitorrentError, hint: str) -> str:
+def _dropped(record: ShareRecord | DownloadRecord, exc: MinitorrentError, hint: str) -> Notice:
     kind = "share" if isinstance(record, ShareRecord) else "download"
-    return (
-        f"notice: dropped a damaged {kind} record of the state file "
+    return Notice(
+        f"dropped a damaged {kind} record of the state file "
         f"([{record.group_id!s}] {record.name!s}): {exc}; {hint}"
     )
 
