@@ -17,6 +17,7 @@ from minitorrent.client import help as help_text
 from minitorrent.client.commands import Client, usage_error
 from minitorrent.client.render import NOTICE, render
 from minitorrent.client.results import Done, Result
+from minitorrent.error_codes import ErrorCode
 from minitorrent.errors import MinitorrentError, TrackerRefused
 
 
@@ -213,7 +214,7 @@ class Shell:
                 raise usage_error(command.usage)
             result = await command.run(*args)
         except TrackerRefused as exc:
-            if exc.code == "not_logged_in" and self.client.session is not None:
+            if exc.code == ErrorCode.NOT_LOGGED_IN and self.client.session is not None:
                 why = self.client.why_session_unknown()
                 await self.client.session_lost()
                 self.error(why)

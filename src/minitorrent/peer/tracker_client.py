@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from minitorrent.error_codes import ErrorCode
 from minitorrent.errors import TrackerRefused, TrackerUnreachable, UsageError
 from minitorrent.ids import id_problem, name_problem
 from minitorrent.trackers import TrackerAddress
@@ -112,7 +113,7 @@ class TrackerClient:
         *,
         json: Any = None,
         idempotent: bool | None = None,
-        done_if: Collection[str] = (),
+        done_if: Collection[ErrorCode] = (),
     ) -> Any:
         """Send one API request; return the decoded JSON body (None for 204).
 
@@ -186,7 +187,7 @@ class TrackerClient:
             "/users",
             json={"user_id": user_id, "password": password},
             idempotent=True,
-            done_if=("user_exists",),
+            done_if=(ErrorCode.USER_EXISTS,),
         )
 
     async def login(self, user_id: str, password: str) -> dict[str, Any]:
@@ -198,7 +199,7 @@ class TrackerClient:
         return body
 
     async def logout(self) -> None:
-        await self.request("DELETE", "/sessions/current", done_if=("not_logged_in",))
+        await self.request("DELETE", "/sessions/current", done_if=(ErrorCode.NOT_LOGGED_IN,))
 
     async def me(self) -> dict[str, Any]:
         body: dict[str, Any] = await self.request("GET", "/me")
@@ -215,7 +216,7 @@ class TrackerClient:
             "/groups",
             json={"group_id": group_id},
             idempotent=True,
-            done_if=("group_exists",),
+            done_if=(ErrorCode.GROUP_EXISTS,),
         )
 
     async def list_groups(self) -> list[dict[str, Any]]:
@@ -227,13 +228,13 @@ class TrackerClient:
             "POST",
             f"/groups/{_group(group_id)}/requests",
             idempotent=True,
-            done_if=("request_pending",),
+            done_if=(ErrorCode.REQUEST_PENDING,),
         )
 
     async def leave_group(self, group_id: str) -> str:
         """Return "left", or "withdrawn" when it was a pending join request."""
         body = await self.request(
-            "DELETE", f"/groups/{_group(group_id)}/membership", done_if=("not_member",)
+            "DELETE", f"/groups/{_group(group_id)}/membership", done_if=(ErrorCode.NOT_MEMBER,)
         )
         return "left" if body is None else str(body["status"])
 
@@ -249,7 +250,7 @@ class TrackerClient:
             "POST",
             f"/groups/{_group(group_id)}/requests/{_user(user_id)}/{verb}",
             idempotent=True,
-            done_if=("no_such_request",),
+            done_if=(ErrorCode.NO_SUCH_REQUEST,),
         )
 
     async def list_members(self, group_id: str) -> list[dict[str, Any]]:
@@ -267,7 +268,7 @@ class TrackerClient:
         await self.request(
             "DELETE",
             f"/groups/{_group(group_id)}/members/{_user(user_id)}",
-            done_if=("no_such_member",),
+            done_if=(ErrorCode.NO_SUCH_MEMBER,),
         )
 
     # -- files and swarms -------------------------------------------------------
@@ -312,7 +313,7 @@ class TrackerClient:
         await self.request(
             "DELETE",
             f"/groups/{_group(group_id)}/files/{_seg(name)}/shares/me",
-            done_if=("not_sharing", "no_such_file"),
+            done_if=(ErrorCode.NOT_SHARING, ErrorCode.NO_SUCH_FILE),
         )
 
     async def announce(

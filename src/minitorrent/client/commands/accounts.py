@@ -12,6 +12,7 @@ from minitorrent.client.results import Done, Line, Notice, Result, Table
 from minitorrent.client.resume import resume_downloads, share_again
 from minitorrent.client.session import Session
 from minitorrent.client.state import StateUnusable, open_user_state
+from minitorrent.error_codes import ErrorCode
 from minitorrent.errors import MinitorrentError, TrackerRefused
 from minitorrent.peer.node import TransferKind
 from minitorrent.peer.tracker_client import Standing
@@ -84,7 +85,7 @@ class AccountCommands(ClientBase):
             if tell_tracker:
                 await self.tracker.logout()
         except TrackerRefused as exc:
-            if exc.code != "not_logged_in":  # else it has ended on the tracker already
+            if exc.code != ErrorCode.NOT_LOGGED_IN:  # else it has ended on the tracker already
                 raise
         finally:
             self.tracker.token = None

@@ -7,6 +7,7 @@ import base64
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
+from minitorrent.error_codes import ErrorCode
 from minitorrent.file_list import FolderLimits
 from minitorrent.tracker.api.deps import DB, Caller, Context, db_endpoint
 from minitorrent.tracker.api.lists import JsonList
@@ -61,7 +62,7 @@ def _b64decode(text: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except ValueError:  # binascii.Error, or non-ASCII text (a plain ValueError)
-        raise Invalid("info is not valid base64", code="bad_info") from None
+        raise Invalid("info is not valid base64", code=ErrorCode.BAD_INFO) from None
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
