@@ -31,6 +31,10 @@ class TrackerUnreachable(MinitorrentError):
     """No tracker answered."""
 
 
+class MalformedAnswer(MinitorrentError):
+    """The tracker answered something the client cannot read (peer/tracker_answers.py)."""
+
+
 class TrackerRefused(MinitorrentError):
     """The tracker answered with an error (not logged in, no such group, ...)."""
 

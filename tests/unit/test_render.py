@@ -5,11 +5,14 @@ from __future__ import annotations
 import io
 
 from minitorrent.client.render import Stream, plain_lines, render
-from minitorrent.client.results import Done, Notice, Table
+from minitorrent.client.results import Done, Line, Notice, Table
 
 
 def test_an_answer_goes_to_standard_output_and_a_notice_to_standard_error() -> None:
-    result = [Done("logged in as 'ann'"), Notice("no longer sharing [g] a.txt: it is gone")]
+    result: list[Line] = [
+        Done("logged in as 'ann'"),
+        Notice("no longer sharing [g] a.txt: it is gone"),
+    ]
     assert plain_lines(result) == [
         (Stream.OUT, "logged in as 'ann'"),
         (Stream.ERR, "notice: no longer sharing [g] a.txt: it is gone"),

@@ -30,18 +30,17 @@ class AccountCommands(ClientBase):
     async def login(self, user_id: str, password: str) -> Result:
         if self.session is not None:
             raise MinitorrentError(f"already logged in as '{self.session.user_id}' (logout first)")
-        body = await self.tracker.login(user_id, password)
-        self.tracker.token = body["token"]
+        answer = await self.tracker.login(user_id, password)
+        self.tracker.token = answer.token
         try:
             state = await asyncio.to_thread(open_user_state, self.state_dir, user_id)
         except StateUnusable as exc:
             await self._abandon_tracker_session()
             raise MinitorrentError(f"{exc}; logged out again (move it away and log in)") from None
-        self.session = Session(user_id, body["token"], body.get("passkey", ""), state)
+        self.session = Session(user_id, answer.token, answer.passkey, state)
         self.session.tracker = self.tracker.last_answered
-        self.session.shared_database = bool(body.get("shared_database", True))
-        idle_ttl = float(body.get("idle_ttl", 3600))
-        self.session.keepalive = asyncio.create_task(self._keep_alive(idle_ttl))
+        self.session.shared_database = answer.shared_database
+        self.session.keepalive = asyncio.create_task(self._keep_alive(answer.idle_ttl))
         lines: list[Line] = [Done(f"logged in as '{user_id}'")]
         damaged = state.damage_notice()
         if damaged is not None:
@@ -119,8 +118,7 @@ class AccountCommands(ClientBase):
 
     async def rotate_passkey(self) -> Result:
         session = self._require_login()
-        body = await self.tracker.rotate_passkey()
-        session.passkey = body["passkey"]
+        session.passkey = await self.tracker.rotate_passkey()
         return Done("passkey rotated; links and .torrent files made before stop working")
 
     async def trackers(self) -> Result:

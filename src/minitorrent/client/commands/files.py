@@ -163,7 +163,7 @@ class FileCommands(ClientBase):
 
     async def _passkey(self) -> str:
         me = await self.tracker.me()  # the current passkey, even if rotated elsewhere
-        return str(me["passkey"])
+        return me.passkey
 
     def _tracker_urls(self) -> list[str]:
         return [t.url for t in self.tracker.trackers]

@@ -37,7 +37,7 @@ class GroupCommands(ClientBase):
         requests = await self.tracker.list_requests(group_id)
         return Table(
             ("user", "requested at"),
-            [(r["user_id"], _requested(r["requested_at"])) for r in requests],
+            [(r.user_id, _requested(r.requested_at)) for r in requests],
             empty="no pending requests",
         )
 
@@ -56,21 +56,21 @@ class GroupCommands(ClientBase):
         groups = await self.tracker.list_groups()
         rows = []
         for g in groups:
-            mark = "*" if g.get("is_member") else ("?" if g.get("pending") else "")
-            rows.append((mark, g["group_id"], g["admin"], str(g["members"])))
+            mark = "*" if g.is_member else ("?" if g.pending else "")
+            rows.append((mark, g.group_id, g.admin, str(g.members)))
         return Table(("", "group", "admin", "members"), rows, empty="no groups")
 
     async def list_members(self, group_id: str) -> Result:
         self._require_login()
         members = await self.tracker.list_members(group_id)
-        rows = [(m["user_id"], "admin" if m.get("is_admin") else "") for m in members]
+        rows = [(m.user_id, "admin" if m.is_admin else "") for m in members]
         return Table(("member", "role"), rows)
 
     async def group_log(self, group_id: str) -> Result:
         self._require_login()
         events = await self.tracker.group_log(group_id)
         # "2026-12-07T11:40:02.5Z" -> "2026-12-07 11:40:02" (UTC, like the tracker)
-        rows = [(e["at"][:19].replace("T", " "), e["text"]) for e in events]
+        rows = [(e.at[:19].replace("T", " "), e.text) for e in events]
         return Table(("when (UTC)", "what"), rows, empty="nothing logged")
 
     async def remove_member(self, group_id: str, user_id: str) -> Result:
