@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from minitorrent.client.results import Done, Line, Notice
 from minitorrent.client.state import DownloadRecord, ShareRecord, UserState, damage_of
@@ -23,6 +23,8 @@ from minitorrent.metainfo import InfoDict, hash_file
 from minitorrent.peer.folder_storage import open_storage
 from minitorrent.peer.node import Transfer
 from minitorrent.peer.storage import locked_elsewhere
+
+Record = TypeVar("Record", ShareRecord, DownloadRecord)
 
 
 class ShareWithdrawal(Protocol):
@@ -67,13 +69,8 @@ async def share_again(state: UserState, tracker: ShareWithdrawal, node: Transfer
     """Serve again every file shared before from this machine, if unchanged."""
     notes: list[Line] = []
     transfers = []
-    for share in state.shares():
-        try:
-            info = decode_record(share)
-        except MinitorrentError as exc:
-            notes.append(_dropped(share, exc, "upload_file it again to share it"))
-            state.remove_share(share.info_hash)
-            continue
+    hint = "upload_file it again to share it"
+    for share, info in _readable(state.shares(), state.remove_share, hint, notes):
         path = Path(share.path)
         try:
             if info.is_folder:
@@ -118,13 +115,8 @@ async def resume_downloads(
 ) -> list[Line]:
     """Start again every download that was running; each goes into `downloads`."""
     notes: list[Line] = []
-    for record in state.downloads():
-        try:
-            info = decode_record(record)
-        except MinitorrentError as exc:
-            notes.append(_dropped(record, exc, "download_file it again (its .part is re-checked)"))
-            state.remove_download(record.info_hash)
-            continue
+    hint = "download_file it again (its .part is re-checked)"
+    for record, info in _readable(state.downloads(), state.remove_download, hint, notes):
         if record.stopped is not None:
             continue  # cancelled or failed: stays so until download_file again
         info_hash = info.info_hash
@@ -180,7 +172,7 @@ def _check_folder(state: UserState, share: ShareRecord, info: InfoDict) -> None:
         _record_checked(state, share, info.length, scan.newest_mtime_ns)
 
 
-def decode_record(record: ShareRecord | DownloadRecord) -> InfoDict:
+def _decode_record(record: ShareRecord | DownloadRecord) -> InfoDict:
     """The info dictionary of a record read back from the state file, or why not."""
     damage = damage_of(record)
     if damage is not None:
@@ -189,6 +181,20 @@ def decode_record(record: ShareRecord | DownloadRecord) -> InfoDict:
     if info.info_hash_hex != record.info_hash:
         raise MinitorrentError("its info dictionary does not match its info-hash")
     return info
+
+
+def _readable(
+    records: Iterable[Record], forget: Callable[[str], None], hint: str, notes: list[Line]
+) -> Iterator[tuple[Record, InfoDict]]:
+    """Each record with its info dictionary; a damaged one is forgotten with a notice."""
+    for record in records:
+        try:
+            info = _decode_record(record)
+        except MinitorrentError as exc:
+            notes.append(_dropped(record, exc, hint))
+            forget(record.info_hash)
+            continue
+        yield record, info
 
 
 def _dropped(record: ShareRecord | DownloadRecord, exc: MinitorrentError, hint: str) -> Notice:
