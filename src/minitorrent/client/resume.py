@@ -34,7 +34,7 @@ class ShareWithdrawal(Protocol):
 
 
 class TransferNode(Protocol):
-    """The peer node, as far as the commands and carrying on need it."""
+    """The peer node, as far as carrying on needs it."""
 
     @property
     def transfers(self) -> Mapping[bytes, Transfer]: ...
