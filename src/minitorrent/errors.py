@@ -5,6 +5,8 @@ Every error carries a message that is fit to print after ``error:`` as it is.
 
 from __future__ import annotations
 
+from minitorrent.error_codes import ErrorCode
+
 
 class MinitorrentError(Exception):
     """Base of every expected, user-facing error."""
@@ -29,12 +31,16 @@ class TrackerUnreachable(MinitorrentError):
     """No tracker answered."""
 
 
+class MalformedAnswer(MinitorrentError):
+    """The tracker answered something the client cannot read (peer/tracker_answers.py)."""
+
+
 class TrackerRefused(MinitorrentError):
     """The tracker answered with an error (not logged in, no such group, ...)."""
 
-    def __init__(self, message: str, *, code: str = "error", status: int = 400) -> None:
+    def __init__(self, message: str, *, code: str = ErrorCode.ERROR, status: int = 400) -> None:
         super().__init__(message)
-        self.code = code
+        self.code = code  # compare with ErrorCode; a newer tracker may send codes not in it
         self.status = status
 
 

@@ -45,7 +45,7 @@ class Api:
         self._client = TrackerClient(load_trackers(info))
         self._loop = asyncio.new_event_loop()
         session = self.run(self._client.login(user_id, password_of(user_id)))
-        self._client.token = session["token"]
+        self._client.token = session.token
 
     def run(self, call: Awaitable[T]) -> T:
         return self._loop.run_until_complete(call)
@@ -55,10 +55,10 @@ class Api:
         return lambda *args, **kwargs: self.run(method(*args, **kwargs))
 
     def members(self, group_id: str) -> dict[str, bool]:
-        return {m["user_id"]: m["is_admin"] for m in self.list_members(group_id)}
+        return {m.user_id: m.is_admin for m in self.list_members(group_id)}
 
     def requests(self, group_id: str) -> list[str]:
-        return [r["user_id"] for r in self.list_requests(group_id)]
+        return [r.user_id for r in self.list_requests(group_id)]
 
     def close(self) -> None:
         self.run(self._client.aclose())
@@ -142,7 +142,7 @@ def test_a_user_id_in_a_path_names_that_user_and_never_the_caller(
     # The admin removes the user: that user goes, the admin stays admin.
     admin.remove_member(group, user_id)
     assert admin.members(group) == {admin.user_id: True}
-    assert [g["group_id"] for g in member.list_groups() if g["is_member"]] == []
+    assert [g.group_id for g in member.list_groups() if g.is_member] == []
 
     member.join_group(group)
     admin.answer_request(group, user_id, accept=False)

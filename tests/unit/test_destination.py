@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minitorrent.client.commands import resolve_destination
+from minitorrent.client.destination import resolve_destination
 from minitorrent.errors import MinitorrentError
 
 

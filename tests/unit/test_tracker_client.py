@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from minitorrent.errors import TrackerRefused, TrackerUnreachable
+from minitorrent.peer.tracker_answers import Me
 from minitorrent.peer.tracker_client import RETRY_FAILED_AFTER, TrackerClient
 from minitorrent.trackers import TrackerAddress
 
@@ -78,8 +79,8 @@ def test_refused_tracker_is_skipped_then_tried_first_again_after_a_while() -> No
 def test_idempotent_request_fails_over_when_the_tracker_dies_or_fails(
     failure: Behaviour,
 ) -> None:
-    fake = FakeTrackers(failure, answers(200, {"user_id": "ann"}))
-    assert run(fake.client.me()) == {"user_id": "ann"}
+    fake = FakeTrackers(failure, answers(200, {"user_id": "ann", "passkey": "p"}))
+    assert run(fake.client.me()) == Me("ann", "p")
     assert fake.calls == [FIRST.port, SECOND.port]
 
 
@@ -100,7 +101,7 @@ def test_non_idempotent_request_that_never_left_goes_to_the_next_tracker(
     failure: Behaviour,
 ) -> None:
     fake = FakeTrackers(failure, answers(200, {"passkey": "p"}))
-    assert run(fake.client.rotate_passkey()) == {"passkey": "p"}
+    assert run(fake.client.rotate_passkey()) == "p"
 
 
 def test_no_tracker_answering_is_one_clear_error() -> None:

@@ -55,7 +55,7 @@ Fetch = Callable[[Client, str], Awaitable[list[str]]]
 
 
 async def _groups(client: Client, _: str) -> list[str]:
-    return [g["group_id"] for g in await client.tracker.list_groups()]
+    return [g.group_id for g in await client.tracker.list_groups()]
 
 
 async def _files(client: Client, group: str) -> list[str]:
@@ -63,11 +63,11 @@ async def _files(client: Client, group: str) -> list[str]:
 
 
 async def _requests(client: Client, group: str) -> list[str]:
-    return [r["user_id"] for r in await client.tracker.list_requests(group)]
+    return [r.user_id for r in await client.tracker.list_requests(group)]
 
 
 async def _members(client: Client, group: str) -> list[str]:
-    return [m["user_id"] for m in await client.tracker.list_members(group)]
+    return [m.user_id for m in await client.tracker.list_members(group)]
 
 
 _FETCH: dict[str, Fetch] = {

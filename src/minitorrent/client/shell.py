@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from minitorrent.client import help as help_text
-from minitorrent.client.commands import Client, Result, Table, usage_error
+from minitorrent.client.commands import Client, usage_error
+from minitorrent.client.render import NOTICE, render
+from minitorrent.client.results import Done, Result
+from minitorrent.error_codes import ErrorCode
 from minitorrent.errors import MinitorrentError, TrackerRefused
 
 
@@ -158,14 +161,14 @@ class Shell:
 
     async def _help(self, name: str = "") -> Result:
         if not name:
-            return help_text.overview(self.commands.values())
+            return [Done(line) for line in help_text.overview(self.commands.values())]
         command = self.commands.get(name)
         if command is None:
             raise MinitorrentError(f"unknown command '{name}' (type help for the list)")
-        return help_text.describe(command)
+        return [Done(line) for line in help_text.describe(command)]
 
     async def _echo(self, text: str) -> Result:
-        return text
+        return Done(text)
 
     async def _quit(self) -> Result:
         self.quit_requested = True
@@ -182,9 +185,10 @@ class Shell:
 
     async def _peers(self) -> Result:
         node = self.client.node
-        return [f"this client: {node.peer_id.hex()} on {node.host}:{node.port}"] + (
-            self.client.peer_counters() or ["no peers yet"]
-        )
+        counters = self.client.peer_counters() or ["no peers yet"]
+        return [Done(f"this client: {node.peer_id.hex()} on {node.host}:{node.port}")] + [
+            Done(line) for line in counters
+        ]
 
     # -- running one line -------------------------------------------------------
 
@@ -210,7 +214,7 @@ class Shell:
                 raise usage_error(command.usage)
             result = await command.run(*args)
         except TrackerRefused as exc:
-            if exc.code == "not_logged_in" and self.client.session is not None:
+            if exc.code == ErrorCode.NOT_LOGGED_IN and self.client.session is not None:
                 why = self.client.why_session_unknown()
                 await self.client.session_lost()
                 self.error(why)
@@ -233,42 +237,10 @@ class Shell:
         print(f"error: {where}{text}", file=self.err, flush=True)
 
     def notice(self, text: str) -> None:
-        print(f"notice: {text}", file=self.err, flush=True)
+        print(NOTICE + text, file=self.err, flush=True)
 
     def render(self, result: Result) -> None:
-        if result is None:
-            return
-        if isinstance(result, str):
-            self.say(result)
-        elif isinstance(result, list):
-            for line in result:
-                if line.startswith("notice: "):
-                    print(line, file=self.err, flush=True)
-                else:
-                    self.say(line)
-        elif not result.rows:
-            self.say(result.empty)
-        elif self.interactive:
-            self._render_rich(result)
-        else:
-            self._render_plain(result)
-
-    def _render_plain(self, table: Table) -> None:
-        widths = [len(h) for h in table.headers]
-        for row in table.rows:
-            widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
-        for row in [table.headers, *table.rows]:
-            cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=True)]
-            self.say("  ".join(cells).rstrip())
-
-    def _render_rich(self, table: Table) -> None:
-        from rich.console import Console
-        from rich.table import Table as RichTable
-
-        rich_table = RichTable(*table.headers)
-        for row in table.rows:
-            rich_table.add_row(*row)
-        Console(file=self.out).print(rich_table)
+        render(result, self.out, self.err, rich=self.interactive)
 
 
 def strip_comment(line: str) -> str:

@@ -148,7 +148,7 @@ class UserState:
         if self.moved_aside is None:
             return None
         return (
-            f"notice: the state file {self.path} was damaged; it was moved to "
+            f"the state file {self.path} was damaged; it was moved to "
             f"{self.moved_aside.name} and a new one started: upload_file again what you "
             "shared, and download_file again resumes a download from its .part (re-checked)"
         )

@@ -9,6 +9,7 @@ import random
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from minitorrent.error_codes import ErrorCode
 from minitorrent.errors import MinitorrentError, TrackerRefused
 from minitorrent.peer.link import PeerLink
 from minitorrent.peer.swarm import State, Swarm
@@ -24,8 +25,8 @@ STARVED_RETRY = 5.0
 # Announces refused for good: the user is no longer in the file's group, or the file is
 # gone from it (nobody shares it any more). Reasons shown to the user.
 _NOT_IN_GROUP = {
-    "not_member": "not a member of '{group}' any more",
-    "unknown_torrent": "'{name}' is no longer shared in '{group}'",
+    ErrorCode.NOT_MEMBER: "not a member of '{group}' any more",
+    ErrorCode.UNKNOWN_TORRENT: "'{name}' is no longer shared in '{group}'",
 }
 
 

@@ -17,8 +17,21 @@ from typing import Any
 
 import httpx
 
+from minitorrent.error_codes import ErrorCode
 from minitorrent.errors import TrackerRefused, TrackerUnreachable, UsageError
 from minitorrent.ids import id_problem, name_problem
+from minitorrent.peer.tracker_answers import (
+    Fields,
+    FileEntry,
+    GroupEntry,
+    JoinRequest,
+    LogEntry,
+    LoginAnswer,
+    Me,
+    MemberEntry,
+    decode,
+    objects,
+)
 from minitorrent.trackers import TrackerAddress
 
 API = "/api/v1"
@@ -50,17 +63,6 @@ class Standing:
     answered: bool  # it has answered a request of ours
     failed: bool  # our last request to it failed
     retry_in: float  # failed: seconds until it is tried first again (0: at the next request)
-
-
-@dataclass(frozen=True, slots=True)
-class FileEntry:
-    name: str
-    length: int
-    sha1: str
-    info_hash: str
-    seeders: int
-    leechers: int
-    file_count: int | None = None  # files in a shared folder; None for a file
 
 
 class TrackerClient:
@@ -112,7 +114,7 @@ class TrackerClient:
         *,
         json: Any = None,
         idempotent: bool | None = None,
-        done_if: Collection[str] = (),
+        done_if: Collection[ErrorCode] = (),
     ) -> Any:
         """Send one API request; return the decoded JSON body (None for 204).
 
@@ -152,7 +154,7 @@ class TrackerClient:
             self.last_answered = index
             self._answered.add(index)
             try:
-                return _decode(response)
+                return decode(response)
             except TrackerRefused as exc:
                 if maybe_done and exc.code in done_if:
                     return None
@@ -186,27 +188,26 @@ class TrackerClient:
             "/users",
             json={"user_id": user_id, "password": password},
             idempotent=True,
-            done_if=("user_exists",),
+            done_if=(ErrorCode.USER_EXISTS,),
         )
 
-    async def login(self, user_id: str, password: str) -> dict[str, Any]:
+    async def login(self, user_id: str, password: str) -> LoginAnswer:
         _user(user_id)
         # Safe to repeat: a session lost with its answer is never used and expires.
-        body: dict[str, Any] = await self.request(
+        body = await self.request(
             "POST", "/sessions", json={"user_id": user_id, "password": password}, idempotent=True
         )
-        return body
+        return LoginAnswer.parse(body)
 
     async def logout(self) -> None:
-        await self.request("DELETE", "/sessions/current", done_if=("not_logged_in",))
+        await self.request("DELETE", "/sessions/current", done_if=(ErrorCode.NOT_LOGGED_IN,))
 
-    async def me(self) -> dict[str, Any]:
-        body: dict[str, Any] = await self.request("GET", "/me")
-        return body
+    async def me(self) -> Me:
+        return Me.parse(await self.request("GET", "/me"))
 
-    async def rotate_passkey(self) -> dict[str, Any]:
-        body: dict[str, Any] = await self.request("POST", "/me/passkey")
-        return body
+    async def rotate_passkey(self) -> str:
+        """A new passkey; the old one stops working. Returns the new one."""
+        return Fields(await self.request("POST", "/me/passkey"), "passkey").text("passkey")
 
     async def create_group(self, group_id: str) -> None:
         _new_id("group", group_id)
@@ -215,33 +216,31 @@ class TrackerClient:
             "/groups",
             json={"group_id": group_id},
             idempotent=True,
-            done_if=("group_exists",),
+            done_if=(ErrorCode.GROUP_EXISTS,),
         )
 
-    async def list_groups(self) -> list[dict[str, Any]]:
-        body: list[dict[str, Any]] = await self.request("GET", "/groups")
-        return body
+    async def list_groups(self) -> list[GroupEntry]:
+        body = await self.request("GET", "/groups")
+        return [GroupEntry.parse(f) for f in objects(body, "groups")]
 
     async def join_group(self, group_id: str) -> None:
         await self.request(
             "POST",
             f"/groups/{_group(group_id)}/requests",
             idempotent=True,
-            done_if=("request_pending",),
+            done_if=(ErrorCode.REQUEST_PENDING,),
         )
 
     async def leave_group(self, group_id: str) -> str:
         """Return "left", or "withdrawn" when it was a pending join request."""
         body = await self.request(
-            "DELETE", f"/groups/{_group(group_id)}/membership", done_if=("not_member",)
+            "DELETE", f"/groups/{_group(group_id)}/membership", done_if=(ErrorCode.NOT_MEMBER,)
         )
-        return "left" if body is None else str(body["status"])
+        return "left" if body is None else Fields(body, "leave").text("status")
 
-    async def list_requests(self, group_id: str) -> list[dict[str, Any]]:
-        body: list[dict[str, Any]] = await self.request(
-            "GET", f"/groups/{_group(group_id)}/requests"
-        )
-        return body
+    async def list_requests(self, group_id: str) -> list[JoinRequest]:
+        body = await self.request("GET", f"/groups/{_group(group_id)}/requests")
+        return [JoinRequest.parse(f) for f in objects(body, "requests")]
 
     async def answer_request(self, group_id: str, user_id: str, *, accept: bool) -> None:
         verb = "accept" if accept else "reject"
@@ -249,70 +248,57 @@ class TrackerClient:
             "POST",
             f"/groups/{_group(group_id)}/requests/{_user(user_id)}/{verb}",
             idempotent=True,
-            done_if=("no_such_request",),
+            done_if=(ErrorCode.NO_SUCH_REQUEST,),
         )
 
-    async def list_members(self, group_id: str) -> list[dict[str, Any]]:
-        body: list[dict[str, Any]] = await self.request(
-            "GET", f"/groups/{_group(group_id)}/members"
-        )
-        return body
+    async def list_members(self, group_id: str) -> list[MemberEntry]:
+        body = await self.request("GET", f"/groups/{_group(group_id)}/members")
+        return [MemberEntry.parse(f) for f in objects(body, "members")]
 
-    async def group_log(self, group_id: str) -> list[dict[str, Any]]:
+    async def group_log(self, group_id: str) -> list[LogEntry]:
         """The newest page of the group's activity log, newest first."""
-        body: list[dict[str, Any]] = await self.request("GET", f"/groups/{_group(group_id)}/log")
-        return body
+        body = await self.request("GET", f"/groups/{_group(group_id)}/log")
+        return [LogEntry.parse(f) for f in objects(body, "log")]
 
     async def remove_member(self, group_id: str, user_id: str) -> None:
         await self.request(
             "DELETE",
             f"/groups/{_group(group_id)}/members/{_user(user_id)}",
-            done_if=("no_such_member",),
+            done_if=(ErrorCode.NO_SUCH_MEMBER,),
         )
 
     # -- files and swarms -------------------------------------------------------
 
-    async def register_file(self, group_id: str, info: bytes, sha1: str) -> dict[str, Any]:
-        body: dict[str, Any] = await self.request(
+    async def register_file(self, group_id: str, info: bytes, sha1: str) -> None:
+        await self.request(
             "POST",
             f"/groups/{_group(group_id)}/files",
             json={"info": base64.b64encode(info).decode(), "sha1": sha1},
             idempotent=True,
         )
-        return body
 
     async def list_files(self, group_id: str) -> list[FileEntry]:
         body = await self.request("GET", f"/groups/{_group(group_id)}/files")
-        return [
-            FileEntry(
-                name=f["name"],
-                length=int(f["length"]),
-                sha1=f["sha1"],
-                info_hash=f["info_hash"],
-                seeders=int(f.get("seeders", 0)),
-                leechers=int(f.get("leechers", 0)),
-                file_count=None if f.get("file_count") is None else int(f["file_count"]),
-            )
-            for f in body
-        ]
+        return [FileEntry.parse(f) for f in objects(body, "files")]
 
     async def file_contents(self, group_id: str, name: str) -> list[tuple[str, int]]:
         """The files inside a shared item (paths below a folder) with their sizes."""
         path = f"/groups/{_group(group_id)}/files/{_seg(name)}/contents"
         body = await self.request("GET", path)
-        return [(str(f["path"]), int(f["length"])) for f in body]
+        return [(f.text("path"), f.number("length")) for f in objects(body, "contents")]
 
     async def file_info(self, group_id: str, name: str) -> tuple[bytes, str]:
         """The file's bencoded info dictionary and whole-file SHA1."""
         body = await self.request("GET", f"/groups/{_group(group_id)}/files/{_seg(name)}")
-        return base64.b64decode(body["info"]), str(body["sha1"])
+        f = Fields(body, "file")
+        return f.base64_bytes("info"), f.text("sha1")
 
     async def stop_share(self, group_id: str, name: str) -> None:
         # The file itself goes when its last sharer stops: hence no_such_file too.
         await self.request(
             "DELETE",
             f"/groups/{_group(group_id)}/files/{_seg(name)}/shares/me",
-            done_if=("not_sharing", "no_such_file"),
+            done_if=(ErrorCode.NOT_SHARING, ErrorCode.NO_SUCH_FILE),
         )
 
     async def announce(
@@ -344,21 +330,22 @@ class TrackerClient:
             },
             idempotent=True,
         )
+        f = Fields(body, "announce")
         peers = [
             PeerAddress(
-                bytes.fromhex(p["peer_id"]),
-                p["ip"],
-                int(p["port"]),
-                bool(p["seed"]),
-                str(p.get("user_id", "")),
+                p.hex_bytes("peer_id"),
+                p.text("ip"),
+                p.number("port"),
+                p.flag("seed"),
+                p.text("user_id", ""),
             )
-            for p in body.get("peers", [])
+            for p in f.objects("peers")
         ]
         return AnnounceResult(
-            interval=int(body.get("interval", interval)),
+            interval=f.number("interval", interval),
             peers=peers,
-            seeders=int(body.get("seeders", 0)),
-            leechers=int(body.get("leechers", 0)),
+            seeders=f.number("seeders", 0),
+            leechers=f.number("leechers", 0),
         )
 
     async def vouch(self, info_hash: bytes, peer_id: bytes, ip: str) -> bool:
@@ -366,7 +353,7 @@ class TrackerClient:
         body = await self.request(
             "GET", f"/swarms/{info_hash.hex()}/peers/{peer_id.hex()}?ip={_seg(ip)}"
         )
-        return bool(body["in_swarm"])
+        return Fields(body, "vouch").flag("in_swarm")
 
 
 def _seg(value: str) -> str:
@@ -421,22 +408,3 @@ def _reason(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
         return "connection lost"  # e.g. the tracker died mid-request
     return type(exc).__name__
-
-
-def _decode(response: httpx.Response) -> Any:
-    if (response.status_code == 204 or not response.content) and response.is_success:
-        return None
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if response.is_success:
-        return body
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        raise TrackerRefused(
-            body["message"], code=str(body.get("error", "error")), status=response.status_code
-        )
-    raise TrackerRefused(
-        f"tracker refused the request (HTTP {response.status_code})",
-        status=response.status_code,
-    )

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from minitorrent.error_codes import ErrorCode
 from minitorrent.tracker.api.errors import error_response
 
 DEFAULT_LIMIT = 64 * 1024  # every other request body is a few hundred bytes
@@ -95,7 +96,7 @@ def _content_length(scope: Scope) -> int | None:
 async def _refuse(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
     response = error_response(
         413,
-        "body_too_large",
+        ErrorCode.BODY_TOO_LARGE,
         f"request body larger than {limit} bytes",
         headers={"Connection": "close"},  # the rest of the body is not read
     )

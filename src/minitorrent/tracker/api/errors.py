@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 
+from minitorrent.error_codes import ErrorCode
 from minitorrent.tracker.services import errors
 
 log = logging.getLogger(__name__)
@@ -27,11 +28,11 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.Invalid: status.HTTP_400_BAD_REQUEST,
     errors.TooManyAttempts: status.HTTP_429_TOO_MANY_REQUESTS,
 }
-HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+HTTP_CODES = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
 
 
 def error_response(
-    status_code: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    status_code: int, code: ErrorCode, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code, headers=headers)
 
@@ -58,7 +59,7 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
     first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "malformed request"}
     where = ".".join(str(part) for part in first["loc"][1:]) or "body"
     message = f"invalid request: {where}: {first['msg']}"
-    return error_response(status.HTTP_422_UNPROCESSABLE_CONTENT, "invalid_request", message)
+    return error_response(status.HTTP_422_UNPROCESSABLE_CONTENT, ErrorCode.INVALID_REQUEST, message)
 
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:
@@ -70,7 +71,7 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     else:
         message = str(exc.detail)
     return error_response(
-        exc.status_code, HTTP_CODES.get(exc.status_code, "http_error"), message, exc.headers
+        exc.status_code, HTTP_CODES.get(exc.status_code, ErrorCode.HTTP_ERROR), message, exc.headers
     )
 
 
@@ -78,21 +79,25 @@ async def _integrity(_: Request, exc: Exception) -> JSONResponse:
     # Two requests raced for the same unique key; the loser retries.
     log.info("integrity error: %s", exc)
     return error_response(
-        status.HTTP_409_CONFLICT, "conflict", "the request clashed with a concurrent change; retry"
+        status.HTTP_409_CONFLICT,
+        ErrorCode.CONFLICT,
+        "the request clashed with a concurrent change; retry",
     )
 
 
 async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
     log.warning("database error: %s", exc)
     return error_response(
-        status.HTTP_503_SERVICE_UNAVAILABLE, "unavailable", "the tracker's database is busy; retry"
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        ErrorCode.UNAVAILABLE,
+        "the tracker's database is busy; retry",
     )
 
 
 async def _internal(_: Request, exc: Exception) -> JSONResponse:
     log.error("unexpected error", exc_info=exc)
     return error_response(
-        status.HTTP_500_INTERNAL_SERVER_ERROR, "internal", "internal tracker error"
+        status.HTTP_500_INTERNAL_SERVER_ERROR, ErrorCode.INTERNAL, "internal tracker error"
     )
 
 

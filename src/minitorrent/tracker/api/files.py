@@ -7,6 +7,7 @@ import base64
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
+from minitorrent.error_codes import ErrorCode
 from minitorrent.file_list import FolderLimits
 from minitorrent.tracker.api.deps import DB, Caller, Context, context_of, db_endpoint
 from minitorrent.tracker.api.file_lists import FileLists
@@ -63,7 +64,7 @@ def _b64decode(text: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except ValueError:  # binascii.Error, or non-ASCII text (a plain ValueError)
-        raise Invalid("info is not valid base64", code="bad_info") from None
+        raise Invalid("info is not valid base64", code=ErrorCode.BAD_INFO) from None
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
+from minitorrent.error_codes import ErrorCode
 from minitorrent.tracker.models import Group, Membership
 from minitorrent.tracker.services.errors import Forbidden, NotFound
 from minitorrent.tracker.services.sql import run
@@ -41,19 +42,19 @@ def require_group(db: Session, group_id: str, user_id: str, *, lock: bool = Fals
     """The group (NotFound if there is none) and whether `user_id` is in it."""
     row = run(db, _ACCESS_LOCKED if lock else _ACCESS, group_id=group_id, user_id=user_id).first()
     if row is None:
-        raise NotFound(f"no such group '{group_id}'", code="no_such_group")
+        raise NotFound(f"no such group '{group_id}'", code=ErrorCode.NO_SUCH_GROUP)
     return GroupAccess(group_id, row[0], bool(row[1]))
 
 
 def require_member(db: Session, group_id: str, user_id: str, *, lock: bool = False) -> GroupAccess:
     group = require_group(db, group_id, user_id, lock=lock)
     if not group.is_member:
-        raise Forbidden(f"not a member of '{group_id}'", code="not_member")
+        raise Forbidden(f"not a member of '{group_id}'", code=ErrorCode.NOT_MEMBER)
     return group
 
 
 def require_admin(db: Session, group_id: str, user_id: str, *, lock: bool = False) -> GroupAccess:
     group = require_group(db, group_id, user_id, lock=lock)
     if group.admin_id != user_id:
-        raise Forbidden(f"only the admin of '{group_id}' can do that", code="not_admin")
+        raise Forbidden(f"only the admin of '{group_id}' can do that", code=ErrorCode.NOT_ADMIN)
     return group

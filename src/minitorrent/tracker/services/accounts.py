@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from minitorrent.error_codes import ErrorCode
 from minitorrent.tracker.models import LoginSession, User
 from minitorrent.tracker.services.errors import Invalid, Unauthorized
 from minitorrent.tracker.services.ids import check_password
@@ -52,19 +53,19 @@ def end_all_sessions(db: Session, user_id: str) -> int:
 def check_new_password(old: str, new: str) -> None:
     check_password(new)
     if new == old:
-        raise Invalid("the new password is the old one", code="same_password")
+        raise Invalid("the new password is the old one", code=ErrorCode.SAME_PASSWORD)
 
 
 def wrong_old_password() -> Unauthorized:
     """The user is known when changing a password: say which of the two was wrong."""
-    return Unauthorized("wrong password", code="wrong_password")
+    return Unauthorized("wrong password", code=ErrorCode.WRONG_PASSWORD)
 
 
 def set_password(db: Session, user_id: str, session_id: int, password_hash: str) -> int:
     """Store a new password hash; every other session of the user ends. How many ended."""
     user = db.get(User, user_id)
     if user is None:  # gone since its old password was checked
-        raise Invalid("no such user", code="no_such_user")
+        raise Invalid("no such user", code=ErrorCode.NO_SUCH_USER)
     user.password_hash = password_hash
     return _end_sessions(db, (LoginSession.user_id == user_id) & (LoginSession.id != session_id))
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
+from minitorrent.error_codes import ErrorCode
 from minitorrent.tracker.models import GroupEvent
 from minitorrent.tracker.services import changes
 from minitorrent.tracker.services.access import require_member
@@ -84,7 +85,7 @@ def group_log(
     require_member(db, group_id, user_id)
     limit = DEFAULT_PAGE if limit is None else limit
     if not 1 <= limit <= MAX_PAGE:
-        raise Invalid(f"limit must be 1 to {MAX_PAGE}", code="bad_limit")
+        raise Invalid(f"limit must be 1 to {MAX_PAGE}", code=ErrorCode.BAD_LIMIT)
     if before is None:
         rows = run(db, _NEWEST, group_id=group_id, limit=limit)
     else:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 
+from minitorrent.error_codes import ErrorCode
 from minitorrent.tracker.services.errors import Invalid
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -30,7 +31,7 @@ def parse_ip(text: str) -> Address:
     try:
         ip = ipaddress.ip_address(text)
     except ValueError:
-        raise Invalid(f"not an IP address: {text!r}", code="bad_ip") from None
+        raise Invalid(f"not an IP address: {text!r}", code=ErrorCode.BAD_IP) from None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     return ip
@@ -73,13 +74,13 @@ def peer_address(claimed: str | None, source: str | None) -> str:
     ip = parse_ip(claimed) if claimed else None
     if ip is None or ip.is_unspecified:
         if origin is None:
-            raise Invalid("cannot tell your IP address", code="bad_ip")
+            raise Invalid("cannot tell your IP address", code=ErrorCode.BAD_IP)
         return str(origin)
     if _not_unicast(ip):
-        raise Invalid(f"ip {ip} is not a unicast address", code="bad_ip")
+        raise Invalid(f"ip {ip} is not a unicast address", code=ErrorCode.BAD_IP)
     if origin is not None and ip != origin and not _same_site(ip, origin):
         raise Invalid(
             f"ip {ip} may not be announced from {origin}: give the address you connect from",
-            code="bad_ip",
+            code=ErrorCode.BAD_IP,
         )
     return str(ip)

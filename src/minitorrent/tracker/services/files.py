@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from minitorrent.error_codes import ErrorCode
 from minitorrent.errors import MetainfoError
 from minitorrent.file_list import FolderLimits, check_limits
 from minitorrent.metainfo import InfoDict
@@ -56,19 +57,19 @@ class FileDetails(FileView):
 
 def _decode_info(raw: bytes, group_id: str, limits: FolderLimits) -> InfoDict:
     if len(raw) > MAX_INFO_BYTES:
-        raise Invalid("info dictionary is too large", code="bad_info")
+        raise Invalid("info dictionary is too large", code=ErrorCode.BAD_INFO)
     try:
         info = InfoDict.decode(raw)
         check_limits(info.name, info.files, limits)
     except MetainfoError as exc:
-        raise Invalid(f"bad info dictionary: {exc.message}", code="bad_info") from None
+        raise Invalid(f"bad info dictionary: {exc.message}", code=ErrorCode.BAD_INFO) from None
     if info.source != group_id:
         raise Invalid(
             f"the info dictionary's source is {info.source!r}, not the group '{group_id}'",
-            code="bad_info",
+            code=ErrorCode.BAD_INFO,
         )
     if not info.private:
-        raise Invalid("the info dictionary must be private", code="bad_info")
+        raise Invalid("the info dictionary must be private", code=ErrorCode.BAD_INFO)
     return info  # decode() already refused unsafe names and paths (file_list.check_files)
 
 
@@ -78,9 +79,11 @@ def _check_sha1(sha1: str, info: InfoDict) -> str:
     sha1 = sha1.lower()
     if info.is_folder:
         if sha1:
-            raise Invalid("a folder has no whole-file sha1; send an empty one", code="bad_sha1")
+            raise Invalid(
+                "a folder has no whole-file sha1; send an empty one", code=ErrorCode.BAD_SHA1
+            )
     elif not _SHA1_HEX.fullmatch(sha1):
-        raise Invalid("sha1 must be 40 hexadecimal digits", code="bad_sha1")
+        raise Invalid("sha1 must be 40 hexadecimal digits", code=ErrorCode.BAD_SHA1)
     return sha1
 
 
@@ -115,7 +118,7 @@ def share_file(
         if _find(db, group_id, info.name) is not None:
             raise Conflict(
                 f"a different file named '{info.name}' is already shared in '{group_id}'",
-                code="file_name_taken",
+                code=ErrorCode.FILE_NAME_TAKEN,
             )
         check_new_file(db, quotas, group_id, len(raw_info))
         shared = SharedFile(
@@ -135,7 +138,7 @@ def share_file(
     elif shared.sha1 != sha1:  # equal pieces, different whole-file hash: one of them lies
         raise Invalid(
             f"sha1 {sha1} does not match {shared.sha1}, registered for the same content",
-            code="sha1_mismatch",
+            code=ErrorCode.SHA1_MISMATCH,
         )
     if db.get(Share, (shared.id, user_id)) is None:  # sharing again is no news
         add_sharer(db, shared.id, user_id, now=now)
@@ -152,7 +155,7 @@ def _find(db: Session, group_id: str, name: str) -> SharedFile | None:
 def _require_file(db: Session, group_id: str, name: str) -> SharedFile:
     shared = _find(db, group_id, name)
     if shared is None:
-        raise NotFound(f"no such file '{name}' in '{group_id}'", code="no_such_file")
+        raise NotFound(f"no such file '{name}' in '{group_id}'", code=ErrorCode.NO_SUCH_FILE)
     return shared
 
 
@@ -220,7 +223,7 @@ def stop_share(
     require_member(db, group_id, user_id, lock=True)
     shared = _require_file(db, group_id, name)
     if db.get(Share, (shared.id, user_id)) is None:
-        raise Conflict(f"you are not sharing '{name}' in '{group_id}'", code="not_sharing")
+        raise Conflict(f"you are not sharing '{name}' in '{group_id}'", code=ErrorCode.NOT_SHARING)
     activity.record(db, group_id, user_id, "unshared", name, now=now)
     withdraw(db, user_id, [shared.id], now=now)
 

@@ -9,6 +9,7 @@ from typing import Literal
 from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from minitorrent.error_codes import ErrorCode
 from minitorrent.tracker.models import Group, JoinRequest, Membership
 from minitorrent.tracker.services import activity, files
 from minitorrent.tracker.services.access import (
@@ -101,7 +102,7 @@ _SET_ADMIN = (
 def create_group(db: Session, user_id: str, group_id: str, *, now: datetime) -> GroupView:
     check_id("group", group_id)
     if run(db, _GROUP_EXISTS, group_id=group_id).scalar():
-        raise Conflict(f"group '{group_id}' already exists", code="group_exists")
+        raise Conflict(f"group '{group_id}' already exists", code=ErrorCode.GROUP_EXISTS)
     run(db, _ADD_GROUP, group_id=group_id, user_id=user_id, now=now)
     run(db, _ADD_MEMBER, group_id=group_id, user_id=user_id, now=now)
     activity.record(db, group_id, user_id, "created", now=now)
@@ -129,9 +130,11 @@ def _is_pending(db: Session, group_id: str, user_id: str) -> bool:
 def request_join(db: Session, user_id: str, group_id: str, *, now: datetime) -> RequestView:
     group = require_group(db, group_id, user_id, lock=True)
     if group.is_member:
-        raise Conflict(f"already a member of '{group_id}'", code="already_member")
+        raise Conflict(f"already a member of '{group_id}'", code=ErrorCode.ALREADY_MEMBER)
     if _is_pending(db, group_id, user_id):
-        raise Conflict(f"join request for '{group_id}' already pending", code="request_pending")
+        raise Conflict(
+            f"join request for '{group_id}' already pending", code=ErrorCode.REQUEST_PENDING
+        )
     run(db, _ADD_REQUEST, group_id=group_id, user_id=user_id, now=now)
     activity.record(db, group_id, user_id, "requested", now=now)
     return RequestView(user_id, now)
@@ -151,7 +154,7 @@ def leave_group(
     if _drop_request(db, group_id, user_id):
         activity.record(db, group_id, user_id, "withdrew", now=now)
         return "withdrawn"
-    raise Conflict(f"not a member of '{group_id}'", code="not_member")
+    raise Conflict(f"not a member of '{group_id}'", code=ErrorCode.NOT_MEMBER)
 
 
 def _end_membership(db: Session, group: GroupAccess, user_id: str, *, now: datetime) -> None:
@@ -182,7 +185,7 @@ def _drop_request(db: Session, group_id: str, user_id: str) -> bool:
 def _require_dropped_request(db: Session, group_id: str, user_id: str) -> None:
     if not _drop_request(db, group_id, user_id):
         raise NotFound(
-            f"no pending request from '{user_id}' for '{group_id}'", code="no_such_request"
+            f"no pending request from '{user_id}' for '{group_id}'", code=ErrorCode.NO_SUCH_REQUEST
         )
 
 
@@ -218,8 +221,10 @@ def remove_member(
     now = now or utcnow()
     group = require_admin(db, group_id, admin_id, lock=True)
     if user_id == admin_id:
-        raise Invalid("use leave_group to leave your own group", code="remove_self")
+        raise Invalid("use leave_group to leave your own group", code=ErrorCode.REMOVE_SELF)
     if not require_group(db, group_id, user_id).is_member:
-        raise NotFound(f"'{user_id}' is not a member of '{group_id}'", code="no_such_member")
+        raise NotFound(
+            f"'{user_id}' is not a member of '{group_id}'", code=ErrorCode.NO_SUCH_MEMBER
+        )
     activity.record(db, group_id, admin_id, "removed", user_id, now=now)
     _end_membership(db, group, user_id, now=now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from minitorrent.error_codes import ErrorCode
 from minitorrent.ids import id_problem, name_problem
 from minitorrent.tracker.services.errors import Invalid
 
@@ -13,6 +14,9 @@ def check_id(kind: str, value: str) -> str:
     return _checked(kind, value, id_problem(kind, value))
 
 
+_INVALID_ID = {"user": ErrorCode.INVALID_USER_ID, "group": ErrorCode.INVALID_GROUP_ID}
+
+
 def check_name(kind: str, value: str) -> str:
     """An id naming an existing user or group (see minitorrent.ids)."""
     return _checked(kind, value, name_problem(kind, value))
@@ -20,11 +24,13 @@ def check_name(kind: str, value: str) -> str:
 
 def _checked(kind: str, value: str, problem: str | None) -> str:
     if problem is not None:
-        raise Invalid(problem, code=f"invalid_{kind}_id")
+        raise Invalid(problem, code=_INVALID_ID[kind])
     return value
 
 
 def check_password(password: str) -> str:
     if not 1 <= len(password) <= MAX_PASSWORD:
-        raise Invalid(f"password must be 1-{MAX_PASSWORD} characters", code="invalid_password")
+        raise Invalid(
+            f"password must be 1-{MAX_PASSWORD} characters", code=ErrorCode.INVALID_PASSWORD
+        )
     return password

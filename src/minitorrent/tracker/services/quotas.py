@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
+from minitorrent.error_codes import ErrorCode
 from minitorrent.tracker.models import Share, SharedFile
 from minitorrent.tracker.services.errors import Forbidden
 from minitorrent.tracker.services.sql import run
@@ -50,7 +51,7 @@ _OF_GROUP = select(func.count(SharedFile.id), _LENGTH).where(
 
 
 def _quota_reached(detail: str) -> Forbidden:
-    return Forbidden(f"quota reached: {detail}", code="quota_exceeded")
+    return Forbidden(f"quota reached: {detail}", code=ErrorCode.QUOTA_EXCEEDED)
 
 
 def check_new_share(

@@ -11,6 +11,7 @@ from typing import Any, Literal, cast
 from sqlalchemy import CursorResult, Integer, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from minitorrent.error_codes import ErrorCode
 from minitorrent.tracker.models import Membership, Peer, SharedFile
 from minitorrent.tracker.services import changes
 from minitorrent.tracker.services.addresses import normalize_ip
@@ -23,6 +24,11 @@ EVENTS: tuple[Event, ...] = ("started", "completed", "stopped", "")
 MAX_COUNTER = 2**63 - 1  # BIGINT
 MAX_INTERVAL = 3600
 _HEX40 = re.compile(r"[0-9a-f]{40}")
+_COUNTERS = (
+    ("uploaded", ErrorCode.BAD_UPLOADED),
+    ("downloaded", ErrorCode.BAD_DOWNLOADED),
+    ("left", ErrorCode.BAD_LEFT),
+)
 
 
 @dataclass(frozen=True)
@@ -41,21 +47,24 @@ class Announce:
     numwant: int | None = None
 
     def __post_init__(self) -> None:
-        for field in ("info_hash", "peer_id"):
+        for field, code in (
+            ("info_hash", ErrorCode.BAD_INFO_HASH),
+            ("peer_id", ErrorCode.BAD_PEER_ID),
+        ):
             if not _HEX40.fullmatch(getattr(self, field)):
-                raise Invalid(f"{field} must be 40 lowercase hex digits", code=f"bad_{field}")
+                raise Invalid(f"{field} must be 40 lowercase hex digits", code=code)
         normalize_ip(self.ip)
         if not 1 <= self.port <= 65535:
-            raise Invalid("port must be 1-65535", code="bad_port")
-        for field in ("uploaded", "downloaded", "left"):
+            raise Invalid("port must be 1-65535", code=ErrorCode.BAD_PORT)
+        for field, code in _COUNTERS:
             if not 0 <= getattr(self, field) <= MAX_COUNTER:
-                raise Invalid(f"{field} must be 0-{MAX_COUNTER}", code=f"bad_{field}")
+                raise Invalid(f"{field} must be 0-{MAX_COUNTER}", code=code)
         if self.event not in EVENTS:
-            raise Invalid(f"unknown event {self.event!r}", code="bad_event")
+            raise Invalid(f"unknown event {self.event!r}", code=ErrorCode.BAD_EVENT)
         if self.interval is not None and not 1 <= self.interval <= MAX_INTERVAL:
-            raise Invalid(f"interval must be 1-{MAX_INTERVAL}", code="bad_interval")
+            raise Invalid(f"interval must be 1-{MAX_INTERVAL}", code=ErrorCode.BAD_INTERVAL)
         if self.numwant is not None and self.numwant < 0:
-            raise Invalid("numwant must not be negative", code="bad_numwant")
+            raise Invalid("numwant must not be negative", code=ErrorCode.BAD_NUMWANT)
 
 
 @dataclass(frozen=True)
@@ -192,7 +201,7 @@ def _member_file(
     # Another group's torrent is answered as one that does not exist: the answer must
     # not tell a stranger that the info-hash is shared, nor in which group.
     if row is None or row[3] is None:
-        raise NotFound("unknown torrent", code="unknown_torrent")
+        raise NotFound("unknown torrent", code=ErrorCode.UNKNOWN_TORRENT)
     file_id, group_id, completed, _, peer_left = row
     return FileRef(file_id, group_id, completed), peer_left
 

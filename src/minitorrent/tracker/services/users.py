@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import ColumnElement, bindparam, delete, select
 from sqlalchemy.orm import Session
 
+from minitorrent.error_codes import ErrorCode
 from minitorrent.tracker.models import LoginSession, Peer, User
 from minitorrent.tracker.services import changes
 from minitorrent.tracker.services.errors import Conflict, NotFound, Unauthorized, not_logged_in
@@ -41,7 +42,7 @@ def _token_hash(token: str) -> str:
 def _get_user(db: Session, user_id: str) -> User:
     user = db.get(User, user_id)
     if user is None:
-        raise NotFound(f"no such user '{user_id}'", code="no_such_user")
+        raise NotFound(f"no such user '{user_id}'", code=ErrorCode.NO_SUCH_USER)
     return user
 
 
@@ -53,7 +54,7 @@ def check_new_user(user_id: str, password: str) -> None:
 
 def refuse_taken(db: Session, user_id: str) -> None:
     if db.get(User, user_id) is not None:
-        raise Conflict(f"user '{user_id}' already exists", code="user_exists")
+        raise Conflict(f"user '{user_id}' already exists", code=ErrorCode.USER_EXISTS)
 
 
 def add_user(db: Session, user_id: str, password_hash: str, *, now: datetime) -> User:
@@ -80,7 +81,7 @@ def create_user(
 def wrong_credentials() -> Unauthorized:
     """One answer for an unknown user and a wrong password: which ids exist is not
     for a password guesser to learn."""
-    return Unauthorized("wrong user id or password", code="wrong_credentials")
+    return Unauthorized("wrong user id or password", code=ErrorCode.WRONG_CREDENTIALS)
 
 
 def check_login(user_id: str, password: str, *, throttle: LoginThrottle, ip: str | None) -> None:
@@ -208,7 +209,7 @@ _PASSKEY = select(User.passkey).where(User.id == bindparam("user_id"))
 def passkey_of(db: Session, user_id: str) -> str:
     passkey = run(db, _PASSKEY, user_id=user_id).scalar()
     if passkey is None:
-        raise NotFound(f"no such user '{user_id}'", code="no_such_user")
+        raise NotFound(f"no such user '{user_id}'", code=ErrorCode.NO_SUCH_USER)
     return str(passkey)
 
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
+from minitorrent.error_codes import ErrorCode
 from minitorrent.tracker.models import Membership, Peer
 from minitorrent.tracker.services.addresses import normalize_ip
 from minitorrent.tracker.services.errors import Invalid
@@ -31,9 +32,12 @@ def in_swarm(
     """Whether `peer_id` announced `info_hash` from `ip` and is still live and a member
     (or, for passkey announces, any peer id from `ip`). Members of the file's group only
     may ask."""
-    for name, value in (("info_hash", info_hash), ("peer_id", peer_id)):
+    for name, value, code in (
+        ("info_hash", info_hash, ErrorCode.BAD_INFO_HASH),
+        ("peer_id", peer_id, ErrorCode.BAD_PEER_ID),
+    ):
         if not _HEX40.fullmatch(value):
-            raise Invalid(f"{name} must be 40 lowercase hex digits", code=f"bad_{name}")
+            raise Invalid(f"{name} must be 40 lowercase hex digits", code=code)
     shared = require_member_file(db, info_hash, user_id)
     # Leaving a group drops the member's peers; the membership join is a second lock.
     member = exists().where(

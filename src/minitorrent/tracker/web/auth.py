@@ -19,6 +19,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
+from minitorrent.error_codes import ErrorCode
 from minitorrent.tracker.api.deps import context_of
 from minitorrent.tracker.services.errors import Forbidden, not_logged_in
 from minitorrent.tracker.services.users import Authenticated
@@ -28,7 +29,7 @@ PRE_COOKIE = "minitorrent_pre"  # the CSRF secret of the sign-in forms
 CSRF_FIELD = "csrf"
 BAD_CSRF = Forbidden(
     "this form is out of date or came from another site; reload the page and try again",
-    code="bad_csrf",
+    code=ErrorCode.BAD_CSRF,
 )
 
 

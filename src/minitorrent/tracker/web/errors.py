@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 
+from minitorrent.error_codes import ErrorCode
 from minitorrent.tracker.services.errors import DomainError
 from minitorrent.tracker.web.auth import SESSION_COOKIE, drop_cookie
 from minitorrent.tracker.web.render import page, redirect
@@ -47,7 +48,7 @@ def _web_or_json(json_handler: AnyHandler) -> Handler:
         if not is_web(request):
             return answer
         body = json.loads(bytes(answer.body))
-        if body["error"] == "not_logged_in":
+        if body["error"] == ErrorCode.NOT_LOGGED_IN:
             response: Response = redirect("/login")
             drop_cookie(request, response, SESSION_COOKIE)  # dead anyway
             return response
