@@ -24,7 +24,7 @@ ANNOUNCE_RETRY_MIN = 1.0
 STARVED_RETRY = 5.0
 # Announces refused for good: the user is no longer in the file's group, or the file is
 # gone from it (nobody shares it any more). Reasons shown to the user.
-_NOT_IN_GROUP = {
+_NOT_IN_GROUP: dict[str, str] = {
     ErrorCode.NOT_MEMBER: "not a member of '{group}' any more",
     ErrorCode.UNKNOWN_TORRENT: "'{name}' is no longer shared in '{group}'",
 }
