@@ -48,6 +48,11 @@ def drain(pk: PiecePicker, peer: Hashable, blocks: list[Block]) -> None:
         pk.check_invariants()
 
 
+def contributors(pk: PiecePicker, index: int) -> set[Hashable]:
+    """Peers that delivered blocks of a downloading piece."""
+    return {p for p in pk.senders(index) if p is not None}
+
+
 # ---------------------------------------------------------------- geometry
 
 
@@ -398,10 +403,10 @@ def test_failed_piece_is_fetched_again() -> None:
     pk.on_block_received("a", first[1])
     pk.on_block_received("b", rest[0])
     assert pk.piece_complete(0)
-    assert pk.contributors(0) == {"a", "b"}
+    assert contributors(pk, 0) == {"a", "b"}
     pk.on_piece_failed(0)
     pk.check_invariants()
-    assert pk.contributors(0) == set()
+    assert contributors(pk, 0) == set()
     assert not pk.piece_complete(0)
     assert all(pk.block_state(b) is BlockState.FREE for b in pk.blocks_of(0))
     assert pk.num_free_blocks == 3
@@ -437,7 +442,7 @@ def test_block_from_a_peer_it_was_not_requested_from_is_accepted() -> None:
     got = pk.pick("a", 1)
     assert pk.on_block_received("b", got[0]) == ["a"]
     assert pk.requests_of("a") == frozenset()
-    assert pk.contributors(0) == {"b"}
+    assert contributors(pk, 0) == {"b"}
     pk.check_invariants()
 
 
