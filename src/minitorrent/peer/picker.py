@@ -62,7 +62,7 @@ class PiecePicker(PickerBook):
         for index, bit in enumerate(bits):
             if bit:
                 self._rarity.inc(index)
-                if not self._have[index]:
+                if self._lack[index]:
                     wanted += 1
         self._peers[peer] = PeerRecord(bits, wanted)
 
@@ -71,7 +71,7 @@ class PiecePicker(PickerBook):
         if peer in self._peers:
             raise ValueError(f"peer {peer!r} already added")
         self._rarity.seeds += 1
-        self._peers[peer] = PeerRecord(None, self.num_pieces - self._num_have)
+        self._peers[peer] = PeerRecord(None, self._num_lack)
 
     def peer_has(self, peer: Hashable, index: int) -> None:
         """The peer sent ``have index``. Repeats are harmless."""
@@ -81,7 +81,7 @@ class PiecePicker(PickerBook):
             return
         info.pieces[index] = 1
         self._rarity.inc(index)
-        if not self._have[index]:
+        if self._lack[index]:
             info.wanted += 1
 
     def remove_peer(self, peer: Hashable) -> list[Block]:
@@ -243,7 +243,7 @@ class PiecePicker(PickerBook):
 
         That includes the textbook case (every missing block requested or received) and
         the case where the only FREE blocks belong to pieces no connected peer has."""
-        if self._num_have == self.num_pieces:
+        if not self._num_lack:
             return False
         if self._num_free_blocks == 0:
             return True
@@ -326,6 +326,8 @@ class PiecePicker(PickerBook):
         info = self._peers[peer]
         if self._have[index]:
             raise ValueError(f"piece {index} is verified already")
+        if not self._lack[index]:
+            raise ValueError(f"piece {index} is not wanted")
         if info.pieces is not None and not info.pieces[index]:
             raise ValueError(f"peer {peer!r} does not have piece {index}")
         self._solo[index] = peer
@@ -365,6 +367,8 @@ class PiecePicker(PickerBook):
         self._solo.pop(index, None)
         self._have[index] = 1
         self._num_have += 1
+        self._lack[index] = 0
+        self._num_lack -= 1
         for info in self._peers.values():
             if info.pieces is None or info.pieces[index]:
                 info.wanted -= 1

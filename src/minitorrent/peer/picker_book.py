@@ -70,6 +70,7 @@ class PickerBook(PieceGeometry):
         block_size: int = DEFAULT_BLOCK_SIZE,
         rng: random.Random | None = None,
         have: Iterable[int] = (),
+        wanted: Iterable[int] | None = None,
     ) -> None:
         super().__init__(num_pieces, piece_length, total_length, block_size)
         self._have = bytearray(num_pieces)
@@ -77,11 +78,25 @@ class PickerBook(PieceGeometry):
             self._check_index(index)
             self._have[index] = 1
         self._num_have = sum(self._have)
+        # Pieces wanted and not verified yet: all of them, or those of the files a
+        # download selected. Only these are requested; the download is complete when
+        # none is left (a partial seed then serves what it has).
+        self._lack = bytearray(num_pieces) if wanted is not None else bytearray([1]) * num_pieces
+        for index in wanted or ():
+            self._check_index(index)
+            self._lack[index] = 1
+        for index in range(num_pieces):
+            if self._have[index]:
+                self._lack[index] = 0
+        self._num_lack = sum(self._lack)
+        self.wanted_length = sum(
+            self.piece_size(i) for i in range(num_pieces) if self._lack[i] or self._have[i]
+        )
         self._peers: dict[Hashable, PeerRecord] = {}
         self._downloading: dict[int, Downloading] = {}
         self._open: dict[int, None] = {}  # downloading pieces with FREE blocks, oldest first
         self._num_duplicates = 0
-        free = [i for i in range(num_pieces) if not self._have[i]]
+        free = [i for i in range(num_pieces) if self._lack[i]]
         self._num_free_blocks = sum(self.blocks_in_piece(i) for i in free)
         self._rarity = RarityOrder(num_pieces, free, rng if rng is not None else random.Random())
         self._solo: dict[int, Hashable] = {}  # piece -> the one peer it may come from
@@ -126,7 +141,13 @@ class PickerBook(PieceGeometry):
 
     @property
     def is_complete(self) -> bool:
-        return self._num_have == self.num_pieces
+        """Every wanted piece is verified."""
+        return self._num_lack == 0
+
+    @property
+    def num_missing(self) -> int:
+        """Wanted pieces not verified yet."""
+        return self._num_lack
 
     @property
     def num_duplicates(self) -> int:
@@ -142,7 +163,8 @@ class PickerBook(PieceGeometry):
         return bool(self._have[index])
 
     def missing_pieces(self) -> list[int]:
-        return [i for i, bit in enumerate(self._have) if not bit]
+        """The wanted pieces not verified yet."""
+        return [i for i, bit in enumerate(self._lack) if bit]
 
     def verified_prefix(self) -> int:
         """How many pieces from piece 0 on are verified without a gap."""
@@ -179,15 +201,19 @@ class PickerBook(PieceGeometry):
         """Raise AssertionError if any internal count disagrees with the per-block states."""
         if self._num_have != sum(self._have):
             _fail("num_have disagrees with the have bitmap")
+        if self._num_lack != sum(self._lack):
+            _fail("num_missing disagrees with the wanted bitmap")
+        if any(self._have[i] and self._lack[i] for i in range(self.num_pieces)):
+            _fail("a verified piece is still wanted")
         self._check_peers()
         if self._have[: self._prefix].count(0):
             _fail(f"verified prefix {self._prefix} has a gap")
         for i in range(self.num_pieces):
-            free_piece = not self._have[i] and i not in self._downloading
+            free_piece = bool(self._lack[i]) and i not in self._downloading
             if free_piece != self._rarity.is_free(i):
                 _fail(f"piece {i}: free={free_piece} but free in order={not free_piece}")
-            if self._have[i] and i in self._downloading:
-                _fail(f"piece {i} both verified and downloading")
+            if not self._lack[i] and i in self._downloading:
+                _fail(f"piece {i} downloading but verified or not wanted")
         self._check_blocks()
         self._check_solo()
 
@@ -199,7 +225,7 @@ class PickerBook(PieceGeometry):
         for peer, info in self._peers.items():
             if info.pieces is None:
                 seeds += 1
-                wanted = n - self._num_have
+                wanted = self._num_lack
             else:
                 if len(info.pieces) != n or any(b not in (0, 1) for b in info.pieces):
                     _fail(f"bad bitfield for {peer!r}")
@@ -207,7 +233,7 @@ class PickerBook(PieceGeometry):
                 for i, bit in enumerate(info.pieces):
                     if bit:
                         avail[i] += 1
-                        wanted += not self._have[i]
+                        wanted += self._lack[i]
             if info.wanted != wanted:
                 _fail(f"wanted count of {peer!r} is {info.wanted}, expected {wanted}")
         self._rarity.check(avail, seeds)
@@ -255,8 +281,8 @@ class PickerBook(PieceGeometry):
 
     def _check_solo(self) -> None:
         for i, owner in self._solo.items():
-            if self._have[i]:
-                _fail(f"solo piece {i} is verified")
+            if not self._lack[i]:
+                _fail(f"solo piece {i} is verified or not wanted")
             info = self._peers.get(owner)
             if info is None:
                 _fail(f"solo piece {i} owned by unknown peer {owner!r}")
