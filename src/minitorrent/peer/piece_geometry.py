@@ -7,6 +7,7 @@ index or offset: drop it).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import NamedTuple
 
@@ -30,16 +31,21 @@ class BlockState(IntEnum):
     VERIFIED = 3
 
 
+@dataclass(eq=False)
 class PieceGeometry:
     """Piece and block sizes of one torrent, checked once at construction."""
 
-    def __init__(
-        self,
-        num_pieces: int,
-        piece_length: int,
-        total_length: int,
-        block_size: int = DEFAULT_BLOCK_SIZE,
-    ) -> None:
+    num_pieces: int
+    piece_length: int
+    total_length: int
+    block_size: int = DEFAULT_BLOCK_SIZE
+    _blocks_per_piece: int = field(init=False, repr=False)
+    _last_piece_size: int = field(init=False, repr=False)
+    _last_piece_blocks: int = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        num_pieces, piece_length, block_size = self.num_pieces, self.piece_length, self.block_size
+        total_length = self.total_length
         if piece_length <= 0 or block_size <= 0:
             raise ValueError("piece_length and block_size must be positive")
         if total_length < 0:
@@ -50,10 +56,6 @@ class PieceGeometry:
                 f"{total_length} bytes in pieces of {piece_length} make {expected} pieces, "
                 f"not {num_pieces}"
             )
-        self.num_pieces = num_pieces
-        self.piece_length = piece_length
-        self.total_length = total_length
-        self.block_size = block_size
         self._blocks_per_piece = -(-piece_length // block_size)
         self._last_piece_size = total_length - (num_pieces - 1) * piece_length if num_pieces else 0
         self._last_piece_blocks = -(-self._last_piece_size // block_size)
