@@ -6,8 +6,8 @@ A pattern is a glob on a file's path inside the folder (``week1/intro.mp4``):
   ``[abc]`` / ``[!abc]`` one character of (not of) a set, ``**`` anything, ``/`` included;
 * a pattern without ``/`` is matched against each name along the path, so ``*.pdf``
   selects every PDF at any depth and ``week1`` the folder ``week1`` wherever it is;
-* a pattern with ``/`` is matched against the path from the folder's top; a leading
-  ``/`` is ignored;
+* a pattern with ``/`` is matched against the path from the folder's top (so a leading
+  ``/`` anchors a single name there: ``/week1``);
 * matching a folder selects everything under it: ``week1`` and ``week1/*`` both take
   the whole of ``week1``.
 
@@ -25,12 +25,14 @@ from collections.abc import Iterable, Sequence
 
 from minitorrent.errors import MinitorrentError
 from minitorrent.file_list import FileEntry, Layout
+from minitorrent.metainfo import InfoDict
 
 __all__ = [
     "Selection",
     "boundary_pieces",
     "decode_patterns",
     "encode_patterns",
+    "pieces_wanted",
     "select_files",
     "wanted_pieces",
 ]
@@ -75,7 +77,7 @@ class _Pattern:
         if not cleaned:
             raise MinitorrentError(f"--only {text!r}: an empty pattern selects nothing")
         self.text = text
-        self.anchored = "/" in cleaned
+        self.anchored = "/" in text.rstrip("/")
         try:
             self.regex = re.compile(_translate(cleaned))
         except re.error as exc:  # a set like [z-a]
@@ -118,6 +120,14 @@ def boundary_pieces(
     chosen = set(wanted)
     unwanted = [i for i in range(len(files)) if i not in chosen]
     return wanted_pieces(files, piece_length, chosen) & wanted_pieces(files, piece_length, unwanted)
+
+
+def pieces_wanted(info: InfoDict, skip: frozenset[int]) -> set[int] | None:
+    """The pieces a download of ``info`` without the files ``skip`` wants (None: all)."""
+    if not skip:
+        return None
+    wanted = [i for i in range(len(info.files)) if i not in skip]
+    return wanted_pieces(info.files, info.piece_length, wanted)
 
 
 class Selection:

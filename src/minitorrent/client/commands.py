@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+from minitorrent.client import only
 from minitorrent.client.figures import Speedometer, duration, eta, parse_time, plural, when
 from minitorrent.client.hashing import Hashing
 from minitorrent.client.state import (
@@ -45,6 +46,7 @@ from minitorrent.peer.node import PeerNode, Transfer, TransferKind
 from minitorrent.peer.storage import check_own_file, locked_elsewhere
 from minitorrent.peer.swarm import State
 from minitorrent.peer.tracker_client import Standing, TrackerClient
+from minitorrent.selection import encode_patterns, pieces_wanted
 from minitorrent.units import human_size
 
 log = logging.getLogger(__name__)
@@ -455,14 +457,19 @@ class Client:
 
     # -- downloads -------------------------------------------------------------------
 
-    async def download_file(self, group_id: str, file_name: str, destination: str) -> Result:
+    async def download_file(
+        self, group_id: str, file_name: str, destination: str, *options: str
+    ) -> Result:
         session = self._require_login()
+        patterns = only.parse_only(options)  # before asking the tracker anything
         raw_info, sha1 = await self.tracker.file_info(group_id, file_name)
         info = InfoDict.decode(raw_info)  # every path of a folder checked again here
         name = safe_file_name(info.name)
         if info.source != group_id:
             raise MetainfoError("the tracker sent metadata of another group")
         check_limits(info.name, info.files, FolderLimits())
+        selection = only.choose(info, patterns)
+        skip = only.skipped(selection)
         running = self.node.transfers.get(info.info_hash)
         if running is not None:
             if running.kind is TransferKind.DOWNLOAD and running.swarm.state in (
@@ -481,6 +488,11 @@ class Client:
         target = resolve_destination(destination, name)
         part = target.with_name(target.name + ".part")
         resume = record is not None and record.part_path == str(part) and part.exists()
+        if resume and record is not None and only.skipped(only.stored(info, record.only)) != skip:
+            raise MinitorrentError(
+                f"'{file_name}' was started with another file selection; give the same "
+                f"--only patterns to resume it ({only.shown(record.only)})"
+            )
         adopted = part.exists() and not resume
         if adopted:
             # A .part without resume data (the state file was lost or damaged): if it can
@@ -494,7 +506,7 @@ class Client:
         if resume:
             _check_own_part(part, info)  # never finish a .part another user planted
             saved = record.have if record is not None and not adopted else b""
-            have = await asyncio.to_thread(_recheck, part, info, saved)
+            have = await asyncio.to_thread(_recheck, part, info, saved, skip)
         session.state.put_download(
             DownloadRecord(
                 info.info_hash_hex,
@@ -505,6 +517,7 @@ class Client:
                 sha1,
                 raw_info,
                 bytes(have),
+                only=encode_patterns(patterns),
             )
         )
         try:
@@ -517,6 +530,7 @@ class Client:
                 sha1=sha1,
                 have=have,
                 resume=resume,
+                skip=skip,
             )
         except (OSError, StorageError) as exc:
             session.state.remove_download(info.info_hash_hex)
@@ -525,7 +539,8 @@ class Client:
         session.downloads[info.info_hash] = transfer
         verb = "resuming" if resume else "downloading"
         done = f" ({sum(have)} of {info.num_pieces} pieces found good in {part.name})"
-        return f"{verb} '{name}' from '{group_id}' to {target}" + (done if adopted else "")
+        chosen = only.part_note(info, skip)
+        return f"{verb} '{name}' from '{group_id}' to {target}" + (done if adopted else "") + chosen
 
     async def cancel_download(self, group_id: str, file_name: str) -> Result:
         session = self._require_login()
@@ -549,7 +564,7 @@ class Client:
         for t in session.downloads.values():
             st = t.swarm.status()
             if t.kind is TransferKind.SEED:
-                lines.append(f"[C] [{t.group_id}] {t.name}")
+                lines.append(f"[C] [{t.group_id}] {t.name}" + only.part_note(t.swarm.info, t.skip))
             elif st.state is State.FAILED or st.state is State.STOPPED:
                 lines.append(f"[F] [{t.group_id}] {t.name}: {st.reason or 'stopped'}")
             else:
@@ -568,7 +583,9 @@ class Client:
         left = eta(st.length - st.bytes_done, speed)
         return (
             f"[D] [{t.group_id}] {t.name} {percent(st.bytes_done, st.length)} "
-            f"{human_size(speed)}/s {plural(st.peers, 'peer')}" + (f" ETA {left}" if left else "")
+            f"{human_size(speed)}/s {plural(st.peers, 'peer')}"
+            + (f" ETA {left}" if left else "")
+            + only.part_note(t.swarm.info, t.skip)
         )
 
     async def wait(self) -> Result:
@@ -620,6 +637,7 @@ class Client:
         # would block the event loop).
         st = transfer.destination.stat()
         size, mtime_ns = (info.length, 0) if info.is_folder else (st.st_size, st.st_mtime_ns)
+        record = session.state.download(info.info_hash_hex)
         session.state.put_share(
             ShareRecord(
                 info.info_hash_hex,
@@ -630,6 +648,7 @@ class Client:
                 mtime_ns,
                 transfer.sha1,
                 info.encode(),
+                only=record.only if record is not None else None,  # re-shared as it is
             )
         )
         session.state.remove_download(info.info_hash_hex)
@@ -668,7 +687,10 @@ class Client:
                 continue
             path = Path(share.path)
             try:
-                if info.is_folder:
+                part_of = only.stored(info, share.only)
+                if part_of is not None:  # its files are checked when opened
+                    hashed_as_of = None  # and each piece before its first upload
+                elif info.is_folder:
                     await asyncio.to_thread(_check_folder, session.state, share, info)
                     hashed_as_of = None  # each piece is checked before its first upload
                 else:
@@ -680,7 +702,12 @@ class Client:
                         _record_checked(session.state, share, st.st_size, st.st_mtime_ns)
                 transfers.append(
                     self.node.seed(
-                        share.group_id, share.name, info, path, hashed_as_of=hashed_as_of
+                        share.group_id,
+                        share.name,
+                        info,
+                        path,
+                        hashed_as_of=hashed_as_of,
+                        skip=only.skipped(part_of),
                     )
                 )
             except (OSError, MinitorrentError) as exc:
@@ -727,7 +754,10 @@ class Client:
                 )
                 continue
             try:
-                have = await asyncio.to_thread(_recheck, Path(record.part_path), info, record.have)
+                skip = only.skipped(only.stored(info, record.only))
+                have = await asyncio.to_thread(
+                    _recheck, Path(record.part_path), info, record.have, skip
+                )
                 transfer = self.node.download(
                     record.group_id,
                     record.name,
@@ -737,6 +767,7 @@ class Client:
                     sha1=record.sha1,
                     have=have,
                     resume=True,
+                    skip=skip,
                 )
             except (OSError, MinitorrentError) as exc:
                 notes.append(f"notice: cannot resume [{record.group_id}] {record.name}: {exc}")
@@ -841,11 +872,14 @@ def _check_own_part(part: Path, info: InfoDict) -> None:
         )
 
 
-def _recheck(part: Path, info: InfoDict, saved: bytes) -> list[bool]:
+def _recheck(
+    part: Path, info: InfoDict, saved: bytes, skip: frozenset[int] = frozenset()
+) -> list[bool]:
     """Which pieces of a partial file are good: the saved resume data vouches for the
-    pieces it marks, the rest (verified after the last save) are re-hashed."""
-    with open_storage(part, info, writable=False) as storage:
-        return storage.recheck(trusted=[b == 1 for b in saved])
+    pieces it marks, the rest (verified after the last save) are re-hashed; part of a
+    folder (``skip``): its wanted pieces only."""
+    with open_storage(part, info, writable=False, skip=skip) as storage:
+        return storage.recheck(trusted=[b == 1 for b in saved], wanted=pieces_wanted(info, skip))
 
 
 def _tracker_state(standing: Standing) -> str:
