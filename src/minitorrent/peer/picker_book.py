@@ -89,8 +89,13 @@ class PickerBook(PieceGeometry):
             if self._have[index]:
                 self._lack[index] = 0
         self._num_lack = sum(self._lack)
-        self.wanted_length = sum(
-            self.piece_size(i) for i in range(num_pieces) if self._lack[i] or self._have[i]
+        # Bytes of the pieces wanted or verified: what progress and `left` count.
+        self.wanted_length = (
+            total_length
+            if wanted is None
+            else sum(
+                self.piece_size(i) for i in range(num_pieces) if self._lack[i] or self._have[i]
+            )
         )
         self._peers: dict[Hashable, PeerRecord] = {}
         self._downloading: dict[int, Downloading] = {}
