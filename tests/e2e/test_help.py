@@ -28,8 +28,13 @@ def test_help_groups_the_commands_by_topic(start_client: Callable[..., Client]) 
 def test_help_on_one_command(start_client: Callable[..., Client]) -> None:
     client = start_client()
     out = client.ok("help download_file")
-    assert out[0] == "usage: download_file <group_id> <file_name> <destination_path>"
+    assert out[0] == (
+        "usage: download_file <group_id> <file_name> <destination_path> [--only PATTERN]..."
+    )
     assert out[1].startswith("Download a group's file in the background")
-    assert out[2] == "example: download_file lab results.csv ~/Downloads"
+    assert "--only PATTERN" in out[1]
+    assert (
+        out[2] == "example: download_file lab lectures ~/Downloads --only 'week1/*' --only '*.pdf'"
+    )
     client.fails("help frobnicate", r"^error: unknown command 'frobnicate' \(type help for")
     client.fails("help login now", r"^error: wrong number of arguments; usage: help \[<command>\]$")

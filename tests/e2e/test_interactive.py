@@ -186,6 +186,10 @@ def test_tab_completes_commands_groups_files_users_and_paths(
     alice.run("upload_file notes.txt lab")
     completes("download_file lab n", "download_file lab notes.txt")
     completes("download_file lab notes.txt dow", "download_file lab notes.txt downloads/")
+    completes(
+        "download_file lab notes.txt downloads/ --o",
+        "download_file lab notes.txt downloads/ --only",
+    )
     completes("export_torrent lab notes.txt downloads/", "export_torrent lab notes.txt downloads/")
     completes("help remove_m", "help remove_member")
 

@@ -14,6 +14,7 @@ from minitorrent.folder import build_folder_info
 from minitorrent.metainfo import InfoDict
 from minitorrent.peer import folder_storage
 from minitorrent.peer.folder_storage import FolderStorage, move_folder_into_place
+from minitorrent.peer.parts_file import parts_path
 from tests.unit.test_folders import PL, make_tree
 
 SIZES = {"a/big.bin": 3 * PL + 5, "a/c": PL - 5, "a/empty": 0, "é x/s": 10, "z": 2 * PL + 1}
@@ -138,3 +139,62 @@ def test_completion_never_replaces_what_appeared(
     with pytest.raises(FileExistsError):
         move_folder_into_place(tmp_path / "p", tmp_path / "top")
     assert (tmp_path / "p" / "z").exists()
+
+
+# -- part of a folder (download_file --only) ------------------------------------------
+
+
+def test_files_left_out_are_never_created_and_boundary_bytes_kept_aside(
+    tmp_path: Path, shared: tuple[Path, InfoDict, bytes]
+) -> None:
+    _, info, stream = shared
+    assert [f.relative for f in info.files] == ["a/big.bin", "a/c", "a/empty", "z", "é x/s"]
+    skip = frozenset({0, 3})  # big.bin and z: pieces 3 and 6 are wanted, both shared
+    part = tmp_path / "dl" / "top.part"
+    part.parent.mkdir()
+    with folder_storage.create_storage(part, info, skip=skip) as storage:
+        for index in (3, 6):
+            offset = storage.piece_offset(index)
+            storage.write_blocks(offset, [stream[offset : offset + info.piece_size(index)]])
+            assert storage.verify_piece(index)
+        storage.sync()
+    assert sorted(tree_digest(part)) == ["a/c", "a/empty", "é x/s"]
+    parts = parts_path(part, info)
+    assert parts.parent == part.parent and parts.name.startswith(".")
+    assert os.stat(parts).st_mode & 0o777 == 0o600
+    with parts.open("rb") as f:  # the bytes of big.bin and z inside pieces 3 and 6
+        f.seek(3 * PL)
+        assert f.read(5) == stream[3 * PL : 3 * PL + 5]
+        f.seek(6 * PL)
+        assert f.read(1) == stream[6 * PL : 6 * PL + 1]
+    with folder_storage.open_storage(part, info, writable=False, skip=skip) as storage:
+        wanted = {3, 6}
+        assert storage.recheck(wanted=wanted) == [i in wanted for i in range(info.num_pieces)]
+    move_folder_into_place(part, tmp_path / "dl" / "top")
+    with folder_storage.open_storage(tmp_path / "dl" / "top", info, writable=False, skip=skip) as s:
+        assert s.verify_piece(3) and s.verify_piece(6)  # served to others from here
+        assert not s.verify_piece(0)  # never fetched: read as zeros, not an error
+
+
+def test_no_parts_file_without_a_shared_piece(
+    tmp_path: Path, shared: tuple[Path, InfoDict, bytes]
+) -> None:
+    _, info, _ = shared
+    part = tmp_path / "top.part"
+    with folder_storage.create_storage(part, info, skip=frozenset({2})):  # a/empty only
+        pass
+    assert not (part / "a" / "empty").exists()
+    assert not parts_path(part, info).exists()
+
+
+def test_a_link_planted_as_the_parts_file_is_not_followed(
+    tmp_path: Path, shared: tuple[Path, InfoDict, bytes]
+) -> None:
+    _, info, _ = shared
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    part = tmp_path / "top.part"
+    os.symlink(victim, parts_path(part, info))
+    with pytest.raises(StorageError, match="cannot open"):
+        folder_storage.create_storage(part, info, skip=frozenset({0}))
+    assert victim.read_bytes() == b"keep"

@@ -48,6 +48,11 @@ def drain(pk: PiecePicker, peer: Hashable, blocks: list[Block]) -> None:
         pk.check_invariants()
 
 
+def contributors(pk: PiecePicker, index: int) -> set[Hashable]:
+    """Peers that delivered blocks of a downloading piece."""
+    return {p for p in pk.senders(index) if p is not None}
+
+
 # ---------------------------------------------------------------- geometry
 
 
@@ -398,10 +403,10 @@ def test_failed_piece_is_fetched_again() -> None:
     pk.on_block_received("a", first[1])
     pk.on_block_received("b", rest[0])
     assert pk.piece_complete(0)
-    assert pk.contributors(0) == {"a", "b"}
+    assert contributors(pk, 0) == {"a", "b"}
     pk.on_piece_failed(0)
     pk.check_invariants()
-    assert pk.contributors(0) == set()
+    assert contributors(pk, 0) == set()
     assert not pk.piece_complete(0)
     assert all(pk.block_state(b) is BlockState.FREE for b in pk.blocks_of(0))
     assert pk.num_free_blocks == 3
@@ -437,7 +442,7 @@ def test_block_from_a_peer_it_was_not_requested_from_is_accepted() -> None:
     got = pk.pick("a", 1)
     assert pk.on_block_received("b", got[0]) == ["a"]
     assert pk.requests_of("a") == frozenset()
-    assert pk.contributors(0) == {"b"}
+    assert contributors(pk, 0) == {"b"}
     pk.check_invariants()
 
 
@@ -497,6 +502,53 @@ def test_interesting_follows_verification() -> None:
     assert pk.interesting("s")
     pk.peer_has("a", 1)
     assert pk.interesting("a")
+    pk.check_invariants()
+
+
+# ---------------------------------------------------------------- part of a folder
+
+
+def test_only_wanted_pieces_are_requested() -> None:
+    pk = PiecePicker(6, BS, 6 * BS, block_size=BS, rng=random.Random(0), wanted={1, 4})
+    pk.add_peer_have_all("seed")
+    got = pk.pick("seed", 10)
+    assert sorted(b.index for b in got) == [1, 4]
+    assert pk.missing_pieces() == [1, 4]
+    assert not pk.is_complete
+    drain(pk, "seed", got)
+    assert pk.is_complete
+    assert not pk.interesting("seed")  # the rest is not wanted
+    assert pk.have_list() == [False, True, False, False, True, False]
+    assert pk.pick("seed", 10) == []
+    assert not pk.in_end_game
+    pk.check_invariants()
+
+
+def test_a_peer_with_unwanted_pieces_only_is_not_interesting() -> None:
+    pk = PiecePicker(4, BS, 4 * BS, block_size=BS, rng=random.Random(0), wanted={0})
+    pk.add_peer("a", [1, 2, 3])
+    assert not pk.interesting("a")
+    assert pk.pick("a", 4) == []
+    pk.peer_has("a", 0)
+    assert pk.interesting("a")
+    assert [b.index for b in pk.pick("a", 4)] == [0]
+    pk.check_invariants()
+
+
+def test_wanted_length_counts_wanted_and_verified_pieces() -> None:
+    pk = PiecePicker(3, BS, 2 * BS + 100, block_size=BS, wanted={2}, have={0})
+    assert pk.wanted_length == BS + 100
+    assert pk.missing_pieces() == [2]
+    with pytest.raises(ValueError, match="not wanted"):
+        pk.add_peer_have_all("a")
+        pk.set_solo(1, "a")
+    pk.check_invariants()
+
+
+def test_nothing_wanted_is_complete_at_once() -> None:
+    pk = PiecePicker(3, BS, 3 * BS, block_size=BS, wanted=set())
+    assert pk.is_complete
+    assert pk.wanted_length == 0
     pk.check_invariants()
 
 
@@ -683,16 +735,33 @@ class PickerMachine(RuleBasedStateMachine):
         last=st.integers(1, 12),
         seed=st.integers(0, 2**16),
         have=st.sets(st.integers(0, 5)),
+        wanted=st.none() | st.sets(st.integers(0, 5)),
     )
     def setup(
-        self, num_pieces: int, piece_length: int, last: int, seed: int, have: set[int]
+        self,
+        num_pieces: int,
+        piece_length: int,
+        last: int,
+        seed: int,
+        have: set[int],
+        wanted: set[int] | None,
     ) -> None:
         last = min(last, piece_length)
         total = (num_pieces - 1) * piece_length + last if num_pieces else 0
         have = {i for i in have if i < num_pieces}
+        if wanted is not None:
+            wanted = {i for i in wanted if i < num_pieces}
         self.pk = PiecePicker(
-            num_pieces, piece_length, total, block_size=4, rng=random.Random(seed), have=have
+            num_pieces,
+            piece_length,
+            total,
+            block_size=4,
+            rng=random.Random(seed),
+            have=have,
+            wanted=wanted,
         )
+        # Part of a folder: only these pieces (and those verified already) are fetched.
+        self.model_wanted = set(range(num_pieces)) if wanted is None else wanted | have
         self.peer_pieces = {}
         self.seeds: set[str] = set()  # peers added with add_peer_have_all
         self.model_have = set(have)
@@ -750,6 +819,7 @@ class PickerMachine(RuleBasedStateMachine):
         assert len(set(got)) == len(got)
         for b in got:
             assert b.index in self.peer_pieces[name]
+            assert b.index in self.model_wanted
             assert b.index not in self.model_have
             assert b not in before
             assert pk.block_state(b) is BlockState.REQUESTED
@@ -769,7 +839,7 @@ class PickerMachine(RuleBasedStateMachine):
         # has that is still untouched.
         untouched = [
             i
-            for i in self.peer_pieces[name] - self.model_have - set(solo)
+            for i in self.peer_pieces[name] & self.model_wanted - self.model_have - set(solo)
             if all(pk.block_state(b) is BlockState.FREE for b in pk.blocks_of(i))
         ]
         started = [
@@ -784,14 +854,14 @@ class PickerMachine(RuleBasedStateMachine):
             assert max(started) < min(untouched)
         if len(got) < k:
             # Nothing FREE left that this peer could give us.
-            for i in self.peer_pieces[name] - self.model_have:
+            for i in self.peer_pieces[name] & self.model_wanted - self.model_have:
                 if solo.get(i, name) != name:
                     continue  # another peer's to deliver
                 for b in pk.blocks_of(i):
                     assert pk.block_state(b) is not BlockState.FREE
         if k > 0 and not got and pk.in_end_game:
             # End-game and nothing for this peer: it already asked for every block it could.
-            for i in self.peer_pieces[name] - self.model_have:
+            for i in self.peer_pieces[name] & self.model_wanted - self.model_have:
                 if solo.get(i, name) != name:
                     continue
                 for b in pk.blocks_of(i):
@@ -895,10 +965,10 @@ class PickerMachine(RuleBasedStateMachine):
         pk = self.pk
         pk.check_invariants()
         assert pk.num_have == len(self.model_have)
-        assert pk.missing_pieces() == sorted(self.all_pieces() - self.model_have)
-        assert pk.is_complete == (len(self.model_have) == pk.num_pieces)
+        assert pk.missing_pieces() == sorted(self.model_wanted - self.model_have)
+        assert pk.is_complete == (self.model_wanted <= self.model_have)
         for name, pieces in self.peer_pieces.items():
-            assert pk.interesting(name) == bool(pieces - self.model_have)
+            assert pk.interesting(name) == bool(pieces & self.model_wanted - self.model_have)
             assert all(b.index in pieces for b in pk.requests_of(name))
         for i in range(pk.num_pieces):
             assert pk.availability(i) == sum(i in s for s in self.peer_pieces.values())

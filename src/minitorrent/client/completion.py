@@ -50,6 +50,9 @@ class Parameters(Protocol):
     @property
     def optional(self) -> tuple[str, ...]: ...
 
+    @property
+    def options(self) -> str: ...
+
 
 Fetch = Callable[[Client, str], Awaitable[list[str]]]
 
@@ -216,7 +219,10 @@ class ShellCompleter(Completer):
         params = command.args + command.optional
         index = len(words) - 1
         if index >= len(params):
-            return []
+            # Options after the arguments (download_file --only PATTERN): the option's
+            # name, not the pattern after it.
+            wants_name = "--only" in command.options and words[-1] != "--only"
+            return ["--only"] if wants_name else []
         kind = _USER_KINDS.get(words[0]) if params[index] == "user_id" else None
         kind = kind or _ARG_KINDS.get(params[index])
         group = words[1 + params.index("group_id")] if "group_id" in params[:index] else ""

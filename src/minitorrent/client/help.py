@@ -118,8 +118,12 @@ DETAILS: dict[str, Details] = {
     "download_file": Details(
         "transfers",
         "Download a group's file in the background into a directory or to a file name; "
-        "it goes on while you type other commands.",
-        "download_file lab results.csv ~/Downloads",
+        "it goes on while you type other commands. For a folder, --only PATTERN (again for "
+        "more) fetches just the files whose path inside it matches: * and ? stay within "
+        "one folder name, ** crosses folders, a pattern without / matches a name at any "
+        "depth, and a matching folder brings everything under it. Files left out are "
+        "never created; the download is complete [C] when the chosen files are in.",
+        "download_file lab lectures ~/Downloads --only 'week1/*' --only '*.pdf'",
     ),
     "show_downloads": Details(
         "transfers",

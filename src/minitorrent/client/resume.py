@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from minitorrent.client import only
 from minitorrent.client.results import Done, Line, Notice
 from minitorrent.client.state import DownloadRecord, ShareRecord, UserState, damage_of
 from minitorrent.errors import MinitorrentError, StorageError
@@ -23,6 +24,7 @@ from minitorrent.metainfo import InfoDict, hash_file
 from minitorrent.peer.folder_storage import open_storage
 from minitorrent.peer.storage import locked_elsewhere
 from minitorrent.peer.transfer import Transfer
+from minitorrent.selection import pieces_wanted
 
 Record = TypeVar("Record", ShareRecord, DownloadRecord)
 
@@ -47,6 +49,7 @@ class TransferNode(Protocol):
         path: Path,
         *,
         hashed_as_of: os.stat_result | None = None,
+        skip: frozenset[int] = frozenset(),
     ) -> Transfer: ...
 
     def download(
@@ -60,6 +63,7 @@ class TransferNode(Protocol):
         sha1: str,
         have: list[bool],
         resume: bool,
+        skip: frozenset[int] = frozenset(),
     ) -> Transfer: ...
 
     async def remove(self, info_hash: bytes) -> None: ...
@@ -73,7 +77,10 @@ async def share_again(state: UserState, tracker: ShareWithdrawal, node: Transfer
     for share, info in _readable(state.shares(), state.remove_share, hint, notes):
         path = Path(share.path)
         try:
-            if info.is_folder:
+            part_of = only.stored(info, share.only)
+            if part_of is not None:  # its files are checked when opened
+                hashed_as_of = None  # and each piece before its first upload
+            elif info.is_folder:
                 await asyncio.to_thread(_check_folder, state, share, info)
                 hashed_as_of = None  # each piece is checked before its first upload
             else:
@@ -84,7 +91,14 @@ async def share_again(state: UserState, tracker: ShareWithdrawal, node: Transfer
                         raise StorageError("its content changed")
                     _record_checked(state, share, st.st_size, st.st_mtime_ns)
             transfers.append(
-                node.seed(share.group_id, share.name, info, path, hashed_as_of=hashed_as_of)
+                node.seed(
+                    share.group_id,
+                    share.name,
+                    info,
+                    path,
+                    hashed_as_of=hashed_as_of,
+                    skip=only.skipped(part_of),
+                )
             )
         except (OSError, MinitorrentError) as exc:
             reason = "it is gone" if isinstance(exc, FileNotFoundError) else str(exc)
@@ -131,7 +145,8 @@ async def resume_downloads(
             )
             continue
         try:
-            have = await asyncio.to_thread(recheck, Path(record.part_path), info, record.have)
+            skip = only.skipped(only.stored(info, record.only))
+            have = await asyncio.to_thread(recheck, Path(record.part_path), info, record.have, skip)
             transfer = node.download(
                 record.group_id,
                 record.name,
@@ -141,6 +156,7 @@ async def resume_downloads(
                 sha1=record.sha1,
                 have=have,
                 resume=True,
+                skip=skip,
             )
         except (OSError, MinitorrentError) as exc:
             notes.append(Notice(f"cannot resume [{record.group_id}] {record.name}: {exc}"))
@@ -205,8 +221,11 @@ def _dropped(record: ShareRecord | DownloadRecord, exc: MinitorrentError, hint: 
     )
 
 
-def recheck(part: Path, info: InfoDict, saved: bytes) -> list[bool]:
+def recheck(
+    part: Path, info: InfoDict, saved: bytes, skip: frozenset[int] = frozenset()
+) -> list[bool]:
     """Which pieces of a partial file are good: the saved resume data vouches for the
-    pieces it marks, the rest (verified after the last save) are re-hashed."""
-    with open_storage(part, info, writable=False) as storage:
-        return storage.recheck(trusted=[b == 1 for b in saved])
+    pieces it marks, the rest (verified after the last save) are re-hashed; part of a
+    folder (``skip``): its wanted pieces only."""
+    with open_storage(part, info, writable=False, skip=skip) as storage:
+        return storage.recheck(trusted=[b == 1 for b in saved], wanted=pieces_wanted(info, skip))

@@ -29,15 +29,22 @@ class Command:
     run: Callable[..., Awaitable[Result]]
     optional: tuple[str, ...] = ()  # arguments after `args` that may be left out
     rest: bool = False  # the last argument is the rest of the line, any number of words
+    options: str = ""  # usage of options after the arguments (the command parses them)
 
     @property
     def usage(self) -> str:
-        return " ".join(
-            [self.name, *(f"<{a}>" for a in self.args), *(f"[<{a}>]" for a in self.optional)]
-        ) + ("..." if self.rest else "")
+        return (
+            " ".join(
+                [self.name, *(f"<{a}>" for a in self.args), *(f"[<{a}>]" for a in self.optional)]
+            )
+            + ("..." if self.rest else "")
+            + (f" {self.options}" if self.options else "")
+        )
 
     def takes(self, count: int) -> bool:
         """Whether the command takes that many arguments."""
+        if self.options:
+            return count >= len(self.args)
         return len(self.args) <= count <= len(self.args) + len(self.optional)
 
 
@@ -112,6 +119,7 @@ class Shell:
                     ("group_id", "file_name", "destination_path"),
                     "download a file in the background",
                     c.download_file,
+                    options="[--only PATTERN]...",
                 ),
                 Command(
                     "show_downloads",

@@ -58,6 +58,9 @@ CREATE TABLE IF NOT EXISTS downloads (
 MIGRATIONS = (
     # NULL: resume at login; else why it stopped ("cancelled", a failure): stays stopped.
     "ALTER TABLE downloads ADD COLUMN stopped TEXT",
+    # NULL: the whole item; else the --only patterns of part of a folder, a JSON list.
+    "ALTER TABLE downloads ADD COLUMN only TEXT",
+    "ALTER TABLE shares ADD COLUMN only TEXT",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 PRIVATE_DIR = 0o700
@@ -77,6 +80,7 @@ class ShareRecord:
     sha1: str
     info: bytes
     uploaded: int = 0
+    only: str | None = None  # part of a folder: its --only patterns (JSON); None: all
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,7 @@ class DownloadRecord:
     info: bytes
     have: bytes  # one byte per piece: 1 = verified
     stopped: str | None = None  # why it stopped for good (cancelled, failed); None: resume
+    only: str | None = None  # part of a folder: its --only patterns (JSON); None: all
 
 
 def damage_of(record: ShareRecord | DownloadRecord) -> str | None:
@@ -169,7 +174,7 @@ class UserState:
     def put_share(self, share: ShareRecord) -> None:
         with self._transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO shares VALUES (?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO shares VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     share.info_hash,
                     share.group_id,
@@ -180,6 +185,7 @@ class UserState:
                     share.sha1,
                     share.info,
                     share.uploaded,
+                    share.only,
                 ),
             )
 
@@ -209,7 +215,7 @@ class UserState:
     def put_download(self, download: DownloadRecord) -> None:
         with self._transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO downloads VALUES (?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO downloads VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     download.info_hash,
                     download.group_id,
@@ -220,6 +226,7 @@ class UserState:
                     download.info,
                     download.have,
                     download.stopped,
+                    download.only,
                 ),
             )
 

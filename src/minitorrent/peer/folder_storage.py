@@ -12,6 +12,9 @@ was parsed.  A download is written into ``<name>.part/`` (created by us, exclusi
 its folders follow the umask) and renamed into place at completion without replacing
 anything (``renameat2(RENAME_NOREPLACE)``).
 
+Part of a folder (``download_file --only``): the files not wanted (``skip``) are never
+created; their bytes in wanted pieces go to a :mod:`~minitorrent.peer.parts_file`.
+
 Descriptors of members are opened when first used and kept up to ``MAX_OPEN``; beyond
 that a member is opened for each access, so a folder of many thousands of files does not
 run the process out of descriptors.
@@ -33,6 +36,7 @@ from pathlib import Path
 from minitorrent.errors import StorageError
 from minitorrent.file_list import Layout
 from minitorrent.metainfo import InfoDict, hash_stream
+from minitorrent.peer.parts_file import PartsFile
 from minitorrent.peer.storage import (
     Buffer,
     PieceIO,
@@ -60,12 +64,22 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 class FolderStorage(PieceIO):
     """The files of one folder :class:`InfoDict` below one directory."""
 
-    def __init__(self, root_fd: int, path: str, info: InfoDict, *, writable: bool) -> None:
+    def __init__(
+        self,
+        root_fd: int,
+        path: str,
+        info: InfoDict,
+        *,
+        writable: bool,
+        skip: frozenset[int] = frozenset(),
+    ) -> None:
         self._root = root_fd
         self.path = path
         self.info = info
         self.writable = writable
         self.layout = Layout(info.files)
+        self.skip = skip  # files not wanted: never created (see the module docstring)
+        self._parts: PartsFile | None = None  # if a piece spans wanted and skipped files
         self._fds: dict[int, int] = {}
         self._lock = threading.Lock()
         self._verify_buf: memoryview | None = None
@@ -73,13 +87,16 @@ class FolderStorage(PieceIO):
     # -- opening ---------------------------------------------------------------------
 
     @classmethod
-    def create(cls, path: str | os.PathLike[str], info: InfoDict) -> FolderStorage:
-        """Create the folder (never an existing one) and its files, sparse."""
+    def create(
+        cls, path: str | os.PathLike[str], info: InfoDict, *, skip: frozenset[int] = frozenset()
+    ) -> FolderStorage:
+        """Create the folder (never an existing one) and its wanted files, sparse."""
         shown = os.fspath(path)
         free = shutil.disk_usage(os.path.dirname(shown) or ".").free
-        if free < info.length:
+        needed = sum(e.length for i, e in enumerate(info.files) if i not in skip)
+        if free < needed:
             raise StorageError(
-                f"not enough disk space for {shown} ({info.length} bytes needed, {free} free)"
+                f"not enough disk space for {shown} ({needed} bytes needed, {free} free)"
             )
         try:
             os.mkdir(path)  # mode 0777 less the umask
@@ -87,9 +104,11 @@ class FolderStorage(PieceIO):
             raise StorageError(f"{shown} already exists; refusing to overwrite it") from None
         except OSError as exc:
             raise StorageError(f"cannot create {shown}: {exc.strerror or exc}") from None
-        storage = cls(os.open(path, _DIR_FLAGS), shown, info, writable=True)
+        storage = cls(os.open(path, _DIR_FLAGS), shown, info, writable=True, skip=skip)
         try:
             for index, entry in enumerate(info.files):
+                if index in skip:
+                    continue
                 parent = storage._folder_of(index, create=True)
                 try:
                     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -101,17 +120,26 @@ class FolderStorage(PieceIO):
                         os.ftruncate(fd, entry.length)
                 finally:
                     os.close(fd)
+            storage._parts = PartsFile.open(shown, info, skip)
         except OSError as exc:
             storage.close()
             raise _write_error(exc, shown) from None
+        except BaseException:
+            storage.close()
+            raise
         return storage
 
     @classmethod
     def open_existing(
-        cls, path: str | os.PathLike[str], info: InfoDict, *, writable: bool
+        cls,
+        path: str | os.PathLike[str],
+        info: InfoDict,
+        *,
+        writable: bool,
+        skip: frozenset[int] = frozenset(),
     ) -> FolderStorage:
         """Open an existing folder: read-only to seed, read/write to resume; every file
-        must be a regular file of its size."""
+        not in ``skip`` must be a regular file of its size."""
         shown = os.fspath(path)
         try:
             root = os.open(path, _DIR_FLAGS)
@@ -121,15 +149,18 @@ class FolderStorage(PieceIO):
             raise StorageError(f"{shown} is not a folder") from None
         except OSError as exc:
             raise StorageError(f"cannot open {shown}: {exc.strerror or exc}") from None
-        storage = cls(root, shown, info, writable=writable)
+        storage = cls(root, shown, info, writable=writable, skip=skip)
         try:
             for index, entry in enumerate(info.files):
+                if index in skip:
+                    continue
                 with storage._member(index) as fd:
                     st = os.fstat(fd)
                 if not stat.S_ISREG(st.st_mode) or st.st_size != entry.length:
                     raise StorageError(
                         f"{shown}/{entry.relative} is not the shared file ({entry.length} bytes)"
                     )
+            storage._parts = PartsFile.open(shown, info, skip)
         except OSError as exc:
             storage.close()
             raise StorageError(f"cannot open a file of {shown}: {exc.strerror or exc}") from None
@@ -207,8 +238,12 @@ class FolderStorage(PieceIO):
         """Flush every file of the folder to disk."""
         try:
             for index in range(len(self.info.files)):
+                if index in self.skip:
+                    continue
                 with self._member(index) as fd:
                     os.fdatasync(fd)
+            if self._parts is not None:
+                self._parts.sync()
         except OSError as exc:
             raise StorageError(f"cannot flush {self.path} to disk: {exc.strerror}") from None
 
@@ -218,9 +253,12 @@ class FolderStorage(PieceIO):
         for fd in fds:
             os.close(fd)
         root, self._root = self._root, -1
+        parts, self._parts = self._parts, None
         self._verify_buf = None
         if root >= 0:
             os.close(root)
+        if parts is not None:
+            parts.close()
 
     # -- I/O -------------------------------------------------------------------------
 
@@ -252,7 +290,11 @@ class FolderStorage(PieceIO):
         call: Callable[[int, list[memoryview], int], int],
         error: Callable[[OSError, str], StorageError],
     ) -> None:
+        skip = self.skip
         for index, file_offset, part in self._segments(offset, buffers):
+            if skip and index in skip:
+                self._skipped(index, file_offset, part, call)
+                continue
             try:
                 with self._member(index) as fd:
                     short_at = _transfer(call, fd, part, file_offset)
@@ -260,6 +302,23 @@ class FolderStorage(PieceIO):
                 raise error(exc, self._shown(index)) from None
             if short_at is not None:
                 raise StorageError(f"{self._shown(index)} shrank: no data at offset {short_at}")
+
+    def _skipped(
+        self,
+        index: int,
+        file_offset: int,
+        part: list[memoryview],
+        call: Callable[[int, list[memoryview], int], int],
+    ) -> None:
+        """Bytes of a file not wanted: in the parts file, at their stream offset."""
+        if self._parts is None:  # no wanted piece holds any: never written
+            if call is os.pwritev:
+                raise StorageError(f"{self._shown(index)} is not wanted; not writing it")
+            for view in part:  # read back as absent: its pieces fail their check
+                view[:] = bytes(len(view))
+            return
+        where = self.layout.starts[index] + file_offset
+        self._parts.move(lambda fd, views, at: _transfer(call, fd, views, at), part, where)
 
     def _shown(self, index: int) -> str:
         """The member file's name in messages (built only when one is shown)."""
@@ -333,15 +392,27 @@ def move_folder_into_place(part: Path, destination: Path) -> None:
 Storage = PieceStorage | FolderStorage
 
 
-def open_storage(path: str | os.PathLike[str], info: InfoDict, *, writable: bool) -> Storage:
-    """Open the file or folder of ``info`` (see ``open_existing`` of either)."""
-    kind = FolderStorage if info.is_folder else PieceStorage
-    return kind.open_existing(path, info, writable=writable)
+def open_storage(
+    path: str | os.PathLike[str],
+    info: InfoDict,
+    *,
+    writable: bool,
+    skip: frozenset[int] = frozenset(),
+) -> Storage:
+    """Open the file or folder of ``info`` (see ``open_existing`` of either); ``skip``:
+    the files of a folder not wanted."""
+    if info.is_folder:
+        return FolderStorage.open_existing(path, info, writable=writable, skip=skip)
+    return PieceStorage.open_existing(path, info, writable=writable)
 
 
-def create_storage(path: str | os.PathLike[str], info: InfoDict) -> Storage:
+def create_storage(
+    path: str | os.PathLike[str], info: InfoDict, *, skip: frozenset[int] = frozenset()
+) -> Storage:
     """Create the file or folder of ``info`` (never over anything)."""
-    return FolderStorage.create(path, info) if info.is_folder else PieceStorage.create(path, info)
+    if info.is_folder:
+        return FolderStorage.create(path, info, skip=skip)
+    return PieceStorage.create(path, info)
 
 
 def move_into_place(part: Path, destination: Path) -> None:

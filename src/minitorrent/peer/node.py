@@ -26,6 +26,7 @@ from minitorrent.peer.swarm import STALL_TIMEOUT, State, Swarm
 from minitorrent.peer.tracker_client import PeerAddress, TrackerClient
 from minitorrent.peer.transfer import Transfer, TransferKind, drop_empty_part, unlink_quietly
 from minitorrent.peer.vouch import POSITIVE_TTL, Vouchers
+from minitorrent.selection import pieces_wanted
 
 log = logging.getLogger(__name__)
 
@@ -131,20 +132,24 @@ class PeerNode:
         path: Path,
         *,
         hashed_as_of: os.stat_result | None = None,
+        skip: frozenset[int] = frozenset(),
     ) -> Transfer:
-        """Share a file; ``hashed_as_of`` is its stat when its pieces were last hashed."""
-        storage = open_storage(path, info, writable=False)
+        """Share a file; ``hashed_as_of`` is its stat when its pieces were last hashed;
+        ``skip``: files of a folder downloaded in part (it shares the pieces it has)."""
+        storage = open_storage(path, info, writable=False, skip=skip)
+        wanted = pieces_wanted(info, skip)
         swarm = Swarm(
             info,
             storage,
-            have=[True] * info.num_pieces,
+            have=[wanted is None or i in wanted for i in range(info.num_pieces)],
+            wanted=wanted,
             stall_timeout=self.stall_timeout,
             members=self.members,
         )
         if hashed_as_of is not None:
             swarm.trust_file(hashed_as_of.st_size, hashed_as_of.st_mtime_ns)
         transfer = Transfer(
-            group_id, name, swarm, TransferKind.SEED, path, started_at=time.monotonic()
+            group_id, name, swarm, TransferKind.SEED, path, started_at=time.monotonic(), skip=skip
         )
         self._add(transfer)
         return transfer
@@ -160,11 +165,12 @@ class PeerNode:
         sha1: str,
         have: list[bool],
         resume: bool,
+        skip: frozenset[int] = frozenset(),
     ) -> Transfer:
         if resume:
-            storage = open_storage(part_path, info, writable=True)
+            storage = open_storage(part_path, info, writable=True, skip=skip)
         else:
-            storage = create_storage(part_path, info)
+            storage = create_storage(part_path, info, skip=skip)
         try:
             storage.lock()  # another client process of the user may resume it too
         except StorageError:
@@ -177,6 +183,7 @@ class PeerNode:
             info,
             storage,
             have=have,
+            wanted=pieces_wanted(info, skip),
             on_piece_verified=lambda s: self._mark_progress(transfer_ref[0]),
             on_finished=lambda s: self._spawn(self._finish_download(transfer_ref[0])),
             stall_timeout=self.stall_timeout,
@@ -192,6 +199,7 @@ class PeerNode:
             sha1=sha1,
             started_at=time.monotonic(),
             event=asyncio.Event(),
+            skip=skip,
             # A folder has no whole-file SHA1: its verified pieces are its check.
             file_check=None
             if info.is_folder
@@ -284,7 +292,9 @@ class PeerNode:
                         f"whole-file SHA1 mismatch (got {digest}, expected {transfer.sha1})"
                     )
             move_into_place(transfer.path, transfer.destination)
-            storage = open_storage(transfer.destination, swarm.info, writable=False)
+            storage = open_storage(
+                transfer.destination, swarm.info, writable=False, skip=transfer.skip
+            )
         except (OSError, MinitorrentError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else str(exc)
             swarm.fail(f"cannot complete the download: {reason}")

@@ -18,7 +18,7 @@ import fcntl
 import hashlib
 import os
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -147,15 +147,22 @@ class PieceIO:
         *,
         workers: int = 2,
         trusted: Sequence[bool] = (),
+        wanted: Collection[int] | None = None,
     ) -> list[bool]:
         """Which pieces on disk match their hash (to resume after a crash).
 
         Pieces marked in ``trusted`` (saved resume data) are taken as good and only the
         others are read; with none trusted everything is hashed in parallel, bounded
         memory (:func:`minitorrent.metainfo.hash_pieces`).  ``progress`` gets the number
-        of bytes checked so far (whole pass only).
+        of bytes checked so far (whole pass only). ``wanted``: only these pieces are
+        looked at (part of a folder), the others are reported missing.
         """
         info = self.info
+        if wanted is not None:
+            return [
+                i in wanted and ((i < len(trusted) and trusted[i]) or self.verify_piece(i))
+                for i in range(info.num_pieces)
+            ]
         if any(trusted):
             return [
                 (i < len(trusted) and trusted[i]) or self.verify_piece(i)

@@ -72,6 +72,7 @@ class Swarm:
         storage: Storage,
         *,
         have: list[bool],
+        wanted: set[int] | None = None,
         on_piece_verified: Callable[[Swarm], None] | None = None,
         on_finished: Callable[[Swarm], None] | None = None,
         rng: random.Random | None = None,
@@ -91,6 +92,7 @@ class Swarm:
             info.length,
             rng=self.rng,
             have=[i for i, ok in enumerate(have) if ok],
+            wanted=wanted,  # None: every piece; else part of a folder
         )
         self.reason = ""
         self.peers: dict[PeerLink, PeerState] = {}
@@ -174,7 +176,7 @@ class Swarm:
             have=have,
             total=self.info.num_pieces,
             bytes_done=done,
-            length=self.info.length,
+            length=self.picker.wanted_length,  # so `left` is 0 for a complete part
             rate_down=self.rate_down,
             rate_up=self.rate_up,
             peers=len(self.peers),
@@ -188,7 +190,7 @@ class Swarm:
         return bytes(self.picker.have_list())
 
     def missing_pieces(self) -> int:
-        return self.info.num_pieces - self.picker.num_have
+        return self.picker.num_missing
 
     def verified_prefix_bytes(self) -> int:
         """Bytes from the start of the file in pieces all verified (whole-file hashing

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from minitorrent.peer.file_check import WholeFileHasher
+from minitorrent.peer.parts_file import parts_path
 from minitorrent.peer.swarm import Swarm
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class Transfer:
     progress_dirty: bool = False  # pieces verified since resume data was last saved
     file_check: WholeFileHasher | None = None  # downloads: the whole-file SHA1 so far
     announced: asyncio.Event = field(default_factory=asyncio.Event)  # first announce tried
+    skip: frozenset[int] = frozenset()  # files of a folder not wanted (download_file --only)
 
     @property
     def info_hash(self) -> bytes:
@@ -53,6 +55,8 @@ def drop_empty_part(transfer: Transfer) -> None:
     if transfer.kind is TransferKind.DOWNLOAD and transfer.swarm.status().have == 0:
         if transfer.swarm.info.is_folder:
             remove_part_folder(transfer.path)
+            if transfer.skip:  # part of a folder: its parts file holds nothing either
+                unlink_quietly(parts_path(transfer.path, transfer.swarm.info))
         else:
             unlink_quietly(transfer.path)
 

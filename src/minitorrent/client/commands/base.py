@@ -75,6 +75,7 @@ class ClientBase:
         # would block the event loop).
         st = transfer.destination.stat()
         size, mtime_ns = (info.length, 0) if info.is_folder else (st.st_size, st.st_mtime_ns)
+        record = session.state.download(info.info_hash_hex)
         session.state.put_share(
             ShareRecord(
                 info.info_hash_hex,
@@ -85,6 +86,7 @@ class ClientBase:
                 mtime_ns,
                 transfer.sha1,
                 info.encode(),
+                only=record.only if record is not None else None,  # re-shared as it is
             )
         )
         session.state.remove_download(info.info_hash_hex)

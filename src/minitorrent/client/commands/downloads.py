@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from minitorrent.client import only
 from minitorrent.client.commands.base import ClientBase, percent
 from minitorrent.client.destination import check_own_part, may_be_part_of, resolve_destination
 from minitorrent.client.figures import Speedometer, eta, plural
@@ -17,20 +18,26 @@ from minitorrent.names import safe_file_name
 from minitorrent.peer.storage import locked_elsewhere
 from minitorrent.peer.swarm import State
 from minitorrent.peer.transfer import Transfer, TransferKind
+from minitorrent.selection import encode_patterns
 from minitorrent.units import human_size
 
 
 class DownloadCommands(ClientBase):
     """The commands about downloads."""
 
-    async def download_file(self, group_id: str, file_name: str, destination: str) -> Result:
+    async def download_file(
+        self, group_id: str, file_name: str, destination: str, *options: str
+    ) -> Result:
         session = self._require_login()
+        patterns = only.parse_only(options)  # before asking the tracker anything
         raw_info, sha1 = await self.tracker.file_info(group_id, file_name)
         info = InfoDict.decode(raw_info)  # every path of a folder checked again here
         name = safe_file_name(info.name)
         if info.source != group_id:
             raise MetainfoError("the tracker sent metadata of another group")
         check_limits(info.name, info.files, FolderLimits())
+        selection = only.choose(info, patterns)
+        skip = only.skipped(selection)
         running = self.node.transfers.get(info.info_hash)
         if running is not None:
             if running.kind is TransferKind.DOWNLOAD and running.swarm.state in (
@@ -49,6 +56,11 @@ class DownloadCommands(ClientBase):
         target = resolve_destination(destination, name)
         part = target.with_name(target.name + ".part")
         resume = record is not None and record.part_path == str(part) and part.exists()
+        if resume and record is not None and only.skipped(only.stored(info, record.only)) != skip:
+            raise MinitorrentError(
+                f"'{file_name}' was started with another file selection; give the same "
+                f"--only patterns to resume it ({only.shown(record.only)})"
+            )
         adopted = part.exists() and not resume
         if adopted:
             # A .part without resume data (the state file was lost or damaged): if it can
@@ -62,7 +74,7 @@ class DownloadCommands(ClientBase):
         if resume:
             check_own_part(part, info)  # never finish a .part another user planted
             saved = record.have if record is not None and not adopted else b""
-            have = await asyncio.to_thread(recheck, part, info, saved)
+            have = await asyncio.to_thread(recheck, part, info, saved, skip)
         session.state.put_download(
             DownloadRecord(
                 info.info_hash_hex,
@@ -73,6 +85,7 @@ class DownloadCommands(ClientBase):
                 sha1,
                 raw_info,
                 bytes(have),
+                only=encode_patterns(patterns),
             )
         )
         try:
@@ -85,6 +98,7 @@ class DownloadCommands(ClientBase):
                 sha1=sha1,
                 have=have,
                 resume=resume,
+                skip=skip,
             )
         except (OSError, StorageError) as exc:
             session.state.remove_download(info.info_hash_hex)
@@ -93,7 +107,10 @@ class DownloadCommands(ClientBase):
         session.downloads[info.info_hash] = transfer
         verb = "resuming" if resume else "downloading"
         done = f" ({sum(have)} of {info.num_pieces} pieces found good in {part.name})"
-        return Done(f"{verb} '{name}' from '{group_id}' to {target}" + (done if adopted else ""))
+        chosen = only.part_note(info, skip)
+        return Done(
+            f"{verb} '{name}' from '{group_id}' to {target}" + (done if adopted else "") + chosen
+        )
 
     async def cancel_download(self, group_id: str, file_name: str) -> Result:
         session = self._require_login()
@@ -119,7 +136,7 @@ class DownloadCommands(ClientBase):
         for t in session.downloads.values():
             st = t.swarm.status()
             if t.kind is TransferKind.SEED:
-                lines.append(f"[C] [{t.group_id}] {t.name}")
+                lines.append(f"[C] [{t.group_id}] {t.name}" + only.part_note(t.swarm.info, t.skip))
             elif st.state is State.FAILED or st.state is State.STOPPED:
                 lines.append(f"[F] [{t.group_id}] {t.name}: {st.reason or 'stopped'}")
             else:
@@ -138,7 +155,9 @@ class DownloadCommands(ClientBase):
         left = eta(st.length - st.bytes_done, speed)
         return (
             f"[D] [{t.group_id}] {t.name} {percent(st.bytes_done, st.length)} "
-            f"{human_size(speed)}/s {plural(st.peers, 'peer')}" + (f" ETA {left}" if left else "")
+            f"{human_size(speed)}/s {plural(st.peers, 'peer')}"
+            + (f" ETA {left}" if left else "")
+            + only.part_note(t.swarm.info, t.skip)
         )
 
     async def wait(self) -> Result:
