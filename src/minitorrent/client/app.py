@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from minitorrent import __version__
-from minitorrent.client import interactive as terminal
 from minitorrent.client.commands import Client
 from minitorrent.client.script_input import numbered_lines
 from minitorrent.client.shell import Shell
@@ -104,6 +103,10 @@ async def run_client(options: ClientOptions) -> int:
         loop.add_signal_handler(sig, on_signal)
     try:
         if interactive:
+            # prompt_toolkit costs ~7 MiB of memory: a client run from a script or a
+            # service never loads it.
+            from minitorrent.client import interactive as terminal
+
             await terminal.run(shell, options.state_dir / "history")
         else:
             async for number, line in numbered_lines(script_fd):
