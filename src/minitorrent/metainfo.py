@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from fastbencode import bdecode, bencode  # type: ignore[attr-defined]  # not re-exported in its stub
@@ -29,9 +29,6 @@ from fastbencode import bdecode, bencode  # type: ignore[attr-defined]  # not re
 from minitorrent.errors import MetainfoError, StorageError
 from minitorrent.file_list import FileEntry, check_files
 from minitorrent.names import safe_file_name
-
-if TYPE_CHECKING:
-    from hashlib import _Hash as _Sha1
 
 __all__ = [
     "MAX_PIECE_LENGTH",
@@ -343,26 +340,24 @@ def hash_pieces(
     piece_length: int,
     *,
     workers: int = 2,
-    whole_file: bool = False,
     progress: Callable[[int], None] | None = None,
     label: str = "the file",
-) -> tuple[bytes, str | None]:
+) -> bytes:
     """Hash the first ``length`` bytes of the open file ``fd`` in pieces.
 
-    Returns the concatenated SHA1 of every piece and, if ``whole_file``, the hex SHA1 of the
-    whole file (else ``None``).  This is the one implementation of parallel piece hashing.
+    Returns the concatenated SHA1 of every piece.  This is the one implementation of parallel
+    piece hashing.
 
-    Threads: with ``whole_file`` one thread streams the whole-file SHA1 (inherently sequential)
-    while ``workers - 1`` threads hash pieces; without it, ``workers`` threads hash pieces.  Each
-    thread owns one buffer of whole pieces (about 4 MiB) and reads into it with ``os.preadv``,
-    so memory does not grow with the file and no data is handed between threads.  Piece
-    threads take chunks round-robin, so all threads move through the file together.  Small
-    files and ``workers == 1`` are hashed in the calling thread from a single read.
+    Threads: ``workers`` threads hash pieces.  Each thread owns one buffer of whole pieces
+    (about 4 MiB) and reads into it with ``os.preadv``, so memory does not grow with the file
+    and no data is handed between threads.  Threads take chunks round-robin, so all threads
+    move through the file together.  Small files and ``workers == 1`` are hashed in the
+    calling thread from a single read.
 
     ``progress`` is called in the calling thread with the number of bytes done so far (at most
-    ``length``; with ``whole_file`` it is the mean of both passes), about every 0.1 s and at the
-    end.  Raises :class:`StorageError` if the file is shorter or longer than ``length`` (it
-    changed while hashing) or cannot be read; ``label`` names it in messages.
+    ``length``), about every 0.1 s and at the end.  Raises :class:`StorageError` if the file is
+    shorter or longer than ``length`` (it changed while hashing) or cannot be read; ``label``
+    names it in messages.
     """
     if piece_length <= 0:
         raise ValueError("piece_length must be positive")
@@ -371,7 +366,6 @@ def hash_pieces(
     if length < 0:
         raise ValueError("length must not be negative")
     out = bytearray(SHA1_LEN * _num_pieces(length, piece_length))
-    whole = hashlib.sha1() if whole_file else None
     try:
         _hash_stream(
             lambda view, offset: _pread_exact(fd, view, offset),
@@ -379,7 +373,6 @@ def hash_pieces(
             piece_length,
             workers,
             out,
-            whole,
             progress,
         )
         if os.fstat(fd).st_size != length:
@@ -388,7 +381,7 @@ def hash_pieces(
         raise StorageError(f"file changed while hashing: {label}") from None
     except OSError as exc:
         raise StorageError(f"cannot read {label}: {exc.strerror or exc}") from None
-    return bytes(out), (whole.hexdigest() if whole is not None else None)
+    return bytes(out)
 
 
 #: Fills a buffer with the bytes of the stream at an offset (the file, or a folder's files
@@ -411,7 +404,7 @@ def hash_stream(
         raise ValueError("piece_length and workers must be positive, length not negative")
     out = bytearray(SHA1_LEN * _num_pieces(length, piece_length))
     try:
-        _hash_stream(read, length, piece_length, workers, out, None, progress)
+        _hash_stream(read, length, piece_length, workers, out, progress)
     except _FileChanged:
         raise StorageError(f"file changed while hashing: {label}") from None
     return bytes(out)
@@ -431,15 +424,14 @@ def _hash_stream(
     piece_length: int,
     workers: int,
     out: bytearray,
-    whole: _Sha1 | None,
     progress: Callable[[int], None] | None,
 ) -> None:
     """Hash ``length`` bytes from ``read`` into ``out`` (see :func:`hash_pieces`)."""
     chunk = max(1, _CHUNK_TARGET // piece_length) * piece_length
     if workers == 1 or -(-length // chunk) <= 1:
-        _hash_inline(read, length, piece_length, chunk, out, whole, progress)
+        _hash_inline(read, length, piece_length, chunk, out, progress)
     else:
-        _hash_threaded(read, length, piece_length, chunk, workers, out, whole, progress)
+        _hash_threaded(read, length, piece_length, chunk, workers, out, progress)
 
 
 def _hash_inline(
@@ -448,7 +440,6 @@ def _hash_inline(
     piece_length: int,
     chunk: int,
     out: bytearray,
-    whole: _Sha1 | None,
     progress: Callable[[int], None] | None,
 ) -> None:
     buf = memoryview(bytearray(min(chunk, length)))
@@ -456,8 +447,6 @@ def _hash_inline(
     while offset < length:
         view = buf[: min(chunk, length - offset)]
         read(view, offset)
-        if whole is not None:
-            whole.update(view)
         _hash_chunk_pieces(view, offset // piece_length, piece_length, out)
         offset += len(view)
         if progress is not None:
@@ -473,13 +462,12 @@ def _hash_threaded(
     chunk: int,
     workers: int,
     out: bytearray,
-    whole: _Sha1 | None,
     progress: Callable[[int], None] | None,
 ) -> None:
     nchunks = -(-length // chunk)
-    piece_threads = min(workers - 1 if whole is not None else workers, nchunks)
+    piece_threads = min(workers, nchunks)
     # done[k] is written by thread k only; the caller only reads (progress).
-    done = [0] * (piece_threads + (whole is not None))
+    done = [0] * piece_threads
     errors: list[BaseException] = []
     stop = threading.Event()
 
@@ -498,33 +486,10 @@ def _hash_threaded(
             errors.append(exc)
             stop.set()
 
-    def whole_worker(k: int, whole: _Sha1) -> None:
-        try:
-            buf = memoryview(bytearray(chunk))
-            offset = 0
-            while offset < length:
-                if stop.is_set():
-                    return
-                view = buf[: min(chunk, length - offset)]
-                read(view, offset)
-                whole.update(view)
-                offset += len(view)
-                done[k] = offset
-        except BaseException as exc:
-            errors.append(exc)
-            stop.set()
-
     threads = [
         threading.Thread(target=piece_worker, args=(k,), name=f"hash-pieces-{k}", daemon=True)
         for k in range(piece_threads)
     ]
-    if whole is not None:
-        threads.append(
-            threading.Thread(
-                target=whole_worker, args=(piece_threads, whole), name="hash-whole", daemon=True
-            )
-        )
-    streams = 2 if whole is not None else 1
     try:
         for t in threads:
             t.start()
@@ -535,7 +500,7 @@ def _hash_threaded(
             while t.is_alive():
                 t.join(_PROGRESS_INTERVAL)
                 if not errors:
-                    progress(sum(done) // streams)
+                    progress(sum(done))
     finally:
         stop.set()
         for t in threads:
@@ -582,21 +547,14 @@ def _hash_open_file(
     piece_length: int,
     workers: int,
     progress: Callable[[int], None] | None,
-    whole_file: bool,
-) -> tuple[bytes, str]:
-    pieces, whole = hash_pieces(
-        fd,
-        st.st_size,
-        piece_length,
-        workers=workers,
-        whole_file=whole_file,
-        progress=progress,
-        label=shown,
+) -> bytes:
+    pieces = hash_pieces(
+        fd, st.st_size, piece_length, workers=workers, progress=progress, label=shown
     )
     after = os.fstat(fd)
     if after.st_mtime_ns != st.st_mtime_ns or after.st_size != st.st_size:
         raise StorageError(f"file changed while hashing: {shown}")
-    return pieces, whole or ""
+    return pieces
 
 
 def hash_file(
@@ -605,17 +563,15 @@ def hash_file(
     *,
     workers: int = 2,
     progress: Callable[[int], None] | None = None,
-    whole_file: bool = True,
-) -> tuple[bytes, str]:
-    """Return (concatenated piece SHA1s, hex SHA1 of the whole file).
+) -> bytes:
+    """The concatenated piece SHA1s of the file at ``path``.
 
-    ``whole_file=False`` skips the whole-file SHA1 (returned as ``""``), which halves the work.
     See :func:`hash_pieces` for ``workers`` and ``progress``.  Raises :class:`StorageError` if
     the file is missing, not a regular file, unreadable, or changes while it is hashed.
     """
     fd, st = _open_regular(path)
     try:
-        return _hash_open_file(fd, st, os.fspath(path), piece_length, workers, progress, whole_file)
+        return _hash_open_file(fd, st, os.fspath(path), piece_length, workers, progress)
     finally:
         os.close(fd)
 
@@ -627,10 +583,11 @@ def build_info(
     *,
     workers: int = 2,
     progress: Callable[[int], None] | None = None,
-) -> tuple[InfoDict, str]:
-    """Hash the file at ``path`` and return (its private info dict, hex SHA1 of the file).
+) -> InfoDict:
+    """Hash the file at ``path`` in pieces (one pass) and return its private info dict.
 
-    ``name`` is the file name recorded in the info dict, ``source`` the group id.
+    ``name`` is the file name recorded in the info dict, ``source`` the group id.  The
+    info-hash binds the piece hashes, so it identifies the content: no whole-file hash.
     """
     safe_file_name(name)
     if not isinstance(source, str) or not source:
@@ -640,12 +597,10 @@ def build_info(
         if st.st_size > MAX_LENGTH:
             raise MetainfoError(f"{os.fspath(path)} is too large")
         piece_length = piece_length_for(st.st_size)
-        pieces, whole = _hash_open_file(
-            fd, st, os.fspath(path), piece_length, workers, progress, True
-        )
+        pieces = _hash_open_file(fd, st, os.fspath(path), piece_length, workers, progress)
     finally:
         os.close(fd)
-    return InfoDict(name, st.st_size, piece_length, pieces, source, private=True), whole
+    return InfoDict(name, st.st_size, piece_length, pieces, source, private=True)
 
 
 # -- .torrent and magnet ---------------------------------------------------------------------
@@ -699,14 +654,3 @@ def magnet_of(info_hash_hex: str, name: str, length: int, trackers: Sequence[str
     parts = [f"xt=urn:btih:{info_hash_hex}", f"dn={quote(name, safe='')}", f"xl={length}"]
     parts.extend(f"tr={quote(url, safe='')}" for url in trackers)
     return "magnet:?" + "&".join(parts)
-
-
-def file_sha1(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """Hex SHA1 of a whole file (a finished download's check), one reused buffer."""
-    digest = hashlib.sha1()
-    buffer = bytearray(chunk)
-    view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as f:
-        while n := f.readinto(buffer):
-            digest.update(view[:n])
-    return digest.hexdigest()

@@ -100,9 +100,16 @@ class Shell:
                 Command(
                     "list_files",
                     ("group_id",),
-                    "files shared in a group; with a name, the files inside it",
+                    "files shared in a group (--long: full info-hashes); with a name, "
+                    "the files inside it",
                     c.list_files,
                     optional=("name",),
+                ),
+                Command(
+                    "verify",
+                    ("group_id", "file_name"),
+                    "re-hash your copy of a file against its piece hashes",
+                    c.verify,
                 ),
                 Command(
                     "download_file",
@@ -238,6 +245,8 @@ class Shell:
     def render(self, result: Result) -> None:
         if result is None:
             return
+        if isinstance(result, Table) and result.heading:
+            self.say(result.heading)
         if isinstance(result, str):
             self.say(result)
         elif isinstance(result, list):

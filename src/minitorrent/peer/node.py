@@ -22,7 +22,6 @@ from pathlib import Path
 from minitorrent.errors import MinitorrentError, StorageError, TrackerRefused
 from minitorrent.metainfo import InfoDict
 from minitorrent.peer.connection import IDLE_TIMEOUT, PeerConnection
-from minitorrent.peer.file_check import WholeFileHasher
 from minitorrent.peer.folder_storage import create_storage, move_into_place, open_storage
 from minitorrent.peer.link import PeerLink
 from minitorrent.peer.members import Members
@@ -61,14 +60,12 @@ class Transfer:
     kind: TransferKind
     path: Path  # the file served / being written
     destination: Path | None = None  # downloads: final path
-    sha1: str = ""
     started_at: float = 0.0
     finished_at: float | None = None
     announce_task: asyncio.Task[None] | None = None
     event: asyncio.Event | None = None  # set when a download ends (done or failed)
     failure_reported: bool = False
     progress_dirty: bool = False  # pieces verified since resume data was last saved
-    file_check: WholeFileHasher | None = None  # downloads: the whole-file SHA1 so far
     announced: asyncio.Event = field(default_factory=asyncio.Event)  # first announce tried
 
     @property
@@ -189,7 +186,6 @@ class PeerNode:
         *,
         part_path: Path,
         destination: Path,
-        sha1: str,
         have: list[bool],
         resume: bool,
     ) -> Transfer:
@@ -221,17 +217,11 @@ class PeerNode:
             TransferKind.DOWNLOAD,
             part_path,
             destination=destination,
-            sha1=sha1,
             started_at=time.monotonic(),
             event=asyncio.Event(),
-            # A folder has no whole-file SHA1: its verified pieces are its check.
-            file_check=None
-            if info.is_folder
-            else WholeFileHasher(storage.fd, info.length, storage.path),
         )
         transfer_ref.append(transfer)
         self._add(transfer)
-        self._hash_verified_prefix(transfer)  # resumed: pieces verified by an earlier run
         if swarm.complete:
             self._spawn(self._finish_download(transfer))
         return transfer
@@ -257,22 +247,11 @@ class PeerNode:
             transfer.announce_task.cancel()
         transfer.swarm.stop()
         transfer.swarm.close_storage()
-        self._stop_file_check(transfer)
         if transfer.event is not None:
             transfer.event.set()
 
     def _mark_progress(self, transfer: Transfer) -> None:
         transfer.progress_dirty = True
-        self._hash_verified_prefix(transfer)
-
-    def _hash_verified_prefix(self, transfer: Transfer) -> None:
-        if transfer.file_check is not None:
-            transfer.file_check.advance(transfer.swarm.verified_prefix_bytes())
-
-    def _stop_file_check(self, transfer: Transfer) -> None:
-        if transfer.file_check is not None:
-            transfer.file_check.close()
-            transfer.file_check = None
 
     def save_progress(self, transfer: Transfer) -> None:
         """Hand resume data to the client; at most once a second while downloading
@@ -303,18 +282,9 @@ class PeerNode:
         swarm = transfer.swarm
         assert transfer.destination is not None
         try:
-            if swarm.info.is_folder:
-                await asyncio.to_thread(swarm.sync_storage)
-            else:
-                assert transfer.file_check is not None
-                # Most of the file was hashed while it downloaded; flush it meanwhile.
-                _, digest = await asyncio.gather(
-                    asyncio.to_thread(swarm.sync_storage), transfer.file_check.hexdigest()
-                )
-                if digest != transfer.sha1:
-                    raise StorageError(
-                        f"whole-file SHA1 mismatch (got {digest}, expected {transfer.sha1})"
-                    )
+            # Every piece was verified against the info dictionary, which the info-hash
+            # binds: the file is correct, no whole-file pass is needed.
+            await asyncio.to_thread(swarm.sync_storage)
             move_into_place(transfer.path, transfer.destination)
             storage = open_storage(transfer.destination, swarm.info, writable=False)
         except (OSError, MinitorrentError) as exc:
@@ -322,8 +292,6 @@ class PeerNode:
             swarm.fail(f"cannot complete the download: {reason}")
             self._ended(transfer)
             return
-        finally:
-            self._stop_file_check(transfer)
         swarm.become_seed(storage)
         transfer.kind = TransferKind.SEED
         transfer.path = transfer.destination
@@ -508,7 +476,6 @@ class PeerNode:
         if transfer.announce_task is not None:
             transfer.announce_task.cancel()
         transfer.swarm.close_storage()  # and its lock: a later download_file may resume it
-        self._stop_file_check(transfer)
         self._spawn(self._end_failed_download(transfer))
 
     async def _end_failed_download(self, transfer: Transfer) -> None:

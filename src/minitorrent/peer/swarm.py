@@ -190,11 +190,6 @@ class Swarm:
     def missing_pieces(self) -> int:
         return self.info.num_pieces - self.picker.num_have
 
-    def verified_prefix_bytes(self) -> int:
-        """Bytes from the start of the file in pieces all verified (whole-file hashing
-        follows it)."""
-        return self.picker.verified_prefix() * self.info.piece_length
-
     def peer_count(self) -> int:
         return len(self.peers)
 

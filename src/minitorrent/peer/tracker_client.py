@@ -56,7 +56,6 @@ class Standing:
 class FileEntry:
     name: str
     length: int
-    sha1: str
     info_hash: str
     seeders: int
     leechers: int
@@ -272,11 +271,11 @@ class TrackerClient:
 
     # -- files and swarms -------------------------------------------------------
 
-    async def register_file(self, group_id: str, info: bytes, sha1: str) -> dict[str, Any]:
+    async def register_file(self, group_id: str, info: bytes) -> dict[str, Any]:
         body: dict[str, Any] = await self.request(
             "POST",
             f"/groups/{_group(group_id)}/files",
-            json={"info": base64.b64encode(info).decode(), "sha1": sha1},
+            json={"info": base64.b64encode(info).decode()},
             idempotent=True,
         )
         return body
@@ -287,7 +286,6 @@ class TrackerClient:
             FileEntry(
                 name=f["name"],
                 length=int(f["length"]),
-                sha1=f["sha1"],
                 info_hash=f["info_hash"],
                 seeders=int(f.get("seeders", 0)),
                 leechers=int(f.get("leechers", 0)),
@@ -302,10 +300,10 @@ class TrackerClient:
         body = await self.request("GET", path)
         return [(str(f["path"]), int(f["length"])) for f in body]
 
-    async def file_info(self, group_id: str, name: str) -> tuple[bytes, str]:
-        """The file's bencoded info dictionary and whole-file SHA1."""
+    async def file_info(self, group_id: str, name: str) -> bytes:
+        """The file's bencoded info dictionary (its info-hash is the file's identity)."""
         body = await self.request("GET", f"/groups/{_group(group_id)}/files/{_seg(name)}")
-        return base64.b64decode(body["info"]), str(body["sha1"])
+        return base64.b64decode(body["info"])
 
     async def stop_share(self, group_id: str, name: str) -> None:
         # The file itself goes when its last sharer stops: hence no_such_file too.
