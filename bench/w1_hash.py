@@ -67,7 +67,7 @@ def run(ctx: Context) -> list[Row]:
     label = f"W1 hashing {size >> 20} MiB"
     build = Row(
         label,
-        "build_info (what upload_file runs: the piece hashes, one pass), s",
+        "build_info (what upload_file runs), s",
         "mktorrent -t 2",
         "lower",
         Target("ratio", "≤", 0.8),
