@@ -131,7 +131,7 @@ def reference_torrent(data: Path, out: Path) -> InfoDict:
     if data.is_dir():
         info, _ = build_folder_info(data, data.name, GROUP)
     else:
-        info, _ = build_info(data, data.name, GROUP)
+        info = build_info(data, data.name, GROUP)
     out.write_bytes(torrent_bytes(info, DEAD_ANNOUNCE))
     return info
 

@@ -195,7 +195,8 @@ def run(ctx: Context) -> list[Row]:
     ctx.notes.append(
         f"W2: {size >> 20} MiB random file. minitorrent: tracker + seeder (upload_file before "
         "the clock starts) + a fresh downloader per run; timed from sending `download_file` to "
-        "`wait` returning (the file is verified, fdatasynced and renamed by then). libtorrent: "
+        "`wait` returning (every piece verified, the file fdatasynced and renamed by then; no "
+        "whole-file pass). libtorrent: "
         "a seeder process (full check before the clock starts) and a fresh leecher process per "
         "run that connects straight to it; timed from `start` (add_torrent + connect_peer) to "
         "is_seeding (the page-cache figure), then until fdatasync of its output file returns "

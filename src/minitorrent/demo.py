@@ -132,6 +132,7 @@ def run_story(root: Path, clients: dict[str, Client]) -> int:
     if got != digest:
         raise SystemExit("demo failed: the downloaded file differs")
     console.print("    [bold green]byte-identical[/]")
+    expect_ok(carol, "carol", 'verify lab "field data.bin"')
     expect_ok(carol, "carol", "peers")
     expect_ok(carol, "carol", "list_files lab")
     console.rule("leaving")

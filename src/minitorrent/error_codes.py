@@ -48,8 +48,6 @@ class ErrorCode(enum.StrEnum):
     NOT_SHARING = "not_sharing"
     FILE_NAME_TAKEN = "file_name_taken"
     BAD_INFO = "bad_info"
-    BAD_SHA1 = "bad_sha1"
-    SHA1_MISMATCH = "sha1_mismatch"
     QUOTA_EXCEEDED = "quota_exceeded"
 
     # Announces and vouching.

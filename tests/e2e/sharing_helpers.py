@@ -66,23 +66,23 @@ def quote(text: str | Path) -> str:
 class FileRow:
     name: str
     size: str
-    sha1: str
+    info_hash: str  # its first 12 hex digits; all 40 with --long
     peers: int
 
 
 _FILE_ROW = re.compile(
     r"^(?P<name>.+?)\s+(?P<size>\d+(?:\.\d)? (?:B|KiB|MiB|GiB|TiB))\s+"
-    r"(?P<sha1>[0-9a-f]{40})\s+(?P<peers>\d+)$"
+    r"(?P<info_hash>[0-9a-f]{40}|[0-9a-f]{12})\s+(?P<peers>\d+)$"
 )
 
 
-def list_files(client: Client, group: str) -> dict[str, FileRow]:
-    """`list_files <group>` as {name: row}."""
+def list_files(client: Client, group: str, *, long: bool = False) -> dict[str, FileRow]:
+    """`list_files <group>` (or with `--long`) as {name: row}."""
     rows = {}
-    for line in client.ok(f"list_files {group}"):
+    for line in client.ok(f"list_files {group}" + (" --long" if long else "")):
         match = _FILE_ROW.match(line)
         if match:
-            row = FileRow(match["name"], match["size"], match["sha1"], int(match["peers"]))
+            row = FileRow(match["name"], match["size"], match["info_hash"], int(match["peers"]))
             rows[row.name] = row
     return rows
 
@@ -188,8 +188,8 @@ class TrackerUser:
 
     def register(self, path: Path, group: str) -> InfoDict:
         """Share a file's metadata in the group (as upload_file does)."""
-        info, sha1 = build_info(path, path.name, group)
-        body = {"info": base64.b64encode(info.encode()).decode(), "sha1": sha1}
+        info = build_info(path, path.name, group)
+        body = {"info": base64.b64encode(info.encode()).decode()}
         self.http.post(f"/groups/{group}/files", json=body).raise_for_status()
         return info
 

@@ -5,6 +5,7 @@ traceback nor a tracker session left open."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 from collections.abc import Callable
@@ -15,12 +16,14 @@ import pytest
 
 from minitorrent.client.state import SCHEMA
 from minitorrent.driver import Client, password_of
+from minitorrent.metainfo import build_info
 
 from .sharing_helpers import (
     KiB,
     MiB,
     download_line,
     half_seed,
+    list_files,
     own_peer_id,
     peers,
     quote,
@@ -185,8 +188,8 @@ def test_a_damaged_record_is_dropped_with_a_notice_and_the_rest_carry_on(
     with closing(sqlite3.connect(state_db(tmp_path, "ann"))) as db:  # a stray write or two
         db.execute("UPDATE shares SET info = ? WHERE name = 'b.bin'", (b"junk",))
         db.execute(
-            "INSERT INTO downloads (info_hash, group_id, name, destination, part_path, sha1,"
-            " info) VALUES ('not hex', 'lab', 'd.bin', '/d.bin', '/d.bin.part', '', x'00')"
+            "INSERT INTO downloads (info_hash, group_id, name, destination, part_path, info)"
+            " VALUES ('not hex', 'lab', 'd.bin', '/d.bin', '/d.bin.part', x'00')"
         )
         db.commit()
 
@@ -209,3 +212,44 @@ def test_a_damaged_record_is_dropped_with_a_notice_and_the_rest_carry_on(
         "logged in as 'ann'",
         "sharing 2 file(s) again",
     ]
+
+
+def test_a_state_file_of_the_previous_version_shares_again_under_the_info_hash(
+    make_users: MakeUsers, make_client: MakeClient, tmp_path: Path
+) -> None:
+    """A state file written before the whole-file SHA1 went (its records carry one) still
+    shares its files again at login, and the group lists them by their info-hash."""
+    ann, bob = make_users("ann", "bob")
+    path = tmp_path / "old.bin"
+    data = write_random(path, 700 * KiB, seed=41)
+    ann.ok(f"upload_file {quote(path)} lab")
+    ann.quit()
+    info = build_info(path, "old.bin", "lab")
+    st = path.stat()
+    with closing(sqlite3.connect(state_db(tmp_path, "ann"))) as db:  # the previous layout
+        db.executescript("DROP TABLE shares; DROP TABLE downloads;" + SCHEMA)
+        db.execute("ALTER TABLE downloads ADD COLUMN stopped TEXT")
+        db.execute("PRAGMA user_version = 1")
+        db.execute(
+            "INSERT INTO shares VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                info.info_hash_hex,
+                "lab",
+                "old.bin",
+                str(path),
+                st.st_size,
+                st.st_mtime_ns,
+                hashlib.sha1(data).hexdigest(),
+                info.encode(),
+                0,
+            ),
+        )
+        db.commit()
+    ann = make_client(state="ann")
+    assert "sharing 1 file(s) again" in ann.ok(f"login ann {password_of('ann')}")
+    assert list_files(bob, "lab")["old.bin"].info_hash == info.info_hash_hex[:12]
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    bob.ok(f"download_file lab old.bin {quote(inbox)}")
+    assert bob.ok("wait", timeout=60) == ["1 download(s) complete"]
+    assert (inbox / "old.bin").read_bytes() == data

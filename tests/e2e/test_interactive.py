@@ -185,6 +185,9 @@ def test_tab_completes_commands_groups_files_users_and_paths(
     completes(f"upload_file {tmp_path}/no", f"upload_file {tmp_path}/notes.txt")
     alice.run("upload_file notes.txt lab")
     completes("download_file lab n", "download_file lab notes.txt")
+    completes("list_files lab --l", "list_files lab --long")
+    completes("list_files lab n", "list_files lab notes.txt")
+    completes("verify lab n", "verify lab notes.txt")
     completes("download_file lab notes.txt dow", "download_file lab notes.txt downloads/")
     completes(
         "download_file lab notes.txt downloads/ --o",

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from minitorrent.driver import Client
-from minitorrent.metainfo import piece_length_for
+from minitorrent.metainfo import build_info, piece_length_for
 
 from .sharing_helpers import (
     download_line,
@@ -14,7 +14,6 @@ from .sharing_helpers import (
     own_peer_id,
     peers,
     quote,
-    sha1_hex,
     write_random,
 )
 
@@ -59,8 +58,10 @@ def test_sizes_names_and_relative_paths(
         ann.ok(f"upload_file {quote('files/' + name)} lab")
     ann.ok("upload_file docs/readme.txt lab")
     listed = list_files(bob, "lab")
-    assert {name: row.sha1 for name, row in listed.items()} == {
-        name: sha1_hex(content) for name, content in data.items()
+    assert {name: row.info_hash for name, row in listed.items()} == {
+        name: build_info(path, name, "lab").info_hash_hex[:12]
+        for name in data
+        for path in [ann_home / ("docs" if name == "readme.txt" else "files") / name]
     }
     assert listed["empty.bin"].size == "0 B" and listed["one.bin"].size == "1 B"
     assert all(row.peers == 1 for row in listed.values())

@@ -15,6 +15,7 @@ from pathlib import Path
 from fastbencode import bdecode, bencode  # type: ignore[attr-defined]
 
 from minitorrent.driver import Client, password_of
+from minitorrent.folder import build_folder_info
 
 from .sharing_helpers import (
     KiB,
@@ -44,15 +45,18 @@ def test_a_folder_shared_by_two_is_downloaded_byte_for_byte(
     ann, ben, cat = make_users("ann", "ben", "cat")
     src = tmp_path / "seed" / "lectures"
     make_tree(src)
+    info_hash = build_folder_info(src, "lectures", "lab")[0].info_hash_hex
     for seeder in (ann, ben):
         assert seeder.ok(f"upload_file {quote(src)} lab") == [
             "notice: skipped 1 entry that is not a regular file (links, devices, sockets) "
             "and 1 empty folder (a shared folder holds its files only)",
-            "sharing 'lectures/' in 'lab' (47 files, 4.1 MiB)",
+            f"sharing 'lectures/' in 'lab' (47 files, 4.1 MiB, info-hash {info_hash})",
         ]
     listing = cat.ok("list_files lab")
-    assert any(line.split()[:4] == ["lectures/", "47", "files", "4.1"] for line in listing), listing
+    row = ["lectures/", "47", "files", "4.1", "MiB", info_hash[:12], "2"]
+    assert any(line.split() == row for line in listing), listing
     contents = cat.ok("list_files lab lectures")
+    assert contents[0] == f"info-hash {info_hash}"
     assert any(line.split() == ["a/02", "big.bin", "3.0", "MiB"] for line in contents), contents
     assert any("b c/é ü straße.txt" in line for line in contents), contents
 

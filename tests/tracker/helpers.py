@@ -93,15 +93,9 @@ def info_hash(info: bytes) -> str:
     return hashlib.sha1(info).hexdigest()
 
 
-def sha1_hex(data: bytes) -> str:
-    return hashlib.sha1(data).hexdigest()
-
-
-def share(
-    db: Session, now: datetime, group_id: str, user_id: str, info: bytes, data: bytes = b""
-) -> str:
+def share(db: Session, now: datetime, group_id: str, user_id: str, info: bytes) -> str:
     """Share the info dict as user_id; return its info-hash."""
-    files.share_file(db, user_id, group_id, info, sha1_hex(data), now=now)
+    files.share_file(db, user_id, group_id, info, now=now)
     return info_hash(info)
 
 
@@ -171,8 +165,8 @@ class ApiUser:
     def delete(self, path: str) -> httpx.Response:
         return self.call("DELETE", path)
 
-    def upload(self, group_id: str, info: bytes, data: bytes = b"") -> httpx.Response:
-        body = {"info": base64.b64encode(info).decode(), "sha1": sha1_hex(data)}
+    def upload(self, group_id: str, info: bytes) -> httpx.Response:
+        body = {"info": base64.b64encode(info).decode()}
         return self.post(f"/groups/{group_id}/files", body)
 
 

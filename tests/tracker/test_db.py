@@ -36,7 +36,7 @@ def test_fresh_sqlite_database_is_migrated_with_wal_and_foreign_keys(tmp_path: P
         Database.open(f"sqlite:///{tmp_path / 't.db'}") as database,
         database.engine.connect() as c,
     ):
-        assert c.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
+        assert c.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
         assert c.scalar(text("PRAGMA journal_mode")) == "wal"
         assert c.scalar(text("PRAGMA foreign_keys")) == 1
 

@@ -20,7 +20,6 @@ from .helpers import (
     make_group,
     make_info,
     make_users,
-    sha1_hex,
     share,
 )
 
@@ -65,13 +64,12 @@ def _announce(
 def test_share_and_list(group: Session, clock: FakeClock) -> None:
     data = b"x" * 40000
     info = make_info("g", "my file.bin", data)
-    shared = files.share_file(group, "bob", "g", info, sha1_hex(data).upper(), now=clock())
+    shared = files.share_file(group, "bob", "g", info, now=clock())
     assert (shared.name, shared.length, shared.info_hash) == ("my file.bin", 40000, info_hash(info))
     [view] = files.list_files(group, "ann", "g", now=clock())
     assert view == files.FileView(
         name="my file.bin",
         length=40000,
-        sha1=sha1_hex(data),
         info_hash=info_hash(info),
         piece_length=16384,
         seeders=0,
@@ -85,7 +83,7 @@ def test_share_and_list(group: Session, clock: FakeClock) -> None:
 def test_members_only(group: Session, clock: FakeClock) -> None:
     share(group, clock(), "g", "ann", make_info("g"))
     for call in (
-        lambda: files.share_file(group, "cat", "g", make_info("g"), "0" * 40, now=clock()),
+        lambda: files.share_file(group, "cat", "g", make_info("g"), now=clock()),
         lambda: files.list_files(group, "cat", "g", now=clock()),
         lambda: files.get_file(group, "cat", "g", "file.bin", now=clock()),
         lambda: files.stop_share(group, "cat", "g", "file.bin"),
@@ -114,14 +112,14 @@ def test_bad_info_dictionaries_are_refused(
     group: Session, clock: FakeClock, raw: bytes, why: str
 ) -> None:
     with pytest.raises(errors.Invalid, match=why) as caught:
-        files.share_file(group, "ann", "g", raw, "0" * 40, now=clock())
+        files.share_file(group, "ann", "g", raw, now=clock())
     assert caught.value.code == "bad_info"
 
 
-def test_name_of_255_bytes_is_fine_and_sha1_must_be_hex(group: Session, clock: FakeClock) -> None:
-    files.share_file(group, "ann", "g", _raw_info(name=b"x" * 255), "0" * 40, now=clock())
-    with pytest.raises(errors.Invalid, match="sha1"):
-        files.share_file(group, "ann", "g", make_info("g"), "xyz", now=clock())
+def test_name_of_255_bytes_is_fine(group: Session, clock: FakeClock) -> None:
+    files.share_file(group, "ann", "g", _raw_info(name=b"x" * 255), now=clock())
+    [view] = files.list_files(group, "ann", "g", now=clock())
+    assert view.name == "x" * 255
 
 
 def test_same_name_different_content_is_a_conflict(group: Session, clock: FakeClock) -> None:
@@ -138,16 +136,6 @@ def test_same_content_again_adds_a_sharer_idempotently(group: Session, clock: Fa
         share(group, clock(), "g", user, info)
     [view] = files.list_files(group, "ann", "g", now=clock())
     assert view.sharers == 2
-
-
-def test_same_content_with_another_whole_file_sha1_is_refused(
-    group: Session, clock: FakeClock
-) -> None:
-    info = make_info("g", data=b"abc")
-    share(group, clock(), "g", "ann", info, b"abc")
-    with pytest.raises(errors.Invalid, match="does not match") as caught:
-        share(group, clock(), "g", "bob", info, b"not abc")
-    assert caught.value.code == "sha1_mismatch"
 
 
 def test_stop_share(group: Session, clock: FakeClock) -> None:
@@ -203,21 +191,20 @@ def _folder_info(paths: list[list[bytes]], name: bytes = b"lectures") -> bytes:
     )
 
 
-def test_a_folder_is_registered_without_a_whole_file_sha1(group: Session, clock: FakeClock) -> None:
+def test_a_folder_is_registered_by_its_info_hash(group: Session, clock: FakeClock) -> None:
     raw = _folder_info([[b"week 1", b"intro.mp4"], [b"notes.txt"]])
-    shared = files.share_file(group, "ann", "g", raw, "", now=clock())
-    assert shared.sha1 == "" and shared.file_count == 2 and shared.length == 2
+    shared = files.share_file(group, "ann", "g", raw, now=clock())
+    assert shared.info_hash == info_hash(raw)
+    assert shared.file_count == 2 and shared.length == 2
     [view] = files.list_files(group, "bob", "g", now=clock())
     assert view.file_count == 2 and view.name == "lectures"
     assert files.file_contents(group, "bob", "g", "lectures") == [
         ("week 1/intro.mp4", 1),
         ("notes.txt", 1),
     ]
-    with pytest.raises(errors.Invalid, match="a folder has no whole-file sha1") as caught:
-        files.share_file(group, "bob", "g", raw, "0" * 40, now=clock())
-    assert caught.value.code == "bad_sha1"
-    with pytest.raises(errors.Invalid, match="sha1 must be 40"):
-        files.share_file(group, "ann", "g", make_info("g"), "", now=clock())
+    files.share_file(group, "bob", "g", raw, now=clock())  # the same content: a sharer
+    [view] = files.list_files(group, "bob", "g", now=clock())
+    assert view.sharers == 2
 
 
 @pytest.mark.parametrize(
@@ -236,7 +223,7 @@ def test_hostile_folders_are_refused_at_registration(
     group: Session, clock: FakeClock, paths: list[list[bytes]], why: str
 ) -> None:
     with pytest.raises(errors.Invalid, match=why) as caught:
-        files.share_file(group, "ann", "g", _folder_info(paths), "", now=clock())
+        files.share_file(group, "ann", "g", _folder_info(paths), now=clock())
     assert caught.value.code == "bad_info"
 
 
@@ -244,11 +231,11 @@ def test_folder_limits_are_configurable(group: Session, clock: FakeClock) -> Non
     raw = _folder_info([[b"a"], [b"b"], [b"c"]])
     with pytest.raises(errors.Invalid, match="the folder has 3 files; at most 2 are allowed"):
         files.share_file(
-            group, "ann", "g", raw, "", now=clock(), folder_limits=FolderLimits(max_files=2)
+            group, "ann", "g", raw, now=clock(), folder_limits=FolderLimits(max_files=2)
         )
     with pytest.raises(errors.Invalid, match="too long"):
         files.share_file(
-            group, "ann", "g", raw, "", now=clock(), folder_limits=FolderLimits(max_path_bytes=9)
+            group, "ann", "g", raw, now=clock(), folder_limits=FolderLimits(max_path_bytes=9)
         )
 
 
@@ -258,8 +245,8 @@ def test_a_folder_counts_as_one_file_and_its_info_bytes_in_the_quotas(
     raw = _folder_info([[b"x%d" % i] for i in range(50)])
     small = Quotas(info_bytes_per_member=len(raw) - 1)
     with pytest.raises(errors.Forbidden, match=f"would take {len(raw)} bytes"):
-        files.share_file(group, "ann", "g", raw, "", now=clock(), quotas=small)
+        files.share_file(group, "ann", "g", raw, now=clock(), quotas=small)
     limits = Quotas(files_per_member=1, info_bytes_per_member=len(raw))
-    files.share_file(group, "ann", "g", raw, "", now=clock(), quotas=limits)
+    files.share_file(group, "ann", "g", raw, now=clock(), quotas=limits)
     with pytest.raises(errors.Forbidden, match="the most files a member may"):
-        files.share_file(group, "ann", "g", make_info("g"), "0" * 40, now=clock(), quotas=limits)
+        files.share_file(group, "ann", "g", make_info("g"), now=clock(), quotas=limits)

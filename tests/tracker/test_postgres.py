@@ -48,7 +48,7 @@ def test_migrations_go_down_and_up_again(pg_url: str) -> None:
         command.downgrade(config, "base")
         assert conn.scalar(text("SELECT to_regclass('users')")) is None
         command.upgrade(config, "head")
-        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
+        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
 
 
 def _waiting_for_a_lock(database: Database) -> bool:

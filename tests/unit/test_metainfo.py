@@ -184,9 +184,9 @@ def test_same_content_same_hash_different_source_different_hash(tmp_path: Path) 
     assert a.info_hash == b.info_hash
     assert a.info_hash != c.info_hash
     p = write(tmp_path, data)
-    i1, _ = build_info(p, "data.bin", "g1")
-    i2, _ = build_info(p, "data.bin", "g1")
-    i3, _ = build_info(p, "data.bin", "g2")
+    i1 = build_info(p, "data.bin", "g1")
+    i2 = build_info(p, "data.bin", "g1")
+    i3 = build_info(p, "data.bin", "g2")
     assert i1.info_hash == i2.info_hash != i3.info_hash
 
 
@@ -382,17 +382,12 @@ def test_hash_file_boundaries(
         monkeypatch.setattr(mi_hashing, "_CHUNK_TARGET", PL)
     data = os.urandom(size)
     p = write(tmp_path, data)
-    pieces, whole = hash_file(p, PL, workers=workers)
-    assert pieces == reference_pieces(data, PL)
-    assert whole == hashlib.sha1(data).hexdigest()
-    pieces_only, nothing = hash_file(p, PL, workers=workers, whole_file=False)
-    assert pieces_only == pieces
-    assert nothing == ""
+    assert hash_file(p, PL, workers=workers) == reference_pieces(data, PL)
 
 
 def test_hash_empty_file(tmp_path: Path) -> None:
     p = write(tmp_path, b"")
-    assert hash_file(p, PL) == (b"", hashlib.sha1(b"").hexdigest())
+    assert hash_file(p, PL) == b""
 
 
 @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -406,17 +401,15 @@ def test_hash_file_property(tmp_path: Path, data: bytes, chunk_pieces: int, work
     old = mi_hashing._CHUNK_TARGET
     mi_hashing._CHUNK_TARGET = chunk_pieces * PL
     try:
-        pieces, whole = hash_file(p, PL, workers=workers)
+        pieces = hash_file(p, PL, workers=workers)
     finally:
         mi_hashing._CHUNK_TARGET = old
     assert pieces == reference_pieces(data, PL)
-    assert whole == hashlib.sha1(data).hexdigest()
 
 
 @pytest.mark.usefixtures("small_chunks")
 @pytest.mark.parametrize("workers", [1, 2])
-@pytest.mark.parametrize("whole_file", [True, False])
-def test_progress_is_monotonic_and_complete(tmp_path: Path, workers: int, whole_file: bool) -> None:
+def test_progress_is_monotonic_and_complete(tmp_path: Path, workers: int) -> None:
     data = os.urandom(9 * PL + 3)
     p = write(tmp_path, data)
     seen: list[int] = []
@@ -426,7 +419,7 @@ def test_progress_is_monotonic_and_complete(tmp_path: Path, workers: int, whole_
         assert threading.get_ident() == caller
         seen.append(done)
 
-    hash_file(p, PL, workers=workers, progress=progress, whole_file=whole_file)
+    hash_file(p, PL, workers=workers, progress=progress)
     assert seen
     assert seen == sorted(seen)
     assert seen[-1] == len(data)
@@ -455,9 +448,8 @@ def test_file_grows_while_hashing_inline(tmp_path: Path, small_chunks: None) -> 
         hash_file(p, PL, workers=1, progress=progress)
 
 
-@pytest.mark.parametrize("whole_file", [True, False])
 def test_file_shrinks_while_hashing_threaded(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_chunks: None, whole_file: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_chunks: None
 ) -> None:
     p = write(tmp_path, os.urandom(16 * PL))
     real = mi_hashing._hash_chunk_pieces
@@ -468,7 +460,7 @@ def test_file_shrinks_while_hashing_threaded(
 
     monkeypatch.setattr(mi_hashing, "_hash_chunk_pieces", shrinking)
     with pytest.raises(StorageError, match="file changed while hashing"):
-        hash_file(p, PL, workers=2, whole_file=whole_file)
+        hash_file(p, PL, workers=2)
 
 
 def test_hash_file_errors(tmp_path: Path) -> None:
@@ -493,8 +485,7 @@ def test_hash_file_unreadable(tmp_path: Path) -> None:
 def test_build_info(tmp_path: Path) -> None:
     data = os.urandom(3 * 256 * KiB + 100)
     p = write(tmp_path, data)
-    info, whole = build_info(p, "my data.bin", "group-7")
-    assert whole == hashlib.sha1(data).hexdigest()
+    info = build_info(p, "my data.bin", "group-7")
     assert info == InfoDict(
         "my data.bin", len(data), 256 * KiB, reference_pieces(data, 256 * KiB), "group-7"
     )

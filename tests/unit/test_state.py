@@ -14,15 +14,14 @@ import pytest
 from minitorrent.client.state import (
     SCHEMA,
     DownloadRecord,
+    ShareRecord,
     StateUnusable,
     UserState,
     damage_of,
     open_user_state,
 )
 
-RECORD = DownloadRecord(
-    "ab" * 20, "lab", "f.bin", "/d/f.bin", "/d/f.bin.part", "0" * 40, b"i", b"\1"
-)
+RECORD = DownloadRecord("ab" * 20, "lab", "f.bin", "/d/f.bin", "/d/f.bin.part", b"i", b"\1")
 
 
 def test_state_survives_reopening(tmp_path: Path) -> None:
@@ -87,7 +86,9 @@ def test_loose_modes_of_an_older_version_are_tightened(tmp_path: Path) -> None:
     state.close()
 
 
-def test_an_older_state_file_gains_the_stopped_column(tmp_path: Path) -> None:
+def test_an_older_state_file_gains_the_stopped_column_and_drops_the_sha1s(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "state.db"
     with closing(sqlite3.connect(path)) as db:  # as the previous version left it
         db.executescript(SCHEMA)
@@ -95,9 +96,14 @@ def test_an_older_state_file_gains_the_stopped_column(tmp_path: Path) -> None:
             "INSERT INTO downloads VALUES (?,?,?,?,?,?,?,?)",
             (RECORD.info_hash, "lab", "f.bin", "/d/f.bin", "/d/f.bin.part", "0" * 40, b"i", b"\1"),
         )
+        db.execute(
+            "INSERT INTO shares VALUES (?,?,?,?,?,?,?,?,?)",
+            ("cd" * 20, "lab", "g.bin", "/s/g.bin", 5, 7, "1" * 40, b"j", 11),
+        )
         db.commit()
     state = UserState(path)
     assert state.downloads() == [RECORD]  # not stopped: resumed at login as before
+    assert state.shares() == [ShareRecord("cd" * 20, "lab", "g.bin", "/s/g.bin", 5, 7, b"j", 11)]
     state.stop_download(RECORD.info_hash, "cancelled")
     state.close()
     assert UserState(path).downloads() == [replace(RECORD, stopped="cancelled")]

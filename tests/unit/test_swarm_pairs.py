@@ -44,7 +44,7 @@ def torrent(tmp_path: Path) -> Torrent:
     data = random.Random(7).randbytes(PIECES * 256 * 1024 - 1000)
     path = tmp_path / "seed.bin"
     path.write_bytes(data)
-    info, _ = build_info(path, "seed.bin", "g")
+    info = build_info(path, "seed.bin", "g")
     assert info.num_pieces == PIECES
     return Torrent(info, data, path)
 

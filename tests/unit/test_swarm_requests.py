@@ -50,7 +50,7 @@ def swarm(tmp_path: Path) -> Swarm:
     """A swarm that has pieces 0 and 2 of 3."""
     path = tmp_path / "f.bin"
     path.write_bytes(bytes(2 * PL + 1000))
-    info, _ = build_info(path, "f.bin", "g")
+    info = build_info(path, "f.bin", "g")
     storage = PieceStorage.create(tmp_path / "part", info)
     return Swarm(info, storage, have=[True, False, True])
 
@@ -115,11 +115,10 @@ def test_status_counts_the_short_last_piece(swarm: Swarm) -> None:
 
 
 def test_a_full_bitfield_is_a_seed_and_pieces_come_in_order(tmp_path: Path) -> None:
-    """Only seeds connected: nobody to trade with, so the picker goes in order (which
-    lets the whole-file SHA1 follow the download)."""
+    """Only seeds connected: nobody to trade with, so the picker goes in order."""
     path = tmp_path / "f.bin"
     path.write_bytes(bytes(6 * PL))
-    info, _ = build_info(path, "f.bin", "g")
+    info = build_info(path, "f.bin", "g")
     storage = PieceStorage.create(tmp_path / "part", info)
     swarm = Swarm(info, storage, have=[False] * 6)
     conn = _connect(swarm)

@@ -30,11 +30,14 @@ WAIT = 1.0  # seconds a Tab waits for the tracker
 _ARG_KINDS = {
     "group_id": "groups",
     "file_name": "files",
+    "name": "files",
     "file_path": "paths",
     "destination_path": "paths",
     "out.torrent": "paths",
     "command": "commands",
 }
+# Options offered where a command's optional argument goes, beside what it completes to.
+_OPTIONS = {"list_files": ["--long"]}
 _USER_KINDS = {
     "accept_request": "requests",
     "reject_request": "requests",
@@ -230,6 +233,7 @@ class ShellCompleter(Completer):
             return list(self.commands)
         if kind == "paths":
             return await asyncio.to_thread(_list_paths, partial)
+        options = _OPTIONS.get(words[0], []) if index == len(command.args) else []
         if kind is None or (kind != "groups" and not group):
-            return []
-        return await self.lookups.get(kind, group)
+            return options
+        return options + await self.lookups.get(kind, group)

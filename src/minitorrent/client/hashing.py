@@ -1,5 +1,6 @@
-"""Hashing a file to share it, in a thread: its progress can be shown while the command
-runs, and cancelling the command stops the thread instead of letting it read on."""
+"""Hashing a file to share it (or to verify a local copy), in a thread: its progress can be
+shown while the command runs, and cancelling the command stops the thread instead of letting
+it read on."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import TypeVar
 
 from minitorrent.folder import FolderScan, build_folder_info, scan_folder
 from minitorrent.metainfo import InfoDict, build_info
+from minitorrent.peer.folder_storage import open_storage
+from minitorrent.selection import pieces_wanted
 
 T = TypeVar("T")
 Progress = Callable[[int], None]
@@ -21,7 +24,8 @@ class _Stopped(Exception):
 
 
 class Hashing:
-    """The file being hashed for upload_file (one at a time: commands run one by one)."""
+    """The file being hashed for upload_file or verify (one at a time: commands run one
+    by one)."""
 
     def __init__(self) -> None:
         self.name = ""
@@ -29,9 +33,7 @@ class Hashing:
         self.done = 0  # bytes hashed so far; written by the hashing thread
         self.active = False
 
-    async def build_info(
-        self, path: Path, name: str, group_id: str, size: int
-    ) -> tuple[InfoDict, str]:
+    async def build_info(self, path: Path, name: str, group_id: str, size: int) -> InfoDict:
         return await self._hash(
             name, size, lambda progress: build_info(path, name, group_id, progress=progress)
         )
@@ -44,6 +46,18 @@ class Hashing:
         return await self._hash(
             name, size, lambda progress: build_folder_info(path, name, group_id, progress=progress)
         )
+
+    async def check(
+        self, path: Path, info: InfoDict, skip: frozenset[int] = frozenset()
+    ) -> list[bool]:
+        """Which pieces of the file or folder at ``path`` match ``info``'s piece hashes
+        (part of a folder, ``skip``: its wanted pieces only; the others are False)."""
+
+        def work(progress: Progress) -> list[bool]:
+            with open_storage(path, info, writable=False, skip=skip) as storage:
+                return storage.recheck(progress, wanted=pieces_wanted(info, skip))
+
+        return await self._hash(info.name, info.length, work)
 
     async def _hash(self, name: str, size: int, work: Callable[[Progress], T]) -> T:
         stop = threading.Event()

@@ -97,9 +97,18 @@ DETAILS: dict[str, Details] = {
     ),
     "list_files": Details(
         "files",
-        "The files and folders shared in a group, with size, SHA1 and how many peers share "
-        "them (a folder: `lectures/  12 files  3.4 GiB`); with a name, the files inside it.",
-        "list_files lab",
+        "The files and folders shared in a group, with size, info-hash (its first "
+        "12 digits; all 40 with --long) and how many peers share them (a folder: "
+        "`lectures/  12 files  3.4 GiB`); with a name, its full info-hash and the files "
+        "inside it. The info-hash identifies a file: it binds every piece's hash.",
+        "list_files lab --long",
+    ),
+    "verify": Details(
+        "files",
+        "Re-hash your copy of a group's file or folder (one you share or downloaded) "
+        "against its piece hashes, with progress; says ok with the number of pieces, or "
+        "which pieces and byte ranges do not match.",
+        "verify lab results.csv",
     ),
     "list_shares": Details(
         "files", "The files this machine shares, with what each uploaded.", "list_shares"

@@ -25,7 +25,8 @@ def plain_lines(result: Result) -> list[tuple[Stream, str]]:
     if result is None:
         return []
     if isinstance(result, Table):
-        return [(Stream.OUT, line) for line in table_lines(result)]
+        heading = [result.heading] if result.heading else []
+        return [(Stream.OUT, line) for line in heading + table_lines(result)]
     if isinstance(result, Done | Notice):
         return [line_of(result)]
     return [line_of(line) for line in result]
@@ -53,6 +54,8 @@ def table_lines(table: Table) -> list[str]:
 def render(result: Result, out: TextIO, err: TextIO, *, rich: bool) -> None:
     """Print a result; `rich` draws a table with rich (interactive terminals)."""
     if rich and isinstance(result, Table) and result.rows:
+        if result.heading:
+            print(result.heading, file=out, flush=True)
         _print_rich(result, out)
         return
     for stream, text in plain_lines(result):

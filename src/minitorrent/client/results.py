@@ -29,6 +29,7 @@ class Table:
     headers: tuple[str, ...]
     rows: Sequence[tuple[str, ...]]
     empty: str = "(none)"
+    heading: str = ""  # a line shown above the table
 
 
 Line = Done | Notice

@@ -60,7 +60,6 @@ class TransferNode(Protocol):
         *,
         part_path: Path,
         destination: Path,
-        sha1: str,
         have: list[bool],
         resume: bool,
         skip: frozenset[int] = frozenset(),
@@ -86,7 +85,7 @@ async def share_again(state: UserState, tracker: ShareWithdrawal, node: Transfer
             else:
                 hashed_as_of = st = path.stat()
                 if st.st_size != share.size or st.st_mtime_ns != share.mtime_ns:
-                    pieces, _ = await asyncio.to_thread(hash_file, path, info.piece_length)
+                    pieces = await asyncio.to_thread(hash_file, path, info.piece_length)
                     if st.st_size != info.length or pieces != info.pieces:
                         raise StorageError("its content changed")
                     _record_checked(state, share, st.st_size, st.st_mtime_ns)
@@ -153,7 +152,6 @@ async def resume_downloads(
                 info,
                 part_path=Path(record.part_path),
                 destination=Path(record.destination),
-                sha1=record.sha1,
                 have=have,
                 resume=True,
                 skip=skip,

@@ -110,9 +110,16 @@ class Shell:
                 Command(
                     "list_files",
                     ("group_id",),
-                    "files shared in a group; with a name, the files inside it",
+                    "files shared in a group (--long: full info-hashes); with a name, "
+                    "the files inside it",
                     c.list_files,
                     optional=("name",),
+                ),
+                Command(
+                    "verify",
+                    ("group_id", "file_name"),
+                    "re-hash your copy of a file against its piece hashes",
+                    c.verify,
                 ),
                 Command(
                     "download_file",

@@ -31,6 +31,7 @@ from pathlib import Path
 from minitorrent.errors import MinitorrentError
 from minitorrent.ids import folder_name
 
+# The tables as the first version wrote them; MIGRATIONS bring them up to date.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS shares (
     info_hash TEXT PRIMARY KEY,
@@ -61,6 +62,10 @@ MIGRATIONS = (
     # NULL: the whole item; else the --only patterns of part of a folder, a JSON list.
     "ALTER TABLE downloads ADD COLUMN only TEXT",
     "ALTER TABLE shares ADD COLUMN only TEXT",
+    # The whole-file SHA1 is gone: the info-hash, which binds the piece hashes, is the
+    # file's identity. Files written before keep loading; their sha1 values are dropped.
+    "ALTER TABLE shares DROP COLUMN sha1",
+    "ALTER TABLE downloads DROP COLUMN sha1",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 PRIVATE_DIR = 0o700
@@ -77,7 +82,6 @@ class ShareRecord:
     path: str
     size: int
     mtime_ns: int
-    sha1: str
     info: bytes
     uploaded: int = 0
     only: str | None = None  # part of a folder: its --only patterns (JSON); None: all
@@ -90,7 +94,6 @@ class DownloadRecord:
     name: str
     destination: str
     part_path: str
-    sha1: str
     info: bytes
     have: bytes  # one byte per piece: 1 = verified
     stopped: str | None = None  # why it stopped for good (cancelled, failed); None: resume
@@ -174,7 +177,7 @@ class UserState:
     def put_share(self, share: ShareRecord) -> None:
         with self._transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO shares VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO shares VALUES (?,?,?,?,?,?,?,?,?)",
                 (
                     share.info_hash,
                     share.group_id,
@@ -182,7 +185,6 @@ class UserState:
                     share.path,
                     share.size,
                     share.mtime_ns,
-                    share.sha1,
                     share.info,
                     share.uploaded,
                     share.only,
@@ -215,14 +217,13 @@ class UserState:
     def put_download(self, download: DownloadRecord) -> None:
         with self._transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO downloads VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO downloads VALUES (?,?,?,?,?,?,?,?,?)",
                 (
                     download.info_hash,
                     download.group_id,
                     download.name,
                     download.destination,
                     download.part_path,
-                    download.sha1,
                     download.info,
                     download.have,
                     download.stopped,

@@ -78,21 +78,14 @@ def _hash_open_file(
     piece_length: int,
     workers: int,
     progress: Callable[[int], None] | None,
-    whole_file: bool,
-) -> tuple[bytes, str]:
-    pieces, whole = hash_pieces(
-        fd,
-        st.st_size,
-        piece_length,
-        workers=workers,
-        whole_file=whole_file,
-        progress=progress,
-        label=shown,
+) -> bytes:
+    pieces = hash_pieces(
+        fd, st.st_size, piece_length, workers=workers, progress=progress, label=shown
     )
     after = os.fstat(fd)
     if after.st_mtime_ns != st.st_mtime_ns or after.st_size != st.st_size:
         raise StorageError(f"file changed while hashing: {shown}")
-    return pieces, whole or ""
+    return pieces
 
 
 def hash_file(
@@ -101,17 +94,15 @@ def hash_file(
     *,
     workers: int = 2,
     progress: Callable[[int], None] | None = None,
-    whole_file: bool = True,
-) -> tuple[bytes, str]:
-    """Return (concatenated piece SHA1s, hex SHA1 of the whole file).
+) -> bytes:
+    """The concatenated piece SHA1s of the file at ``path``.
 
-    ``whole_file=False`` skips the whole-file SHA1 (returned as ``""``), which halves the work.
     See :func:`hash_pieces` for ``workers`` and ``progress``.  Raises :class:`StorageError` if
     the file is missing, not a regular file, unreadable, or changes while it is hashed.
     """
     fd, st = _open_regular(path)
     try:
-        return _hash_open_file(fd, st, os.fspath(path), piece_length, workers, progress, whole_file)
+        return _hash_open_file(fd, st, os.fspath(path), piece_length, workers, progress)
     finally:
         os.close(fd)
 
@@ -123,10 +114,11 @@ def build_info(
     *,
     workers: int = 2,
     progress: Callable[[int], None] | None = None,
-) -> tuple[InfoDict, str]:
-    """Hash the file at ``path`` and return (its private info dict, hex SHA1 of the file).
+) -> InfoDict:
+    """Hash the file at ``path`` in pieces (one pass) and return its private info dict.
 
-    ``name`` is the file name recorded in the info dict, ``source`` the group id.
+    ``name`` is the file name recorded in the info dict, ``source`` the group id.  The
+    info-hash binds the piece hashes, so it identifies the content: no whole-file hash.
     """
     safe_file_name(name)
     if not isinstance(source, str) or not source:
@@ -136,9 +128,7 @@ def build_info(
         if st.st_size > MAX_LENGTH:
             raise MetainfoError(f"{os.fspath(path)} is too large")
         piece_length = piece_length_for(st.st_size)
-        pieces, whole = _hash_open_file(
-            fd, st, os.fspath(path), piece_length, workers, progress, True
-        )
+        pieces = _hash_open_file(fd, st, os.fspath(path), piece_length, workers, progress)
     finally:
         os.close(fd)
-    return InfoDict(name, st.st_size, piece_length, pieces, source, private=True), whole
+    return InfoDict(name, st.st_size, piece_length, pieces, source, private=True)

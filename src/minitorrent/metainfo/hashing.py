@@ -14,13 +14,9 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from minitorrent.errors import StorageError
 from minitorrent.metainfo.info import SHA1_LEN, MiB, count_pieces
-
-if TYPE_CHECKING:
-    from hashlib import _Hash as _Sha1
 
 #: Bytes read per system call while hashing (rounded to whole pieces).  4 MiB per thread fits
 #: the L2/L3 caches of small machines and keeps memory at ``workers * 4 MiB``.
@@ -59,26 +55,24 @@ def hash_pieces(
     piece_length: int,
     *,
     workers: int = 2,
-    whole_file: bool = False,
     progress: Callable[[int], None] | None = None,
     label: str = "the file",
-) -> tuple[bytes, str | None]:
+) -> bytes:
     """Hash the first ``length`` bytes of the open file ``fd`` in pieces.
 
-    Returns the concatenated SHA1 of every piece and, if ``whole_file``, the hex SHA1 of the
-    whole file (else ``None``).  This is the one implementation of parallel piece hashing.
+    Returns the concatenated SHA1 of every piece.  This is the one implementation of parallel
+    piece hashing.
 
-    Threads: with ``whole_file`` one thread streams the whole-file SHA1 (inherently sequential)
-    while ``workers - 1`` threads hash pieces; without it, ``workers`` threads hash pieces.  Each
-    thread owns one buffer of whole pieces (about 4 MiB) and reads into it with ``os.preadv``,
-    so memory does not grow with the file and no data is handed between threads.  Piece
-    threads take chunks round-robin, so all threads move through the file together.  Small
-    files and ``workers == 1`` are hashed in the calling thread from a single read.
+    Threads: ``workers`` threads hash pieces.  Each thread owns one buffer of whole pieces
+    (about 4 MiB) and reads into it with ``os.preadv``, so memory does not grow with the file
+    and no data is handed between threads.  Threads take chunks round-robin, so all threads
+    move through the file together.  Small files and ``workers == 1`` are hashed in the
+    calling thread from a single read.
 
     ``progress`` is called in the calling thread with the number of bytes done so far (at most
-    ``length``; with ``whole_file`` it is the mean of both passes), about every 0.1 s and at the
-    end.  Raises :class:`StorageError` if the file is shorter or longer than ``length`` (it
-    changed while hashing) or cannot be read; ``label`` names it in messages.
+    ``length``), about every 0.1 s and at the end.  Raises :class:`StorageError` if the file is
+    shorter or longer than ``length`` (it changed while hashing) or cannot be read; ``label``
+    names it in messages.
     """
     if piece_length <= 0:
         raise ValueError("piece_length must be positive")
@@ -87,7 +81,6 @@ def hash_pieces(
     if length < 0:
         raise ValueError("length must not be negative")
     out = bytearray(SHA1_LEN * count_pieces(length, piece_length))
-    whole = hashlib.sha1() if whole_file else None
     try:
         _hash_stream(
             lambda view, offset: _pread_exact(fd, view, offset),
@@ -95,7 +88,6 @@ def hash_pieces(
             piece_length,
             workers,
             out,
-            whole,
             progress,
         )
         if os.fstat(fd).st_size != length:
@@ -104,7 +96,7 @@ def hash_pieces(
         raise StorageError(f"file changed while hashing: {label}") from None
     except OSError as exc:
         raise StorageError(f"cannot read {label}: {exc.strerror or exc}") from None
-    return bytes(out), (whole.hexdigest() if whole is not None else None)
+    return bytes(out)
 
 
 #: Fills a buffer with the bytes of the stream at an offset (the file, or a folder's files
@@ -127,7 +119,7 @@ def hash_stream(
         raise ValueError("piece_length and workers must be positive, length not negative")
     out = bytearray(SHA1_LEN * count_pieces(length, piece_length))
     try:
-        _hash_stream(read, length, piece_length, workers, out, None, progress)
+        _hash_stream(read, length, piece_length, workers, out, progress)
     except _FileChanged:
         raise StorageError(f"file changed while hashing: {label}") from None
     return bytes(out)
@@ -147,15 +139,14 @@ def _hash_stream(
     piece_length: int,
     workers: int,
     out: bytearray,
-    whole: _Sha1 | None,
     progress: Callable[[int], None] | None,
 ) -> None:
     """Hash ``length`` bytes from ``read`` into ``out`` (see :func:`hash_pieces`)."""
     chunk = max(1, _CHUNK_TARGET // piece_length) * piece_length
     if workers == 1 or -(-length // chunk) <= 1:
-        _hash_inline(read, length, piece_length, chunk, out, whole, progress)
+        _hash_inline(read, length, piece_length, chunk, out, progress)
     else:
-        _hash_threaded(read, length, piece_length, chunk, workers, out, whole, progress)
+        _hash_threaded(read, length, piece_length, chunk, workers, out, progress)
 
 
 def _hash_inline(
@@ -164,7 +155,6 @@ def _hash_inline(
     piece_length: int,
     chunk: int,
     out: bytearray,
-    whole: _Sha1 | None,
     progress: Callable[[int], None] | None,
 ) -> None:
     buf = memoryview(bytearray(min(chunk, length)))
@@ -172,8 +162,6 @@ def _hash_inline(
     while offset < length:
         view = buf[: min(chunk, length - offset)]
         read(view, offset)
-        if whole is not None:
-            whole.update(view)
         _hash_chunk_pieces(view, offset // piece_length, piece_length, out)
         offset += len(view)
         if progress is not None:
@@ -189,13 +177,12 @@ def _hash_threaded(
     chunk: int,
     workers: int,
     out: bytearray,
-    whole: _Sha1 | None,
     progress: Callable[[int], None] | None,
 ) -> None:
     nchunks = -(-length // chunk)
-    piece_threads = min(workers - 1 if whole is not None else workers, nchunks)
+    piece_threads = min(workers, nchunks)
     # done[k] is written by thread k only; the caller only reads (progress).
-    done = [0] * (piece_threads + (whole is not None))
+    done = [0] * piece_threads
     errors: list[BaseException] = []
     stop = threading.Event()
 
@@ -214,33 +201,10 @@ def _hash_threaded(
             errors.append(exc)
             stop.set()
 
-    def whole_worker(k: int, whole: _Sha1) -> None:
-        try:
-            buf = memoryview(bytearray(chunk))
-            offset = 0
-            while offset < length:
-                if stop.is_set():
-                    return
-                view = buf[: min(chunk, length - offset)]
-                read(view, offset)
-                whole.update(view)
-                offset += len(view)
-                done[k] = offset
-        except BaseException as exc:
-            errors.append(exc)
-            stop.set()
-
     threads = [
         threading.Thread(target=piece_worker, args=(k,), name=f"hash-pieces-{k}", daemon=True)
         for k in range(piece_threads)
     ]
-    if whole is not None:
-        threads.append(
-            threading.Thread(
-                target=whole_worker, args=(piece_threads, whole), name="hash-whole", daemon=True
-            )
-        )
-    streams = 2 if whole is not None else 1
     try:
         for t in threads:
             t.start()
@@ -251,7 +215,7 @@ def _hash_threaded(
             while t.is_alive():
                 t.join(_PROGRESS_INTERVAL)
                 if not errors:
-                    progress(sum(done) // streams)
+                    progress(sum(done))
     finally:
         stop.set()
         for t in threads:

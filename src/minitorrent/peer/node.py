@@ -19,7 +19,6 @@ from minitorrent.errors import MinitorrentError, StorageError
 from minitorrent.metainfo import InfoDict
 from minitorrent.peer.announcer import Announcer
 from minitorrent.peer.connection import IDLE_TIMEOUT, PeerConnection
-from minitorrent.peer.file_check import WholeFileHasher
 from minitorrent.peer.folder_storage import create_storage, move_into_place, open_storage
 from minitorrent.peer.members import Members
 from minitorrent.peer.swarm import STALL_TIMEOUT, State, Swarm
@@ -162,7 +161,6 @@ class PeerNode:
         *,
         part_path: Path,
         destination: Path,
-        sha1: str,
         have: list[bool],
         resume: bool,
         skip: frozenset[int] = frozenset(),
@@ -196,18 +194,12 @@ class PeerNode:
             TransferKind.DOWNLOAD,
             part_path,
             destination=destination,
-            sha1=sha1,
             started_at=time.monotonic(),
             event=asyncio.Event(),
             skip=skip,
-            # A folder has no whole-file SHA1: its verified pieces are its check.
-            file_check=None
-            if info.is_folder
-            else WholeFileHasher(storage.fd, info.length, storage.path),
         )
         transfer_ref.append(transfer)
         self._add(transfer)
-        self._hash_verified_prefix(transfer)  # resumed: pieces verified by an earlier run
         if swarm.complete:
             self._spawn(self._finish_download(transfer))
         return transfer
@@ -233,22 +225,11 @@ class PeerNode:
             transfer.announce_task.cancel()
         transfer.swarm.stop()
         transfer.swarm.close_storage()
-        self._stop_file_check(transfer)
         if transfer.event is not None:
             transfer.event.set()
 
     def _mark_progress(self, transfer: Transfer) -> None:
         transfer.progress_dirty = True
-        self._hash_verified_prefix(transfer)
-
-    def _hash_verified_prefix(self, transfer: Transfer) -> None:
-        if transfer.file_check is not None:
-            transfer.file_check.advance(transfer.swarm.verified_prefix_bytes())
-
-    def _stop_file_check(self, transfer: Transfer) -> None:
-        if transfer.file_check is not None:
-            transfer.file_check.close()
-            transfer.file_check = None
 
     def save_progress(self, transfer: Transfer) -> None:
         """Hand resume data to the client; at most once a second while downloading
@@ -279,18 +260,9 @@ class PeerNode:
         swarm = transfer.swarm
         assert transfer.destination is not None
         try:
-            if swarm.info.is_folder:
-                await asyncio.to_thread(swarm.sync_storage)
-            else:
-                assert transfer.file_check is not None
-                # Most of the file was hashed while it downloaded; flush it meanwhile.
-                _, digest = await asyncio.gather(
-                    asyncio.to_thread(swarm.sync_storage), transfer.file_check.hexdigest()
-                )
-                if digest != transfer.sha1:
-                    raise StorageError(
-                        f"whole-file SHA1 mismatch (got {digest}, expected {transfer.sha1})"
-                    )
+            # Every piece was verified against the info dictionary, which the info-hash
+            # binds: the file is correct, no whole-file pass is needed.
+            await asyncio.to_thread(swarm.sync_storage)
             move_into_place(transfer.path, transfer.destination)
             storage = open_storage(
                 transfer.destination, swarm.info, writable=False, skip=transfer.skip
@@ -300,8 +272,6 @@ class PeerNode:
             swarm.fail(f"cannot complete the download: {reason}")
             self._ended(transfer)
             return
-        finally:
-            self._stop_file_check(transfer)
         swarm.become_seed(storage)
         transfer.kind = TransferKind.SEED
         transfer.path = transfer.destination
@@ -413,7 +383,6 @@ class PeerNode:
         if transfer.announce_task is not None:
             transfer.announce_task.cancel()
         transfer.swarm.close_storage()  # and its lock: a later download_file may resume it
-        self._stop_file_check(transfer)
         self._spawn(self._end_failed_download(transfer))
 
     async def _end_failed_download(self, transfer: Transfer) -> None:

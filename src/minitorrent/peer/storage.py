@@ -346,7 +346,7 @@ class PieceStorage(PieceIO):
     # -- verification ----------------------------------------------------------------------
 
     def _digests(self, progress: Callable[[int], None] | None, workers: int) -> bytes:
-        digests, _ = hash_pieces(
+        return hash_pieces(
             self.fd,
             self.info.length,
             self.info.piece_length,
@@ -354,7 +354,6 @@ class PieceStorage(PieceIO):
             progress=progress,
             label=self.path,
         )
-        return digests
 
 
 def locked_elsewhere(path: str | os.PathLike[str]) -> bool:

@@ -192,11 +192,6 @@ class Swarm:
     def missing_pieces(self) -> int:
         return self.picker.num_missing
 
-    def verified_prefix_bytes(self) -> int:
-        """Bytes from the start of the file in pieces all verified (whole-file hashing
-        follows it)."""
-        return self.picker.verified_prefix() * self.info.piece_length
-
     def peer_count(self) -> int:
         return len(self.peers)
 

@@ -189,7 +189,6 @@ class LogEntry:
 class FileEntry:
     name: str
     length: int
-    sha1: str
     info_hash: str
     seeders: int
     leechers: int
@@ -200,7 +199,6 @@ class FileEntry:
         return cls(
             f.text("name"),
             f.number("length"),
-            f.text("sha1"),
             f.text("info_hash"),
             f.number("seeders", 0),
             f.number("leechers", 0),

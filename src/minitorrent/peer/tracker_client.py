@@ -269,11 +269,11 @@ class TrackerClient:
 
     # -- files and swarms -------------------------------------------------------
 
-    async def register_file(self, group_id: str, info: bytes, sha1: str) -> None:
+    async def register_file(self, group_id: str, info: bytes) -> None:
         await self.request(
             "POST",
             f"/groups/{_group(group_id)}/files",
-            json={"info": base64.b64encode(info).decode(), "sha1": sha1},
+            json={"info": base64.b64encode(info).decode()},
             idempotent=True,
         )
 
@@ -287,11 +287,10 @@ class TrackerClient:
         body = await self.request("GET", path)
         return [(f.text("path"), f.number("length")) for f in objects(body, "contents")]
 
-    async def file_info(self, group_id: str, name: str) -> tuple[bytes, str]:
-        """The file's bencoded info dictionary and whole-file SHA1."""
+    async def file_info(self, group_id: str, name: str) -> bytes:
+        """The file's bencoded info dictionary (its info-hash is the file's identity)."""
         body = await self.request("GET", f"/groups/{_group(group_id)}/files/{_seg(name)}")
-        f = Fields(body, "file")
-        return f.base64_bytes("info"), f.text("sha1")
+        return Fields(body, "file").base64_bytes("info")
 
     async def stop_share(self, group_id: str, name: str) -> None:
         # The file itself goes when its last sharer stops: hence no_such_file too.

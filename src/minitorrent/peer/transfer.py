@@ -11,7 +11,6 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from minitorrent.peer.file_check import WholeFileHasher
 from minitorrent.peer.parts_file import parts_path
 from minitorrent.peer.swarm import Swarm
 
@@ -33,14 +32,12 @@ class Transfer:
     kind: TransferKind
     path: Path  # the file served / being written
     destination: Path | None = None  # downloads: final path
-    sha1: str = ""
     started_at: float = 0.0
     finished_at: float | None = None
     announce_task: asyncio.Task[None] | None = None
     event: asyncio.Event | None = None  # set when a download ends (done or failed)
     failure_reported: bool = False
     progress_dirty: bool = False  # pieces verified since resume data was last saved
-    file_check: WholeFileHasher | None = None  # downloads: the whole-file SHA1 so far
     announced: asyncio.Event = field(default_factory=asyncio.Event)  # first announce tried
     skip: frozenset[int] = frozenset()  # files of a folder not wanted (download_file --only)
 

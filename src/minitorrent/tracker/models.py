@@ -120,7 +120,6 @@ class SharedFile(Base):
     name: Mapped[str] = mapped_column(String(1024))
     length: Mapped[int] = mapped_column(BigInteger)
     piece_length: Mapped[int] = mapped_column(Integer)
-    sha1: Mapped[str] = mapped_column(String(HEX40))  # "" for a folder: its pieces vouch
     info: Mapped[bytes] = mapped_column(LargeBinary)
     # How many files a shared folder holds; NULL for a single file.
     file_count: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -84,7 +84,6 @@ class ClientBase:
                 str(transfer.destination),
                 size,
                 mtime_ns,
-                transfer.sha1,
                 info.encode(),
                 only=record.only if record is not None else None,  # re-shared as it is
             )

@@ -30,7 +30,7 @@ class DownloadCommands(ClientBase):
     ) -> Result:
         session = self._require_login()
         patterns = only.parse_only(options)  # before asking the tracker anything
-        raw_info, sha1 = await self.tracker.file_info(group_id, file_name)
+        raw_info = await self.tracker.file_info(group_id, file_name)
         info = InfoDict.decode(raw_info)  # every path of a folder checked again here
         name = safe_file_name(info.name)
         if info.source != group_id:
@@ -82,7 +82,6 @@ class DownloadCommands(ClientBase):
                 name,
                 str(target),
                 str(part),
-                sha1,
                 raw_info,
                 bytes(have),
                 only=encode_patterns(patterns),
@@ -95,7 +94,6 @@ class DownloadCommands(ClientBase):
                 info,
                 part_path=part,
                 destination=target,
-                sha1=sha1,
                 have=have,
                 resume=resume,
                 skip=skip,

@@ -12,6 +12,7 @@ from minitorrent.client.figures import plural
 from minitorrent.client.results import Done, Line, Notice, Result, Table
 from minitorrent.client.session import Session
 from minitorrent.client.state import ShareRecord
+from minitorrent.client.verify import verify_copy
 from minitorrent.errors import MinitorrentError
 from minitorrent.metainfo import (
     InfoDict,
@@ -21,6 +22,9 @@ from minitorrent.metainfo import (
 )
 from minitorrent.names import safe_file_name
 from minitorrent.units import human_size
+
+LONG = "--long"  # list_files <group> --long: full info-hashes
+SHORT_HASH = 12  # hex digits of an info-hash in list_files' table, like git's short hash
 
 
 class FileCommands(ClientBase):
@@ -42,23 +46,25 @@ class FileCommands(ClientBase):
             raise MinitorrentError(f"{file_path} is not a regular file")
         if not os.access(path, os.R_OK):
             raise MinitorrentError(f"cannot read {file_path}: permission denied")
-        info, sha1 = await self.hashing.build_info(path, name, group_id, st.st_size)
-        await self._share(session, info, path, sha1, st.st_mtime_ns, hashed_as_of=st)
-        return Done(f"sharing '{name}' in '{group_id}' ({human_size(info.length)}, sha1 {sha1})")
+        info = await self.hashing.build_info(path, name, group_id, st.st_size)
+        await self._share(session, info, path, st.st_mtime_ns, hashed_as_of=st)
+        return Done(
+            f"sharing '{name}' in '{group_id}' ({human_size(info.length)}, "
+            f"info-hash {info.info_hash_hex})"
+        )
 
     async def _share(
         self,
         session: Session,
         info: InfoDict,
         path: Path,
-        sha1: str,
         mtime_ns: int,
         *,
         hashed_as_of: os.stat_result | None,
     ) -> None:
         """Register a hashed file or folder, remember it, and seed it."""
         group_id = info.source
-        await self.tracker.register_file(group_id, info.encode(), sha1)
+        await self.tracker.register_file(group_id, info.encode())
         uploaded = sum(
             s.uploaded for s in session.state.shares() if s.info_hash == info.info_hash_hex
         )
@@ -70,7 +76,6 @@ class FileCommands(ClientBase):
                 str(path),
                 info.length,
                 mtime_ns,
-                sha1,
                 info.encode(),
                 uploaded,  # shared again: keep its total
             )
@@ -84,15 +89,14 @@ class FileCommands(ClientBase):
     async def _upload_folder(
         self, session: Session, path: Path, name: str, group_id: str
     ) -> Result:
-        """Share a folder as one item; it has no whole-file SHA1 (its pieces, bound by the
-        info-hash, verify it), and the tracker is sent an empty one."""
+        """Share a folder as one item (its pieces, bound by the info-hash, verify it)."""
         try:
             info, scan = await self.hashing.build_folder_info(path, name, group_id)
         except PermissionError as exc:
             raise MinitorrentError(f"cannot read {exc.filename}: permission denied") from None
         except OSError as exc:
             raise MinitorrentError(f"cannot read {path}: {exc.strerror or exc}") from None
-        await self._share(session, info, path, "", scan.newest_mtime_ns, hashed_as_of=None)
+        await self._share(session, info, path, scan.newest_mtime_ns, hashed_as_of=None)
         lines: list[Line] = []
         if scan.skipped or scan.empty_folders:
             kind = "entry that is not" if scan.skipped == 1 else "entries that are not"
@@ -106,31 +110,42 @@ class FileCommands(ClientBase):
         lines.append(
             Done(
                 f"sharing '{name}/' in '{group_id}' ({plural(len(info.files), 'file')}, "
-                f"{human_size(info.length)})"
+                f"{human_size(info.length)}, info-hash {info.info_hash_hex})"
             )
         )
         return lines
 
     async def list_files(self, group_id: str, name: str | None = None) -> Result:
+        """A group's files with their info-hash, short (``--long``: in full); with a name,
+        the files inside it under its full info-hash."""
         self._require_login()
-        if name is not None:
+        if name is not None and name != LONG:
+            info = await self._group_file(group_id, name)
             contents = await self.tracker.file_contents(group_id, name)
             return Table(
-                ("path", "size"), [(p, human_size(n)) for p, n in contents], empty="no files"
+                ("path", "size"),
+                [(p, human_size(n)) for p, n in contents],
+                empty="no files",
+                heading=f"info-hash {info.info_hash_hex}",
             )
+        digits = None if name == LONG else SHORT_HASH
         files = await self.tracker.list_files(group_id)
         rows = [
-            (f.name, human_size(f.length), f.sha1, str(f.seeders))
+            (f.name, human_size(f.length), f.info_hash[:digits], str(f.seeders))
             if f.file_count is None
             else (
                 f"{f.name}/",
                 f"{plural(f.file_count, 'file')}  {human_size(f.length)}",
-                "",
+                f.info_hash[:digits],
                 str(f.seeders),
             )
             for f in files
         ]
-        return Table(("name", "size", "sha1", "peers"), rows, empty="no files shared")
+        return Table(("name", "size", "info-hash", "peers"), rows, empty="no files shared")
+
+    async def verify(self, group_id: str, name: str) -> Result:
+        session = self._require_login()
+        return Done(await verify_copy(session.state, self.hashing, group_id, name))
 
     async def stop_share(self, group_id: str, file_name: str) -> Result:
         session = self._require_login()
@@ -169,8 +184,7 @@ class FileCommands(ClientBase):
         return [t.url for t in self.tracker.trackers]
 
     async def _group_file(self, group_id: str, file_name: str) -> InfoDict:
-        raw_info, _ = await self.tracker.file_info(group_id, file_name)
-        return InfoDict.decode(raw_info)
+        return InfoDict.decode(await self.tracker.file_info(group_id, file_name))
 
     async def export_torrent(self, group_id: str, file_name: str, out_path: str) -> Result:
         self._require_login()

@@ -25,26 +25,30 @@ MAX_BODY = MAX_INFO_B64 + 4096
 
 class NewFile(BaseModel):
     info: str = Field(max_length=MAX_INFO_B64, description="base64 of the bencoded info dict")
-    sha1: str = Field("", description="hex SHA-1 of the whole file; empty for a folder")
+    sha1: str | None = Field(
+        None,
+        max_length=64,
+        description="ignored (sent by clients of the previous version): the info-hash, "
+        "which binds the piece hashes, identifies the file",
+    )
 
 
 class FileSummary(BaseModel):
     name: str
     info_hash: str
     length: int
-    sha1: str
 
 
 class FileOut(BaseModel):
     name: str
     length: int
-    sha1: str
-    info_hash: str
+    info_hash: str = Field(description="hex SHA-1 of the info dictionary: the file's identity")
     piece_length: int
     seeders: int
     leechers: int
     sharers: int
     file_count: int | None = Field(description="files in a folder; null for a single file")
+    sha1: str = Field("", description="always empty; kept for clients of the previous version")
 
 
 class ContentOut(BaseModel):
@@ -86,7 +90,6 @@ def share_file(
         caller.user_id,
         group_id,
         _b64decode(body.info),
-        body.sha1,
         now=context.clock(),
         quotas=limits,
         folder_limits=folder_limits,

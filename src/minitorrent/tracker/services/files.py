@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -34,20 +33,21 @@ from minitorrent.tracker.services.quotas import Quotas, check_new_file, check_ne
 from minitorrent.tracker.services.sql import insert_ignore, run
 
 MAX_INFO_BYTES = 16 * 1024 * 1024
-_SHA1_HEX = re.compile(r"[0-9a-f]{40}")
 
 
 @dataclass(frozen=True)
 class FileView:
     name: str
     length: int
-    sha1: str
     info_hash: str
     piece_length: int
     seeders: int
     leechers: int
     sharers: int
     file_count: int | None  # a folder's number of files; None for a file
+    # Always empty: the info-hash is a file's identity. Clients of the previous version
+    # read this key in every listing (they stop with an error without it).
+    sha1: str = field(default="", kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -73,20 +73,6 @@ def _decode_info(raw: bytes, group_id: str, limits: FolderLimits) -> InfoDict:
     return info  # decode() already refused unsafe names and paths (file_list.check_files)
 
 
-def _check_sha1(sha1: str, info: InfoDict) -> str:
-    """A file's whole-file SHA1 (40 hex digits); a folder has none: the piece hashes,
-    bound by the info-hash, verify its content."""
-    sha1 = sha1.lower()
-    if info.is_folder:
-        if sha1:
-            raise Invalid(
-                "a folder has no whole-file sha1; send an empty one", code=ErrorCode.BAD_SHA1
-            )
-    elif not _SHA1_HEX.fullmatch(sha1):
-        raise Invalid("sha1 must be 40 hexadecimal digits", code=ErrorCode.BAD_SHA1)
-    return sha1
-
-
 def add_sharer(db: Session, file_id: int, user_id: str, *, now: datetime) -> None:
     insert_ignore(db, Share, {"file_id": file_id, "user_id": user_id, "created_at": now})
 
@@ -96,7 +82,6 @@ def share_file(
     user_id: str,
     group_id: str,
     raw_info: bytes,
-    sha1: str,
     *,
     now: datetime,
     quotas: Quotas | None = None,
@@ -105,11 +90,11 @@ def share_file(
     """Register a file or folder in the group, or add the caller as a sharer of the same
     content. `quotas`: the limits of services/quotas.py (None: the defaults); a folder
     counts as one file and its whole info dictionary as info bytes. `folder_limits`:
-    files per folder and path length (None: the defaults)."""
+    files per folder and path length (None: the defaults). The info-hash, which binds
+    the piece hashes, is the file's identity."""
     quotas = quotas or Quotas()
     require_member(db, group_id, user_id, lock=True)
     info = _decode_info(raw_info, group_id, folder_limits or FolderLimits())
-    sha1 = _check_sha1(sha1, info)
     # The info-hash covers `source`, so an equal hash is always a file of this group.
     shared = db.scalar(select(SharedFile).where(SharedFile.info_hash == info.info_hash_hex))
     if shared is None or db.get(Share, (shared.id, user_id)) is None:
@@ -127,7 +112,6 @@ def share_file(
             name=info.name,
             length=info.length,
             piece_length=info.piece_length,
-            sha1=sha1,
             info=raw_info,
             file_count=len(info.files) if info.is_folder else None,
             completed=0,
@@ -135,11 +119,6 @@ def share_file(
         )
         db.add(shared)
         db.flush()
-    elif shared.sha1 != sha1:  # equal pieces, different whole-file hash: one of them lies
-        raise Invalid(
-            f"sha1 {sha1} does not match {shared.sha1}, registered for the same content",
-            code=ErrorCode.SHA1_MISMATCH,
-        )
     if db.get(Share, (shared.id, user_id)) is None:  # sharing again is no news
         add_sharer(db, shared.id, user_id, now=now)
         activity.record(db, group_id, user_id, "shared", shared.name, now=now)
@@ -174,7 +153,6 @@ def _views_where(where: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
         select(
             SharedFile.name,
             SharedFile.length,
-            SharedFile.sha1,
             SharedFile.info_hash,
             SharedFile.piece_length,
             _live_peers(Peer.left == 0),
