@@ -100,6 +100,11 @@ def test_only_the_chosen_files_are_written_and_served_again(
     for name in wanted:
         assert (got / name).read_bytes() == data[name], name
     assert download_line(cat, "lab", "lectures") == "[C] [lab] lectures (4 of 8 files)"
+    # verify checks the chosen part only: pieces of files left out are not "bad".
+    [verified] = cat.ok("verify lab lectures", timeout=60)
+    assert verified.startswith(f"ok: {got} matches all ") and verified.endswith(
+        "of 'lectures' (4 of 8 files)"
+    ), verified
     # The unwanted bytes of the boundary pieces, kept beside the folder, not in it.
     parts = inbox / f".{info.info_hash_hex}.parts"
     assert sorted(p.name for p in inbox.iterdir()) == sorted(["lectures", parts.name])
