@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 MAX_INCOMING = 200
 MAX_INCOMING_PER_IP = 32
 CONNECT_TIMEOUT = 5.0
+# A file being downloaded is flushed to disk in a background thread every FLUSH_EVERY
+# verified bytes, so that the fdatasync that ends the download (it is durable before it
+# is "complete") has little left to write: the kernel alone would keep up to a tenth of
+# memory dirty and write it all then.
+FLUSH_EVERY = 64 << 20
 
 
 class PeerNode:
@@ -230,6 +235,21 @@ class PeerNode:
 
     def _mark_progress(self, transfer: Transfer) -> None:
         transfer.progress_dirty = True
+        info = transfer.swarm.info
+        if info.is_folder:  # flushing a folder walks all its files, under its lock
+            return
+        transfer.unflushed += info.piece_length
+        if transfer.unflushed >= FLUSH_EVERY and not transfer.flushing:
+            transfer.unflushed, transfer.flushing = 0, True
+            self._spawn(self._flush_in_background(transfer))
+
+    async def _flush_in_background(self, transfer: Transfer) -> None:
+        try:
+            await asyncio.to_thread(transfer.swarm.sync_storage)
+        except StorageError as exc:  # the flush that ends the download reports it
+            log.info("background flush of %s: %s", transfer.name, exc)
+        finally:
+            transfer.flushing = False
 
     def save_progress(self, transfer: Transfer) -> None:
         """Hand resume data to the client; at most once a second while downloading

@@ -38,6 +38,8 @@ class Transfer:
     event: asyncio.Event | None = None  # set when a download ends (done or failed)
     failure_reported: bool = False
     progress_dirty: bool = False  # pieces verified since resume data was last saved
+    unflushed: int = 0  # bytes verified since the last background flush to disk
+    flushing: bool = False  # a background flush is running
     announced: asyncio.Event = field(default_factory=asyncio.Event)  # first announce tried
     skip: frozenset[int] = frozenset()  # files of a folder not wanted (download_file --only)
 
