@@ -207,7 +207,9 @@ def test_a_re_fetch_never_goes_to_another_peer_id_of_the_implicated_member(
     liar = Pair(leecher, _seed(torrent), b_id=liar_id, b_ip="10.0.0.3")
     quiet = Pair(leecher, _seed(torrent), b_id=quiet_id, b_ip="10.0.0.4")
     honest = Pair(leecher, _seed(torrent), b_id=honest_id, b_ip="10.0.0.2")
-    step(liar, quiet, honest, rounds=1)  # bitfields: each has every piece
+    for pair in (liar, quiet, honest):  # seeds show pieces a few at a time: show them all
+        pair.link_b.write(pair.link_b.protocol.encode_haves(range(PIECES)))
+    step(liar, quiet, honest, rounds=1)
     blame = leecher.download.blame
     copy = [((liar_id, "user mal"), b"junk"), ((honest_id, "user ann"), b"good")]
     assert blame.piece_failed(5, copy) == set()

@@ -243,7 +243,9 @@ class Swarm:
         if conn.protocol.extensions_enabled:
             conn.send(extensions.our_handshake(len(self.metadata)))
         have = self.picker.have_list()
-        if all(have) and conn.fast:
+        if have and all(have):  # a seed shows its pieces a few at a time (peer/super_seed.py)
+            self.upload.introduce(self.peers[conn])
+        elif all(have) and conn.fast:  # an empty file
             conn.send(m.HaveAll())
         elif not any(have) and conn.fast:
             conn.send(m.HaveNone())
@@ -275,6 +277,7 @@ class Swarm:
             self.upload.on_request(peer, msg)
         elif isinstance(msg, m.Have):
             self.download.on_have(peer, msg.index)
+            self.upload.on_have(peer, msg.index)
         elif isinstance(msg, m.Bitfield):
             self.download.on_bitfield(peer, msg.bits)
         elif isinstance(msg, m.HaveAll):

@@ -18,6 +18,7 @@ from minitorrent.peer.folder_storage import Storage
 from minitorrent.peer.link import PeerLink
 from minitorrent.peer.peer_state import PeerState
 from minitorrent.peer.picker import PiecePicker
+from minitorrent.peer.super_seed import SuperSeed
 from minitorrent.wire import messages as m
 
 MAX_QUEUED_REQUESTS = 512  # a peer asking for more than this is misbehaving
@@ -52,10 +53,45 @@ class Uploader:
         self._on_file_changed = on_file_changed
         self._optimistic: OptimisticSlot | None = None
         self._last_choke = float("-inf")  # the first rechoke is due at once
+        self.super_seed = SuperSeed(picker.num_pieces, piece_length)
 
     def forget(self, conn: PeerLink) -> None:
         if self._optimistic is not None and self._optimistic.peer is conn:
             self._optimistic = None
+        self.super_seed.remove_peer(conn)
+
+    # -- what we show ------------------------------------------------------------------
+
+    def introduce(self, peer: PeerState) -> None:
+        """A peer connected to us as a seed: show it no piece, then one, more once we
+        unchoke it (see peer/super_seed.py). Peers that connected earlier saw what we had."""
+        conn = peer.conn
+        if conn.fast:
+            conn.send(m.HaveNone())
+        # Without the fast extension, no bitfield says "nothing" (BEP 3 allows that).
+        self.super_seed.add_peer(conn)
+        self._show_more(peer, ahead=1)  # one piece: enough for it to be interested
+
+    def on_have(self, peer: PeerState, index: int) -> None:
+        """The peer has ``index`` (from us or another peer): no longer waiting for it."""
+        if self.super_seed.requested(peer.conn, index):
+            self._show_more(peer)
+
+    def _show_more(self, peer: PeerState, *, ahead: int | None = None) -> None:
+        conn = peer.conn
+        if not self.super_seed.knows(conn):
+            return
+        if ahead is None and conn.protocol.am_choking:
+            return  # choked: what it was shown waits; more would only wait too
+        picker = self.picker
+        pieces = self.super_seed.top_up(
+            conn,
+            lambda i: picker.peer_has_piece(conn, i),
+            picker.availability,
+            ahead=ahead,
+        )
+        if pieces:
+            conn.write(conn.protocol.encode_haves(pieces))
 
     # -- requests -----------------------------------------------------------------------
 
@@ -77,6 +113,8 @@ class Uploader:
             peer.conn.drop("too many queued requests")
             return
         peer.queued.append(req)
+        if self.super_seed.requested(peer.conn, req.index):  # taken: show the next one
+            self._show_more(peer)
 
     def on_cancel(self, peer: PeerState, msg: m.Cancel) -> None:
         with contextlib.suppress(ValueError):
@@ -156,11 +194,14 @@ class Uploader:
     def unchoke(self, peer: PeerState) -> None:
         peer.ever_unchoked = True
         peer.conn.send(m.Unchoke())
+        self._show_more(peer)
 
     def choke(self, peer: PeerState) -> None:
         peer.choked_requests = 0
         peer.queued.clear()
         peer.conn.send(m.Choke())
+        # What it was shown and did not ask for goes to peers we serve instead.
+        self.super_seed.give_back(peer.conn)
 
     def rechoke(self, *, force: bool = False) -> None:
         now = self.clock()
