@@ -130,13 +130,15 @@ class SuperSeed:
     def _fewest_copies(
         self, shown: set[int], has: Callable[[int], bool], copies: Callable[[int], int]
     ) -> int:
-        """Every piece was given: the one the peer lacks with the fewest copies out there
-        (announced by peers, or given by us and maybe still on its way), or -1."""
-        best, best_key = -1, (self.num_pieces + 1, 0)
+        """Every piece was given: the one the peer lacks with the fewest copies announced
+        by peers, or -1. A piece no one announced yet is still on its way to whoever was
+        given it: shown again only when nothing else is left (its taker may have left)."""
+        best, best_key = -1, (True, self.num_pieces + 1, 0)
         for index in range(self.num_pieces):
             if index in shown or has(index):
                 continue
-            key = (max(copies(index), self.given[index]), self.given[index])
+            n = copies(index)
+            key = (n == 0, n, self.given[index])
             if key < best_key:
                 best, best_key = index, key
         return best
