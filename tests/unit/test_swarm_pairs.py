@@ -94,13 +94,14 @@ def test_a_download_from_one_seed(torrent: Torrent, tmp_path: Path) -> None:
     assert leecher.downloaded == seed.uploaded == len(torrent.data)
     assert leecher.status().bytes_done == len(torrent.data)
     assert leecher.have_bits() == b"\x01" * PIECES
-    # Done: it no longer wants anything, and the seed knows it.
+    # Done: it no longer wants anything, and the seed, which saw it announce every
+    # piece, closed the connection (both sides are seeds).
     assert not pair.link_a.protocol.am_interested
-    assert not pair.link_b.protocol.peer_interested
+    assert pair.link_b.dropped == "both sides are seeds"
     counters = leecher.peer_counters()[b"-BB0001-000000000000"]
     assert (counters.downloaded, counters.connected, counters.banned) == (
         len(torrent.data),
-        True,
+        False,
         False,
     )
 
@@ -129,7 +130,8 @@ def test_end_game_takes_the_last_blocks_from_another_peer(torrent: Torrent, tmp_
     assert any(isinstance(m, wire.Cancel) for m in received), (
         "the blocks got from the other seed were not cancelled at the silent one"
     )
-    assert not silent.closed  # it was not dropped: nothing waited for it
+    # Not dropped as stalled (nothing waited for it): the seed closed once we had it all.
+    assert silent.link_b.dropped == "both sides are seeds"
 
 
 def test_a_seed_that_sent_a_bad_block_is_banned(torrent: Torrent, tmp_path: Path) -> None:
@@ -148,7 +150,7 @@ def test_a_seed_that_sent_a_bad_block_is_banned(torrent: Torrent, tmp_path: Path
     assert _downloaded(tmp_path) == torrent.data
     assert leecher.is_banned(liar_id, "10.0.0.3")
     assert liar.link_a.dropped == "sent data that failed the hash check"
-    assert not honest.closed
+    assert honest.link_b.dropped == "both sides are seeds"  # not banned: done
     assert leecher.peer_counters()[liar_id].banned
     # A banned peer cannot come back on a new connection.
     again = Pair(leecher, _seed(torrent, poisoned), b_id=liar_id, b_ip="10.0.0.3")
@@ -179,7 +181,7 @@ def test_a_member_that_sent_bad_data_is_banned_with_all_its_peer_ids(
     assert events[-1] == "finished"
     assert _downloaded(tmp_path) == torrent.data
     assert liar.link_a.dropped == quiet.link_a.dropped == "sent data that failed the hash check"
-    assert not honest.closed
+    assert honest.link_b.dropped == "both sides are seeds"  # not banned: done
     banned = {peer_id for peer_id, c in leecher.peer_counters().items() if c.banned}
     assert banned == {liar_id, quiet_id, unseen_id}
     # A peer id of mal's that the tracker lists later is refused too.

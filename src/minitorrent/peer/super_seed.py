@@ -5,9 +5,10 @@ A seed that shows every downloader every piece lets them pick: several then fetc
 same piece from the seed while others are missing, and the seed's upload, the swarm's
 scarcest resource, carries copies the downloaders could have traded among themselves.
 Instead the seed announces no piece at first and then, with ``have`` messages, a few
-pieces to each downloader at a time: pieces no one was given yet, lowest index first;
-once every piece was given, the pieces with the fewest copies in the swarm that the
-downloader lacks. Downloaders fetch the rest from each other, as they announce pieces.
+pieces to each downloader at a time: pieces no one was given yet, in index order from a
+random first one (several seeds of one downloader then serve it different pieces); once
+every piece was given, the pieces with the fewest copies in the swarm that the downloader
+lacks. Downloaders fetch the rest from each other, as they announce pieces.
 
 Each downloader keeps ``ahead`` pieces shown and not yet asked for, topped up as it asks
 for one: its request pipeline never waits for us. A lone downloader is shown the pieces
@@ -30,11 +31,13 @@ requests of 16 KiB in flight, so this much keeps its pipeline full."""
 
 
 class SuperSeed:
-    def __init__(self, num_pieces: int, piece_length: int) -> None:
+    def __init__(self, num_pieces: int, piece_length: int, *, start: int = 0) -> None:
         self.num_pieces = num_pieces
         self.ahead = max(2, AHEAD_BYTES // piece_length)
         self.given = [0] * num_pieces  # times a piece was shown and not given back
-        self._next_fresh = 0  # pieces from here on were never given
+        # Fresh pieces go out in index order from ``start``, wrapping around.
+        self._start = start % num_pieces if num_pieces else 0
+        self._next_fresh = 0  # the fresh pieces from the ``_next_fresh``-th on were never given
         self._returned: list[int] = []  # heap: pieces given back, given 0 times again
         self._shown: dict[Hashable, set[int]] = {}
         self._waiting: dict[Hashable, set[int]] = {}  # shown, not yet requested
@@ -118,12 +121,10 @@ class SuperSeed:
         if found >= 0:
             return found
         while self._next_fresh < self.num_pieces:
-            index = self._next_fresh
-            if index in shown or has(index):
-                # Someone has it already (it came from another seed): not fresh for us.
-                self._next_fresh += 1
-                continue
+            index = (self._start + self._next_fresh) % self.num_pieces
             self._next_fresh += 1
+            if index in shown or has(index):
+                continue  # someone has it already (from another seed): not fresh for us
             return index
         return -1
 

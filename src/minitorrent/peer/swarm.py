@@ -276,12 +276,15 @@ class Swarm:
         elif isinstance(msg, m.Request):
             self.upload.on_request(peer, msg)
         elif isinstance(msg, m.Have):
-            self.download.on_have(peer, msg.index)
-            self.upload.on_have(peer, msg.index)
+            self.upload.on_have(peer, msg.index)  # first: it asks whether the piece is new
+            if conn in self.peers:  # not closed as a seed
+                self.download.on_have(peer, msg.index)
         elif isinstance(msg, m.Bitfield):
             self.download.on_bitfield(peer, msg.bits)
+            self.upload.count_missing(peer)
         elif isinstance(msg, m.HaveAll):
             self.download.on_have_all(peer)
+            self.upload.count_missing(peer)
         elif isinstance(msg, m.Choke):
             self.download.on_choke(peer)
         elif isinstance(msg, m.Interested):

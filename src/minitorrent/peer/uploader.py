@@ -53,12 +53,16 @@ class Uploader:
         self._on_file_changed = on_file_changed
         self._optimistic: OptimisticSlot | None = None
         self._last_choke = float("-inf")  # the first rechoke is due at once
-        self.super_seed = SuperSeed(picker.num_pieces, piece_length)
+        self.super_seed = SuperSeed(
+            picker.num_pieces, piece_length, start=rng.randrange(max(1, picker.num_pieces))
+        )
+        self._missing: dict[PeerLink, int] = {}  # pieces a super-seeded peer lacks
 
     def forget(self, conn: PeerLink) -> None:
         if self._optimistic is not None and self._optimistic.peer is conn:
             self._optimistic = None
         self.super_seed.remove_peer(conn)
+        self._missing.pop(conn, None)
 
     # -- what we show ------------------------------------------------------------------
 
@@ -70,12 +74,33 @@ class Uploader:
             conn.send(m.HaveNone())
         # Without the fast extension, no bitfield says "nothing" (BEP 3 allows that).
         self.super_seed.add_peer(conn)
+        self._missing[conn] = self.picker.num_pieces
         self._show_more(peer, ahead=1)  # one piece: enough for it to be interested
 
     def on_have(self, peer: PeerState, index: int) -> None:
-        """The peer has ``index`` (from us or another peer): no longer waiting for it."""
-        if self.super_seed.requested(peer.conn, index):
+        """The peer has ``index`` (from us or another peer): no longer waiting for it.
+        Called before the picker learns it."""
+        conn = peer.conn
+        if self.super_seed.requested(conn, index):
             self._show_more(peer)
+        missing = self._missing.get(conn)
+        if missing is not None and not self.picker.peer_has_piece(conn, index):
+            self._missing[conn] = missing - 1
+            self._drop_if_both_seeds(peer)
+
+    def count_missing(self, peer: PeerState) -> None:
+        """The peer sent its bitfield: how many pieces it lacks (once per connection)."""
+        conn = peer.conn
+        if conn in self._missing:
+            has = self.picker.peer_has_piece
+            self._missing[conn] = sum(1 for i in range(self.picker.num_pieces) if not has(conn, i))
+            self._drop_if_both_seeds(peer)
+
+    def _drop_if_both_seeds(self, peer: PeerState) -> None:
+        """A peer we showed pieces one by one never learnt we are a seed: when it has
+        every piece, we close (a seed closes its connections to seeds, as ours do)."""
+        if self._missing.get(peer.conn) == 0 and self.picker.is_complete:
+            peer.conn.drop("both sides are seeds")
 
     def _show_more(self, peer: PeerState, *, ahead: int | None = None) -> None:
         conn = peer.conn
