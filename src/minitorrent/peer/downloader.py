@@ -27,11 +27,11 @@ from minitorrent.wire import messages as m
 log = logging.getLogger(__name__)
 
 REQUESTS_IN_FLIGHT = 64  # per peer at most; 64 saturates loopback (measured)
-MIN_REQUESTS_IN_FLIGHT = 16
+MIN_REQUESTS_IN_FLIGHT = 32
 # Requests outstanding with a peer: about this many seconds of its rate to us. A slow
 # link answers them in order, so our haves, requests and cancels to it wait behind its
 # answers to ours: a deeper queue than needed only delays trading.
-QUEUE_SECONDS = 0.5
+QUEUE_SECONDS = 1.0
 SOLO_PATIENCE = 5.0  # a re-fetch from one peer that makes no progress this long moves on
 
 
