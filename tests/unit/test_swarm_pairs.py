@@ -235,3 +235,18 @@ def test_a_stalled_peer_is_dropped_on_the_injected_clock(torrent: Torrent, tmp_p
     leecher.tick()
     assert pair.link_a.dropped == "stalled: no data for requested blocks"
     assert leecher.peer_count() == 0
+
+
+@pytest.mark.parametrize(("rate", "window"), [(0.0, 64), (40 * 16384.0, 40), (1000.0, 32)])
+def test_a_peer_is_asked_for_about_a_second_of_its_rate(
+    torrent: Torrent, tmp_path: Path, rate: float, window: int
+) -> None:
+    """On a slow link our haves and requests wait behind its answers to us: keep about a
+    second of its measured rate outstanding (at least 32 blocks), 64 until measured."""
+    leecher, _ = _leecher(torrent, tmp_path, Clock())
+    seed = _seed(torrent)
+    seed.upload.serve = lambda peer: None  # type: ignore[method-assign]  # never answers
+    pair = Pair(leecher, seed)
+    leecher.peers[pair.link_a].rate_down = rate  # bytes per tick of about a second
+    pump(pair)
+    assert leecher.peers[pair.link_a].outstanding == window
