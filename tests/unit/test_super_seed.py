@@ -8,6 +8,8 @@ import os
 import random
 from pathlib import Path
 
+import pytest
+
 from minitorrent import wire
 from minitorrent.metainfo import InfoDict, build_info
 from minitorrent.peer.link import PeerLink
@@ -134,3 +136,25 @@ def test_a_seed_sends_each_piece_once_before_any_twice_while_downloaders_trade(
         counters = d.peer_counters()
         from_peers = sum(counters[pid].downloaded for pid in ids if pid in counters)
         assert from_peers > len(data) // 3
+
+
+@pytest.mark.parametrize("missing", range(6))
+def test_a_downloader_that_has_most_pieces_already_gets_the_rest(
+    tmp_path: Path, missing: int
+) -> None:
+    """The seed showed its first piece before the downloader's bitfield said it had it:
+    the seed then shows one it lacks, or the downloader would never be interested."""
+    pieces = 6
+    info, data, path = _torrent(tmp_path, pieces)
+    storage = PieceStorage.open_existing(path, info, writable=False)
+    seed = Swarm(info, storage, have=[True] * pieces, rng=random.Random(1))
+    st = os.stat(path)
+    seed.trust_file(st.st_size, st.st_mtime_ns)
+    part = tmp_path / "d.part"
+    hole = bytes(info.piece_size(missing))
+    part.write_bytes(data[: missing * PIECE] + hole + data[(missing + 1) * PIECE :])
+    have = [i != missing for i in range(pieces)]
+    leecher = Swarm(info, PieceStorage.open_existing(part, info, writable=True), have=have)
+    pump(Pair(leecher, seed))
+    assert leecher.state is State.CHECKING
+    assert part.read_bytes() == data

@@ -64,6 +64,16 @@ class SuperSeed:
         waiting.remove(index)
         return True
 
+    def forget_had(self, peer: Hashable, has: Callable[[int], bool]) -> None:
+        """The peer's bitfield came: pieces shown to it that it had are not given."""
+        for index in [i for i in self._waiting.get(peer, ()) if has(i)]:
+            self._waiting[peer].remove(index)
+            self._take_back(index)
+
+    def lacks_shown(self, peer: Hashable, has: Callable[[int], bool]) -> bool:
+        """The peer lacks a piece shown to it (it has reason to be interested in us)."""
+        return any(not has(i) for i in self._shown.get(peer, ()))
+
     def give_back(self, peer: Hashable) -> None:
         """Pieces shown to ``peer`` and not asked for are free for others (it was choked
         or left). It may still ask for them later: then they leave the seed twice."""
@@ -71,10 +81,13 @@ class SuperSeed:
         if not waiting:
             return
         for index in waiting:
-            self.given[index] -= 1
-            if self.given[index] == 0:
-                heapq.heappush(self._returned, index)
+            self._take_back(index)
         waiting.clear()
+
+    def _take_back(self, index: int) -> None:
+        self.given[index] -= 1
+        if self.given[index] == 0:
+            heapq.heappush(self._returned, index)
 
     def top_up(
         self,

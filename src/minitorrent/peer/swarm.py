@@ -276,15 +276,15 @@ class Swarm:
         elif isinstance(msg, m.Request):
             self.upload.on_request(peer, msg)
         elif isinstance(msg, m.Have):
-            self.upload.on_have(peer, msg.index)  # first: it asks whether the piece is new
-            if conn in self.peers:  # not closed as a seed
-                self.download.on_have(peer, msg.index)
+            new = not self.picker.peer_has_piece(conn, msg.index)
+            self.download.on_have(peer, msg.index)
+            self.upload.on_have(peer, msg.index, new=new)
         elif isinstance(msg, m.Bitfield):
             self.download.on_bitfield(peer, msg.bits)
-            self.upload.count_missing(peer)
+            self.upload.on_bitfield(peer)
         elif isinstance(msg, m.HaveAll):
             self.download.on_have_all(peer)
-            self.upload.count_missing(peer)
+            self.upload.on_bitfield(peer)
         elif isinstance(msg, m.Choke):
             self.download.on_choke(peer)
         elif isinstance(msg, m.Interested):

@@ -77,24 +77,27 @@ class Uploader:
         self._missing[conn] = self.picker.num_pieces
         self._show_more(peer, ahead=1)  # one piece: enough for it to be interested
 
-    def on_have(self, peer: PeerState, index: int) -> None:
-        """The peer has ``index`` (from us or another peer): no longer waiting for it.
-        Called before the picker learns it."""
+    def on_have(self, peer: PeerState, index: int, *, new: bool) -> None:
+        """The peer has ``index`` (``new``: it did not before), from us or another peer:
+        no longer waiting for it."""
         conn = peer.conn
-        if self.super_seed.requested(conn, index):
-            self._show_more(peer)
+        self.super_seed.requested(conn, index)
         missing = self._missing.get(conn)
-        if missing is not None and not self.picker.peer_has_piece(conn, index):
+        if missing is not None and new:
             self._missing[conn] = missing - 1
             self._drop_if_both_seeds(peer)
+        self._show_more(peer)
 
-    def count_missing(self, peer: PeerState) -> None:
-        """The peer sent its bitfield: how many pieces it lacks (once per connection)."""
+    def on_bitfield(self, peer: PeerState) -> None:
+        """The peer said what it has (once per connection): count what it lacks, and
+        show it pieces it lacks if those shown so far are not."""
         conn = peer.conn
         if conn in self._missing:
             has = self.picker.peer_has_piece
             self._missing[conn] = sum(1 for i in range(self.picker.num_pieces) if not has(conn, i))
+            self.super_seed.forget_had(conn, lambda i: has(conn, i))
             self._drop_if_both_seeds(peer)
+            self._show_more(peer)
 
     def _drop_if_both_seeds(self, peer: PeerState) -> None:
         """A peer we showed pieces one by one never learnt we are a seed: when it has
@@ -103,18 +106,21 @@ class Uploader:
             peer.conn.drop("both sides are seeds")
 
     def _show_more(self, peer: PeerState, *, ahead: int | None = None) -> None:
+        """Unchoked: keep ``ahead`` pieces waiting for its requests. Choked: only make
+        sure it lacks one piece we showed, so that it stays interested in us."""
         conn = peer.conn
         if not self.super_seed.knows(conn):
             return
-        if ahead is None and conn.protocol.am_choking:
-            return  # choked: what it was shown waits; more would only wait too
         picker = self.picker
-        pieces = self.super_seed.top_up(
-            conn,
-            lambda i: picker.peer_has_piece(conn, i),
-            picker.availability,
-            ahead=ahead,
-        )
+
+        def has(i: int) -> bool:
+            return picker.peer_has_piece(conn, i)
+
+        if ahead is None and conn.protocol.am_choking:
+            if self.super_seed.lacks_shown(conn, has):
+                return
+            ahead = 1
+        pieces = self.super_seed.top_up(conn, has, picker.availability, ahead=ahead)
         if pieces:
             conn.write(conn.protocol.encode_haves(pieces))
 
@@ -210,8 +216,12 @@ class Uploader:
     # -- choking ------------------------------------------------------------------------
 
     def on_interested(self, peer: PeerState) -> None:
-        if peer.conn.protocol.am_choking and self._unchoked_count() < UPLOAD_SLOTS:
+        if not peer.conn.protocol.am_choking:
+            return
+        if self._unchoked_count() < UPLOAD_SLOTS:
             self.unchoke(peer)
+        else:  # no slot: what it was shown goes to peers we serve (it keeps its interest)
+            self.super_seed.give_back(peer.conn)
 
     def _unchoked_count(self) -> int:
         return sum(1 for p in self.peers.values() if not p.conn.protocol.am_choking)
