@@ -81,6 +81,15 @@ def _torrent(tmp_path: Path, pieces: int) -> tuple[InfoDict, bytes, Path]:
     return info, data, path
 
 
+def _seed(info: InfoDict, path: Path) -> Swarm:
+    """A seed serving ``path`` as hashed (trusted: no re-hash before serving)."""
+    storage = PieceStorage.open_existing(path, info, writable=False)
+    seed = Swarm(info, storage, have=[True] * info.num_pieces, rng=random.Random(1))
+    st = os.stat(path)
+    seed.trust_file(st.st_size, st.st_mtime_ns)
+    return seed
+
+
 def _recording(swarm: Swarm, seed_links: set[int], sent: list[int]) -> None:
     """Note the piece of every block the downloader ``swarm`` receives from the seed."""
     on_message = swarm.on_message
@@ -98,10 +107,7 @@ def test_a_seed_sends_each_piece_once_before_any_twice_while_downloaders_trade(
 ) -> None:
     pieces = 24
     info, data, path = _torrent(tmp_path, pieces)
-    storage = PieceStorage.open_existing(path, info, writable=False)
-    seed = Swarm(info, storage, have=[True] * pieces, rng=random.Random(1))
-    st = os.stat(path)
-    seed.trust_file(st.st_size, st.st_mtime_ns)
+    seed = _seed(info, path)
     downloaders = [
         Swarm(
             info,
@@ -146,10 +152,7 @@ def test_a_downloader_that_has_most_pieces_already_gets_the_rest(
     the seed then shows one it lacks, or the downloader would never be interested."""
     pieces = 6
     info, data, path = _torrent(tmp_path, pieces)
-    storage = PieceStorage.open_existing(path, info, writable=False)
-    seed = Swarm(info, storage, have=[True] * pieces, rng=random.Random(1))
-    st = os.stat(path)
-    seed.trust_file(st.st_size, st.st_mtime_ns)
+    seed = _seed(info, path)
     part = tmp_path / "d.part"
     hole = bytes(info.piece_size(missing))
     part.write_bytes(data[: missing * PIECE] + hole + data[(missing + 1) * PIECE :])
