@@ -64,6 +64,21 @@ class SuperSeed:
         waiting.remove(index)
         return True
 
+    @property
+    def all_given(self) -> bool:
+        """Every piece was given to some peer (and not given back)."""
+        return self._next_fresh >= self.num_pieces and all(
+            self.given[index] > 0 for index in self._returned
+        )
+
+    def show_all(self, peer: Hashable, has: Callable[[int], bool]) -> list[int]:
+        """Every piece has left the seed once: it serves as any seed from now on. The
+        pieces not shown to ``peer`` yet that it lacks (send ``have`` for each)."""
+        shown = self._shown[peer]
+        out = [i for i in range(self.num_pieces) if i not in shown and not has(i)]
+        shown.update(out)
+        return out
+
     def forget_had(self, peer: Hashable, has: Callable[[int], bool]) -> None:
         """The peer's bitfield came: pieces shown to it that it had are not given."""
         for index in [i for i in self._waiting.get(peer, ()) if has(i)]:

@@ -116,11 +116,17 @@ class Uploader:
         def has(i: int) -> bool:
             return picker.peer_has_piece(conn, i)
 
-        if ahead is None and conn.protocol.am_choking:
+        if self.uploaded >= picker.total_length and self.super_seed.all_given:
+            # A file's worth sent and every piece given: the last pieces are on their way.
+            # Showing the rest keeps downloaders fetching what only we have from us,
+            # instead of asking each other twice for blocks already requested (end-game).
+            pieces = self.super_seed.show_all(conn, has)
+        elif ahead is None and conn.protocol.am_choking:
             if self.super_seed.lacks_shown(conn, has):
                 return
-            ahead = 1
-        pieces = self.super_seed.top_up(conn, has, picker.availability, ahead=ahead)
+            pieces = self.super_seed.top_up(conn, has, picker.availability, ahead=1)
+        else:
+            pieces = self.super_seed.top_up(conn, has, picker.availability, ahead=ahead)
         if pieces:
             conn.write(conn.protocol.encode_haves(pieces))
 
