@@ -146,7 +146,7 @@ def run_growth(ctx: Context) -> list[Row]:
     for shape in ctx.sizes.w3g:
         rows, versus = measure(ctx, shape, "W3 growth", f"w3g{shape.peers}")
         versus.target = None  # the target is the curve staying flat, drawn in the chart
-        out += [rows.durable, versus]
+        out += [rows.durable, rows.seeder_sent, versus]
         if not versus.error:
             ctx.growth.append((shape.peers, versus.mine, versus.ref))
     shapes = ", ".join(str(shape.peers) for shape in ctx.sizes.w3g)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -49,17 +50,32 @@ class SwarmRows:
 
     durable: Row
     cached: Row
+    # Bytes the seeder sent / file size: 1.0 when every piece left the seeder once.
+    seeder_sent: Row
 
     @classmethod
     def of(cls, label: str, peers: int, target: Target | None) -> SwarmRows:
         what = f"time until all {peers} hold the file"
+        sent = Row(label, "bytes the seeder sent / file size", "libtorrent", "lower")
+        sent.ref_missing = "libtorrent's seeder is not asked"
         return cls(
             Row(label, f"{what} durably, s", "libtorrent", "lower", target),
             Row(label, f"{what}, reference in the page cache only, s", "libtorrent", "lower"),
+            sent,
         )
 
     def rows(self) -> list[Row]:
-        return [self.durable, self.cached]
+        return [self.durable, self.cached, self.seeder_sent]
+
+
+def uploaded(client: Client) -> int:
+    """Bytes a client sent to all its peers so far (its `peers` counters)."""
+    return sum(int(n) for n in re.findall(r" up=(\d+)", "\n".join(client.run("peers"))))
+
+
+def downloaded(client: Client) -> int:
+    """Bytes a client received from all its peers so far, duplicates included."""
+    return sum(int(n) for n in re.findall(r" down=(\d+)", "\n".join(client.run("peers"))))
 
 
 def swarm(
@@ -94,8 +110,16 @@ def swarm(
             for i in range(1, peers + 1)
         ]
         dests = [work / "out" / f"mt{run_no}" / f"p{i}" for i in range(1, peers + 1)]
+        sent_before = uploaded(seeder)
         with timed() as t:
             Downloads(leeches, data.name, dests).finish(timeout, [seeder])
+        size = data.stat().st_size
+        rows.seeder_sent.mine.append((uploaded(seeder) - sent_before) / size)
+        received = sum(downloaded(leech) for leech in leeches) / (size * peers)
+        ctx.log(
+            f"{tag}: the seeder sent {rows.seeder_sent.mine[-1]:.2f} x the file; "
+            f"each downloader received {received:.2f} x the file"
+        )
         # Each `wait` returns once its copy is fdatasynced: durable and cached are one point.
         rows.durable.mine.append(t[0])
         rows.cached.mine.append(t[0])

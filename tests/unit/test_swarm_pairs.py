@@ -94,13 +94,14 @@ def test_a_download_from_one_seed(torrent: Torrent, tmp_path: Path) -> None:
     assert leecher.downloaded == seed.uploaded == len(torrent.data)
     assert leecher.status().bytes_done == len(torrent.data)
     assert leecher.have_bits() == b"\x01" * PIECES
-    # Done: it no longer wants anything, and the seed knows it.
+    # Done: it no longer wants anything, and the seed, which saw it announce every
+    # piece, closed the connection (both sides are seeds).
     assert not pair.link_a.protocol.am_interested
-    assert not pair.link_b.protocol.peer_interested
+    assert pair.link_b.dropped == "both sides are seeds"
     counters = leecher.peer_counters()[b"-BB0001-000000000000"]
     assert (counters.downloaded, counters.connected, counters.banned) == (
         len(torrent.data),
-        True,
+        False,
         False,
     )
 
@@ -129,7 +130,8 @@ def test_end_game_takes_the_last_blocks_from_another_peer(torrent: Torrent, tmp_
     assert any(isinstance(m, wire.Cancel) for m in received), (
         "the blocks got from the other seed were not cancelled at the silent one"
     )
-    assert not silent.closed  # it was not dropped: nothing waited for it
+    # Not dropped as stalled (nothing waited for it): the seed closed once we had it all.
+    assert silent.link_b.dropped == "both sides are seeds"
 
 
 def test_a_seed_that_sent_a_bad_block_is_banned(torrent: Torrent, tmp_path: Path) -> None:
@@ -148,7 +150,7 @@ def test_a_seed_that_sent_a_bad_block_is_banned(torrent: Torrent, tmp_path: Path
     assert _downloaded(tmp_path) == torrent.data
     assert leecher.is_banned(liar_id, "10.0.0.3")
     assert liar.link_a.dropped == "sent data that failed the hash check"
-    assert not honest.closed
+    assert honest.link_b.dropped == "both sides are seeds"  # not banned: done
     assert leecher.peer_counters()[liar_id].banned
     # A banned peer cannot come back on a new connection.
     again = Pair(leecher, _seed(torrent, poisoned), b_id=liar_id, b_ip="10.0.0.3")
@@ -179,7 +181,7 @@ def test_a_member_that_sent_bad_data_is_banned_with_all_its_peer_ids(
     assert events[-1] == "finished"
     assert _downloaded(tmp_path) == torrent.data
     assert liar.link_a.dropped == quiet.link_a.dropped == "sent data that failed the hash check"
-    assert not honest.closed
+    assert honest.link_b.dropped == "both sides are seeds"  # not banned: done
     banned = {peer_id for peer_id, c in leecher.peer_counters().items() if c.banned}
     assert banned == {liar_id, quiet_id, unseen_id}
     # A peer id of mal's that the tracker lists later is refused too.
@@ -207,7 +209,9 @@ def test_a_re_fetch_never_goes_to_another_peer_id_of_the_implicated_member(
     liar = Pair(leecher, _seed(torrent), b_id=liar_id, b_ip="10.0.0.3")
     quiet = Pair(leecher, _seed(torrent), b_id=quiet_id, b_ip="10.0.0.4")
     honest = Pair(leecher, _seed(torrent), b_id=honest_id, b_ip="10.0.0.2")
-    step(liar, quiet, honest, rounds=1)  # bitfields: each has every piece
+    for pair in (liar, quiet, honest):  # seeds show pieces a few at a time: show them all
+        pair.link_b.write(pair.link_b.protocol.encode_haves(range(PIECES)))
+    step(liar, quiet, honest, rounds=1)
     blame = leecher.download.blame
     copy = [((liar_id, "user mal"), b"junk"), ((honest_id, "user ann"), b"good")]
     assert blame.piece_failed(5, copy) == set()
@@ -231,3 +235,18 @@ def test_a_stalled_peer_is_dropped_on_the_injected_clock(torrent: Torrent, tmp_p
     leecher.tick()
     assert pair.link_a.dropped == "stalled: no data for requested blocks"
     assert leecher.peer_count() == 0
+
+
+@pytest.mark.parametrize(("rate", "window"), [(0.0, 64), (40 * 16384.0, 40), (1000.0, 32)])
+def test_a_peer_is_asked_for_about_a_second_of_its_rate(
+    torrent: Torrent, tmp_path: Path, rate: float, window: int
+) -> None:
+    """On a slow link our haves and requests wait behind its answers to us: keep about a
+    second of its measured rate outstanding (at least 32 blocks), 64 until measured."""
+    leecher, _ = _leecher(torrent, tmp_path, Clock())
+    seed = _seed(torrent)
+    seed.upload.serve = lambda peer: None  # type: ignore[method-assign]  # never answers
+    pair = Pair(leecher, seed)
+    leecher.peers[pair.link_a].rate_down = rate  # bytes per tick of about a second
+    pump(pair)
+    assert leecher.peers[pair.link_a].outstanding == window

@@ -26,7 +26,12 @@ from minitorrent.wire import messages as m
 
 log = logging.getLogger(__name__)
 
-REQUESTS_IN_FLIGHT = 64  # per peer; 64 saturates loopback (measured)
+REQUESTS_IN_FLIGHT = 64  # per peer at most; 64 saturates loopback (measured)
+MIN_REQUESTS_IN_FLIGHT = 32
+# Requests outstanding with a peer: about this many seconds of its rate to us. A slow
+# link answers them in order, so our haves, requests and cancels to it wait behind its
+# answers to ours: a deeper queue than needed only delays trading.
+QUEUE_SECONDS = 1.0
 SOLO_PATIENCE = 5.0  # a re-fetch from one peer that makes no progress this long moves on
 
 
@@ -138,13 +143,22 @@ class Downloader:
         protocol = peer.conn.protocol
         if not self.active or protocol.peer_choking or not protocol.am_interested:
             return
-        room = REQUESTS_IN_FLIGHT - peer.outstanding
-        if room < REQUESTS_IN_FLIGHT // 2:
+        window = self._window(peer)
+        room = window - peer.outstanding
+        if room < window // 2:
             return  # top up in bursts: fewer, larger writes
         blocks = self.picker.pick(peer.conn, room)
         if blocks:
             peer.outstanding += len(blocks)
             peer.conn.write(protocol.encode_requests(blocks))  # a Block is (index, begin, length)
+
+    def _window(self, peer: PeerState) -> int:
+        """Requests to keep outstanding with ``peer``: its rate to us (bytes per tick of
+        about a second) times QUEUE_SECONDS, in blocks; all it may take until measured."""
+        if peer.rate_down <= 0:
+            return REQUESTS_IN_FLIGHT
+        blocks = int(peer.rate_down * QUEUE_SECONDS) // self.picker.block_size
+        return min(REQUESTS_IN_FLIGHT, max(MIN_REQUESTS_IN_FLIGHT, blocks))
 
     def flush_haves(self) -> None:
         if not self._have_buffer:

@@ -240,7 +240,9 @@ class Swarm:
         if conn.protocol.extensions_enabled:
             conn.send(extensions.our_handshake(len(self.metadata)))
         have = self.picker.have_list()
-        if all(have) and conn.fast:
+        if have and all(have):  # a seed shows its pieces a few at a time (peer/super_seed.py)
+            self.upload.introduce(self.peers[conn])
+        elif all(have) and conn.fast:  # an empty file
             conn.send(m.HaveAll())
         elif not any(have) and conn.fast:
             conn.send(m.HaveNone())
@@ -271,11 +273,15 @@ class Swarm:
         elif isinstance(msg, m.Request):
             self.upload.on_request(peer, msg)
         elif isinstance(msg, m.Have):
+            new = not self.picker.peer_has_piece(conn, msg.index)
             self.download.on_have(peer, msg.index)
+            self.upload.on_have(peer, msg.index, new=new)
         elif isinstance(msg, m.Bitfield):
             self.download.on_bitfield(peer, msg.bits)
+            self.upload.on_bitfield(peer)
         elif isinstance(msg, m.HaveAll):
             self.download.on_have_all(peer)
+            self.upload.on_bitfield(peer)
         elif isinstance(msg, m.Choke):
             self.download.on_choke(peer)
         elif isinstance(msg, m.Interested):

@@ -18,6 +18,7 @@ from minitorrent.peer.folder_storage import Storage
 from minitorrent.peer.link import PeerLink
 from minitorrent.peer.peer_state import PeerState
 from minitorrent.peer.picker import PiecePicker
+from minitorrent.peer.super_seed import SuperSeed
 from minitorrent.wire import messages as m
 
 MAX_QUEUED_REQUESTS = 512  # a peer asking for more than this is misbehaving
@@ -52,10 +53,82 @@ class Uploader:
         self._on_file_changed = on_file_changed
         self._optimistic: OptimisticSlot | None = None
         self._last_choke = float("-inf")  # the first rechoke is due at once
+        self.super_seed = SuperSeed(
+            picker.num_pieces, piece_length, start=rng.randrange(max(1, picker.num_pieces))
+        )
+        self._missing: dict[PeerLink, int] = {}  # pieces a super-seeded peer lacks
 
     def forget(self, conn: PeerLink) -> None:
         if self._optimistic is not None and self._optimistic.peer is conn:
             self._optimistic = None
+        self.super_seed.remove_peer(conn)
+        self._missing.pop(conn, None)
+
+    # -- what we show ------------------------------------------------------------------
+
+    def introduce(self, peer: PeerState) -> None:
+        """A peer connected to us as a seed: show it no piece, then one, more once we
+        unchoke it (see peer/super_seed.py). Peers that connected earlier saw what we had."""
+        conn = peer.conn
+        if conn.fast:
+            conn.send(m.HaveNone())
+        # Without the fast extension, no bitfield says "nothing" (BEP 3 allows that).
+        self.super_seed.add_peer(conn)
+        self._missing[conn] = self.picker.num_pieces
+        self._show_more(peer, ahead=1)  # one piece: enough for it to be interested
+
+    def on_have(self, peer: PeerState, index: int, *, new: bool) -> None:
+        """The peer has ``index`` (``new``: it did not before), from us or another peer:
+        no longer waiting for it."""
+        conn = peer.conn
+        self.super_seed.requested(conn, index)
+        missing = self._missing.get(conn)
+        if missing is not None and new:
+            self._missing[conn] = missing - 1
+            self._drop_if_both_seeds(peer)
+        self._show_more(peer)
+
+    def on_bitfield(self, peer: PeerState) -> None:
+        """The peer said what it has (once per connection): count what it lacks, and
+        show it pieces it lacks if those shown so far are not."""
+        conn = peer.conn
+        if conn in self._missing:
+            has = self.picker.peer_has_piece
+            self._missing[conn] = sum(1 for i in range(self.picker.num_pieces) if not has(conn, i))
+            self.super_seed.forget_had(conn, lambda i: has(conn, i))
+            self._drop_if_both_seeds(peer)
+            self._show_more(peer)
+
+    def _drop_if_both_seeds(self, peer: PeerState) -> None:
+        """A peer we showed pieces one by one never learnt we are a seed: when it has
+        every piece, we close (a seed closes its connections to seeds, as ours do)."""
+        if self._missing.get(peer.conn) == 0 and self.picker.is_complete:
+            peer.conn.drop("both sides are seeds")
+
+    def _show_more(self, peer: PeerState, *, ahead: int | None = None) -> None:
+        """Unchoked: keep ``ahead`` pieces waiting for its requests. Choked: only make
+        sure it lacks one piece we showed, so that it stays interested in us."""
+        conn = peer.conn
+        if not self.super_seed.knows(conn):
+            return
+        picker = self.picker
+
+        def has(i: int) -> bool:
+            return picker.peer_has_piece(conn, i)
+
+        if self.uploaded >= picker.total_length and self.super_seed.all_given:
+            # A file's worth sent and every piece given: the last pieces are on their way.
+            # Showing the rest keeps downloaders fetching what only we have from us,
+            # instead of asking each other twice for blocks already requested (end-game).
+            pieces = self.super_seed.show_all(conn, has)
+        elif ahead is None and conn.protocol.am_choking:
+            if self.super_seed.lacks_shown(conn, has):
+                return
+            pieces = self.super_seed.top_up(conn, has, picker.availability, ahead=1)
+        else:
+            pieces = self.super_seed.top_up(conn, has, picker.availability, ahead=ahead)
+        if pieces:
+            conn.write(conn.protocol.encode_haves(pieces))
 
     # -- requests -----------------------------------------------------------------------
 
@@ -77,6 +150,8 @@ class Uploader:
             peer.conn.drop("too many queued requests")
             return
         peer.queued.append(req)
+        if self.super_seed.requested(peer.conn, req.index):  # taken: show the next one
+            self._show_more(peer)
 
     def on_cancel(self, peer: PeerState, msg: m.Cancel) -> None:
         with contextlib.suppress(ValueError):
@@ -147,8 +222,12 @@ class Uploader:
     # -- choking ------------------------------------------------------------------------
 
     def on_interested(self, peer: PeerState) -> None:
-        if peer.conn.protocol.am_choking and self._unchoked_count() < UPLOAD_SLOTS:
+        if not peer.conn.protocol.am_choking:
+            return
+        if self._unchoked_count() < UPLOAD_SLOTS:
             self.unchoke(peer)
+        else:  # no slot: what it was shown goes to peers we serve (it keeps its interest)
+            self.super_seed.give_back(peer.conn)
 
     def _unchoked_count(self) -> int:
         return sum(1 for p in self.peers.values() if not p.conn.protocol.am_choking)
@@ -156,11 +235,14 @@ class Uploader:
     def unchoke(self, peer: PeerState) -> None:
         peer.ever_unchoked = True
         peer.conn.send(m.Unchoke())
+        self._show_more(peer)
 
     def choke(self, peer: PeerState) -> None:
         peer.choked_requests = 0
         peer.queued.clear()
         peer.conn.send(m.Choke())
+        # What it was shown and did not ask for goes to peers we serve instead.
+        self.super_seed.give_back(peer.conn)
 
     def rechoke(self, *, force: bool = False) -> None:
         now = self.clock()
