@@ -161,3 +161,41 @@ def test_a_downloader_that_has_most_pieces_already_gets_the_rest(
     pump(Pair(leecher, seed))
     assert leecher.state is State.CHECKING
     assert part.read_bytes() == data
+
+
+def test_a_downloader_of_part_of_the_file_is_shown_every_piece_at_the_next_rechoke(
+    tmp_path: Path,
+) -> None:
+    """It wants only the last pieces (download_file --only): not interested in what it is
+    shown first, it would wait for ever; the next rechoke shows it every piece."""
+    pieces = 12
+    info, data, path = _torrent(tmp_path, pieces)
+    now = [0.0]
+    seed = Swarm(
+        info,
+        PieceStorage.open_existing(path, info, writable=False),
+        have=[True] * pieces,
+        rng=random.Random(1),
+        clock=lambda: now[0],
+    )
+    st = os.stat(path)
+    seed.trust_file(st.st_size, st.st_mtime_ns)
+    wanted = {pieces - 2, pieces - 1}
+    part = tmp_path / "d.part"
+    leecher = Swarm(
+        info,
+        PieceStorage.create(part, info),
+        have=[False] * pieces,
+        wanted=wanted,
+        clock=lambda: now[0],
+    )
+    pair = Pair(leecher, seed)
+    pump(pair)
+    assert leecher.state is State.DOWNLOADING  # shown piece 0 only: nothing it wants
+    now[0] += 11.0  # past the rechoke interval
+    seed.tick()
+    pump(pair)
+    assert leecher.state is State.CHECKING
+    with part.open("rb") as f:
+        f.seek((pieces - 2) * PIECE)
+        assert f.read() == data[(pieces - 2) * PIECE :]

@@ -23,6 +23,9 @@ from minitorrent.wire import messages as m
 
 MAX_QUEUED_REQUESTS = 512  # a peer asking for more than this is misbehaving
 CHOKE_INTERVAL = 10.0
+# Seconds a super-seeded peer has to become interested in the pieces it was shown before
+# it is shown them all (it wants other pieces: part of a folder).
+UNINTERESTED_GRACE = 5.0
 UPLOAD_SLOTS = 8
 SERVE_BUDGET = 2 * 1024 * 1024  # bytes answered per peer per turn
 
@@ -129,6 +132,22 @@ class Uploader:
             pieces = self.super_seed.top_up(conn, has, picker.availability, ahead=ahead)
         if pieces:
             conn.write(conn.protocol.encode_haves(pieces))
+
+    def _show_all_if_uninterested(self, peer: PeerState) -> None:
+        """A peer shown pieces it lacks that is still not interested wants other pieces
+        (part of a folder, ``download_file --only``): which, only it knows, so from the
+        next rechoke on it sees them all, as from any seed."""
+        conn = peer.conn
+        if not self.super_seed.knows(conn) or conn.protocol.peer_interested:
+            return
+
+        def has(i: int) -> bool:
+            return self.picker.peer_has_piece(conn, i)
+
+        if self.super_seed.lacks_shown(conn, has):
+            pieces = self.super_seed.show_all(conn, has)
+            if pieces:
+                conn.write(conn.protocol.encode_haves(pieces))
 
     # -- requests -----------------------------------------------------------------------
 
@@ -249,6 +268,9 @@ class Uploader:
         if not force and now - self._last_choke < CHOKE_INTERVAL:
             return
         self._last_choke = now
+        for peer in self.peers.values():
+            if now - peer.connected_at >= UNINTERESTED_GRACE:
+                self._show_all_if_uninterested(peer)
         stats = [
             PeerStats(
                 peer=p.conn,
