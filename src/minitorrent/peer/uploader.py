@@ -12,6 +12,7 @@ import contextlib
 import os
 import random
 from collections.abc import Callable
+from functools import partial
 
 from minitorrent.peer.choker import OptimisticSlot, PeerStats, choose_unchoked, pick_optimistic
 from minitorrent.peer.folder_storage import Storage
@@ -115,10 +116,7 @@ class Uploader:
         if not self.super_seed.knows(conn):
             return
         picker = self.picker
-
-        def has(i: int) -> bool:
-            return picker.peer_has_piece(conn, i)
-
+        has = partial(picker.peer_has_piece, conn)
         if self.uploaded >= picker.total_length and self.super_seed.all_given:
             # A file's worth sent and every piece given: the last pieces are on their way.
             # Showing the rest keeps downloaders fetching what only we have from us,
@@ -130,8 +128,7 @@ class Uploader:
             pieces = self.super_seed.top_up(conn, has, picker.availability, ahead=1)
         else:
             pieces = self.super_seed.top_up(conn, has, picker.availability, ahead=ahead)
-        if pieces:
-            conn.write(conn.protocol.encode_haves(pieces))
+        _send_haves(conn, pieces)
 
     def _show_all_if_uninterested(self, peer: PeerState) -> None:
         """A peer shown pieces it lacks that is still not interested wants other pieces
@@ -140,14 +137,9 @@ class Uploader:
         conn = peer.conn
         if not self.super_seed.knows(conn) or conn.protocol.peer_interested:
             return
-
-        def has(i: int) -> bool:
-            return self.picker.peer_has_piece(conn, i)
-
+        has = partial(self.picker.peer_has_piece, conn)
         if self.super_seed.lacks_shown(conn, has):
-            pieces = self.super_seed.show_all(conn, has)
-            if pieces:
-                conn.write(conn.protocol.encode_haves(pieces))
+            _send_haves(conn, self.super_seed.show_all(conn, has))
 
     # -- requests -----------------------------------------------------------------------
 
@@ -295,3 +287,9 @@ class Uploader:
                 self.unchoke(peer)
             elif peer.conn not in unchoke and not protocol.am_choking and protocol.peer_interested:
                 self.choke(peer)
+
+
+def _send_haves(conn: PeerLink, pieces: list[int]) -> None:
+    """Show ``pieces`` to a super-seeded peer (one write for all the ``have``s)."""
+    if pieces:
+        conn.write(conn.protocol.encode_haves(pieces))
