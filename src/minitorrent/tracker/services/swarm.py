@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,18 +48,25 @@ class Announce:
     numwant: int | None = None
 
     def __post_init__(self) -> None:
-        for field, code in (
-            ("info_hash", ErrorCode.BAD_INFO_HASH),
-            ("peer_id", ErrorCode.BAD_PEER_ID),
-        ):
-            if not _HEX40.fullmatch(getattr(self, field)):
-                raise Invalid(f"{field} must be 40 lowercase hex digits", code=code)
+        if not (_HEX40.fullmatch(self.info_hash) and _HEX40.fullmatch(self.peer_id)):
+            for field, code in (
+                ("info_hash", ErrorCode.BAD_INFO_HASH),
+                ("peer_id", ErrorCode.BAD_PEER_ID),
+            ):
+                if not _HEX40.fullmatch(getattr(self, field)):
+                    raise Invalid(f"{field} must be 40 lowercase hex digits", code=code)
         normalize_ip(self.ip)
         if not 1 <= self.port <= 65535:
             raise Invalid("port must be 1-65535", code=ErrorCode.BAD_PORT)
-        for field, code in _COUNTERS:
-            if not 0 <= getattr(self, field) <= MAX_COUNTER:
-                raise Invalid(f"{field} must be 0-{MAX_COUNTER}", code=code)
+        # Checked once together, then one by one for the reason: every announce builds one.
+        if not (
+            0 <= self.uploaded <= MAX_COUNTER
+            and 0 <= self.downloaded <= MAX_COUNTER
+            and 0 <= self.left <= MAX_COUNTER
+        ):
+            for field, code in _COUNTERS:
+                if not 0 <= getattr(self, field) <= MAX_COUNTER:
+                    raise Invalid(f"{field} must be 0-{MAX_COUNTER}", code=code)
         if self.event not in EVENTS:
             raise Invalid(f"unknown event {self.event!r}", code=ErrorCode.BAD_EVENT)
         if self.interval is not None and not 1 <= self.interval <= MAX_INTERVAL:
@@ -81,11 +89,16 @@ class SwarmPolicy:
 
     def expires_at(self, now: datetime, interval: int) -> datetime:
         """When a peer that announced `now` leaves the swarm unless it announces again."""
-        return now + timedelta(seconds=2 * interval + self.grace)
+        return now + _seconds(2 * interval + self.grace)
 
     def numwant(self, ann: Announce) -> int:
         """How many other peers an answer lists at most."""
         return self.max_peers if ann.numwant is None else min(ann.numwant, self.max_peers)
+
+
+@functools.lru_cache(maxsize=4096)  # intervals are at most MAX_INTERVAL: few values
+def _seconds(seconds: int) -> timedelta:
+    return timedelta(seconds=seconds)
 
 
 def becomes_sharer(left: int, known_left: int | None) -> bool:
