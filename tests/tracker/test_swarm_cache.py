@@ -95,6 +95,26 @@ def test_a_reannounce_is_answered_from_memory_and_written_by_flush(
     assert cache.flush() == 0
 
 
+def test_others_are_told_a_peers_new_address_at_once_and_after_a_re_read(
+    database: Database, cache: SwarmCache, ih: str, clock: FakeClock
+) -> None:
+    """Answers share each peer's listing until it changes; a queued change survives a
+    re-read of the swarm that predates its write."""
+    _announce(cache, "ann", announce_of(ih, peer=1, port=1111))
+    _announce(cache, "bob", announce_of(ih, peer=2, left=9, port=2222))
+    moved = announce_of(ih, peer=2, left=4, ip="127.0.0.2", port=2223)
+    assert cache.answer("bob", moved, None) is not None
+    told = swarm.PeerView(peer_id(2), "127.0.0.2", 2223, False, "bob")
+    for _ in range(2):
+        seen = cache.answer("ann", announce_of(ih, peer=1, port=1111), None)
+        assert seen is not None and seen.peers == [told]
+        clock.advance(REFRESH + 0.1)
+        assert cache.claim_refresh(ih)
+        cache.refresh(ih)  # reads bob's row as written before the move
+    assert cache.flush() == 2
+    assert _rows(database)[peer_id(2)][:2] == (2223, 4)
+
+
 def test_events_and_new_seeds_go_to_the_database(
     database: Database, cache: SwarmCache, ih: str, clock: FakeClock
 ) -> None:

@@ -17,14 +17,15 @@ def test_an_entry_is_fresh_then_stale_then_gone() -> None:
     clock = Clock()
     cache: TtlCache[str, int] = TtlCache(1.0, monotonic=clock, stale_limit=5.0)
     cache.put("k", 1)
-    assert (cache.get("k"), cache.claim_refresh("k")) == (1, False)  # fresh
+    assert cache.get_claiming("k") == (1, False)  # fresh
     clock.now = 2.0
     assert cache.get("k") == 1  # stale but usable
-    assert cache.claim_refresh("k") and not cache.claim_refresh("k")  # one refresh at a time
+    assert cache.get_claiming("k") == (1, True)
+    assert cache.get_claiming("k") == (1, False)  # one refresh at a time
     cache.put("k", 2)  # the refresh's answer: fresh again
-    assert (cache.get("k"), cache.claim_refresh("k")) == (2, False)
+    assert cache.get_claiming("k") == (2, False)
     clock.now = 7.1
-    assert cache.get("k") is None and not cache.claim_refresh("k")
+    assert cache.get_claiming("k") == (None, False)
 
 
 def test_forget_and_discard() -> None:
@@ -58,7 +59,7 @@ def test_an_answer_read_before_a_forget_is_not_put_back() -> None:
     cache: TtlCache[str, int] = TtlCache(1.0, monotonic=clock, stale_limit=5.0)
     cache.put("k", 1)
     clock.now = 2.0
-    assert cache.claim_refresh("k")
+    assert cache.get_claiming("k") == (1, True)
     since = cache.generation()  # the refresh starts reading
     cache.forget(lambda value: value == 1)  # the logout
     cache.put("k", 1, since=since)

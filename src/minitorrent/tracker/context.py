@@ -190,8 +190,8 @@ class TrackerContext:
         return self._load(source, key) if value is None else value
 
     def _from_cache(self, source: _Source[V], key: str) -> V | None:
-        value = source.cache.get(key)
-        if value is not None and source.cache.claim_refresh(key):
+        value, due = source.cache.get_claiming(key)
+        if due:
             self._in_background(self._reload(source, key))
         return value
 

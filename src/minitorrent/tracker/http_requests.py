@@ -19,7 +19,7 @@ import httptools
 
 from minitorrent.tracker.http_guard import MAX_HEAD
 
-_PREFIXES = (b"/announce/", b"/scrape/")
+_ANNOUNCE, _SCRAPE = b"/announce/", b"/scrape/"
 _VERSIONS = frozenset(["1.0", "1.1"])
 _END = b"\r\n\r\n"
 
@@ -79,8 +79,12 @@ class RequestReader:
         """Feeds the parser `pending` up to `end`; False if it refused it."""
         if self._fed == 0:
             self._url, self._complete = b"", False
+        pending = self.pending
         try:
-            self._parser.feed_data(bytes(self.pending[self._fed : end]))
+            # httptools reads any buffer: the whole of `pending` (the usual case) uncopied.
+            self._parser.feed_data(
+                pending if end == len(pending) and not self._fed else pending[self._fed : end]
+            )
         except httptools.HttpParserError:  # malformed: uvicorn's 400 answers it
             return False
         except httptools.HttpParserUpgrade:
@@ -97,8 +101,11 @@ class RequestReader:
         if parser.get_http_version() not in _VERSIONS:
             return None
         path, _, query = self._url.partition(b"?")
-        prefix = next((p for p in _PREFIXES if path.startswith(p)), None)
-        if prefix is None:
+        if path.startswith(_ANNOUNCE):
+            prefix = _ANNOUNCE
+        elif path.startswith(_SCRAPE):
+            prefix = _SCRAPE
+        else:
             return None
         passkey = path[len(prefix) :]
         if not passkey or not passkey.isalnum() or not passkey.isascii():

@@ -21,7 +21,7 @@ class _Entry(Generic[V]):
 
 class TtlCache(Generic[K, V]):
     """Entries are fresh for `ttl` seconds and usable for `stale_limit`: past `ttl`,
-    `claim_refresh` says (once) that it is time to reload one while it keeps answering,
+    `get_claiming` says (once) that it is time to reload one while it keeps answering,
     so requests never queue behind the reload. At `max_entries` the unusable entries
     are dropped, and if that is not enough, all of them: memory stays bounded whatever
     keys arrive."""
@@ -52,14 +52,21 @@ class TtlCache(Generic[K, V]):
                 return None
             return entry.value
 
-    def claim_refresh(self, key: K) -> bool:
-        """True once for an entry past its `ttl`: the caller reloads it and calls put."""
+    def get_claiming(self, key: K) -> tuple[V | None, bool]:
+        """`get`, and True once for an entry past its `ttl`: the caller reloads it and
+        calls put. One lock and one clock read: every announce asks."""
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None or entry.refreshing or entry.fresh_until > self._monotonic():
-                return False
+            if entry is None:
+                return None, False
+            now = self._monotonic()
+            if entry.usable_until <= now:
+                del self._entries[key]
+                return None, False
+            if entry.refreshing or entry.fresh_until > now:
+                return entry.value, False
             entry.refreshing = True
-            return True
+            return entry.value, True
 
     def generation(self) -> int:
         """Take before reading what you will `put`: a put given an older generation is
