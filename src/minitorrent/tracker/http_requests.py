@@ -55,6 +55,8 @@ class RequestReader:
     def next_request(self) -> Request | _HandOver | None:
         if self._handed_over:
             return HAND_OVER
+        if not self.pending:  # all answered: the usual case after each request
+            return None
         end = self.pending.find(_END, self._fed - 3 if self._fed > 3 else 0, MAX_HEAD + 4)
         if end < 0:
             if len(self.pending) > MAX_HEAD:  # uvicorn's guard refuses it (431)
