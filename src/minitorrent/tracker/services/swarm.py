@@ -119,14 +119,16 @@ class PeerView:
     user_id: str = ""  # whose peer it is (the JSON answer shows it to group members)
 
 
-@dataclass(frozen=True)
+# Built for every announce, so slotted rather than frozen (as Announce): treated as
+# immutable.
+@dataclass(slots=True)
 class Counts:
     complete: int  # live seeders
     incomplete: int  # live leechers
     downloaded: int  # "completed" events seen
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AnnounceResult:
     interval: int
     peers: list[PeerView]
