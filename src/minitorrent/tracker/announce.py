@@ -151,9 +151,10 @@ def _number(fields: Fields, name: bytes) -> int | None:
     if value is None:
         return None
     # bytes.isdigit: ASCII digits only, not empty (int() alone takes " 1" and "1_0").
-    if not (value.isdigit() and len(value) <= _MAX_DIGITS) or int(value) > swarm.MAX_COUNTER:
+    number = int(value) if value.isdigit() and len(value) <= _MAX_DIGITS else -1
+    if not 0 <= number <= swarm.MAX_COUNTER:
         raise Failure(f"invalid {name.decode()}")
-    return int(value)
+    return number
 
 
 def _required_number(fields: Fields, name: bytes) -> int:
