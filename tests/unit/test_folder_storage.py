@@ -153,6 +153,10 @@ def test_a_folder_is_flushed_in_one_call_not_one_per_file(
     monkeypatch.setattr(os, "fdatasync", lambda fd: (flushed.append(fd), real(fd))[1])
     with FolderStorage.create(tmp_path / "p", info) as storage:
         storage.write_blocks(0, [stream])
+        storage.sync()  # a few files: each flushed, no wait for others' writes
+        assert len(flushed) == len(info.files)
+        monkeypatch.setattr(folder_storage, "SYNCFS_FROM", len(info.files))
+        flushed.clear()
         storage.sync()
         assert flushed == []  # one syncfs of the file system instead
         monkeypatch.setattr(folder_storage, "_syncfs", lambda fd: False)  # no syncfs in libc
