@@ -165,10 +165,15 @@ def build_folder_info(
     workers: int = 2,
     progress: Callable[[int], None] | None = None,
     limits: FolderLimits | None = None,
+    scan: FolderScan | None = None,
 ) -> tuple[InfoDict, FolderScan]:
-    """Scan and hash the folder ``root``: its private info dict, and what was found."""
+    """Scan and hash the folder ``root``: its private info dict, and what was found.
+
+    ``scan``: the caller's listing of ``root`` (to show progress against its size), used
+    instead of listing the folder again; a file changed since is noticed as it is read."""
     safe_file_name(name)
-    scan = scan_folder(root)
+    if scan is None:
+        scan = scan_folder(root)
     if not scan.files:
         raise MetainfoError(f"{os.fspath(root)} has no files to share")
     if limits is not None:
