@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import minitorrent.metainfo.build as mi_build
+import minitorrent.metainfo.hashing as mi_hashing
 from minitorrent.errors import StorageError
 from minitorrent.folder import build_folder_info
 from minitorrent.metainfo import InfoDict
@@ -129,6 +130,39 @@ def test_more_files_than_kept_open(
     with FolderStorage.open_existing(src, info, writable=False) as storage:
         assert storage.read(0, len(stream)) == stream
         assert all(storage.recheck())
+
+
+def test_descriptors_closed_for_room_are_never_ones_in_use(
+    monkeypatch: pytest.MonkeyPatch, shared: tuple[Path, InfoDict, bytes]
+) -> None:
+    src, info, stream = shared
+    monkeypatch.setattr(folder_storage, "MAX_OPEN", 1)
+    monkeypatch.setattr(mi_hashing, "_CHUNK_TARGET", PL)  # both hashing threads read at once
+    with FolderStorage.open_existing(src, info, writable=False) as storage:
+        for _ in range(20):
+            assert all(storage.recheck(workers=2))
+        assert storage.read(0, len(stream)) == stream
+
+
+def test_a_folder_is_flushed_in_one_call_not_one_per_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared: tuple[Path, InfoDict, bytes]
+) -> None:
+    _, info, stream = shared
+    flushed: list[int] = []
+    real = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (flushed.append(fd), real(fd))[1])
+    with FolderStorage.create(tmp_path / "p", info) as storage:
+        storage.write_blocks(0, [stream])
+        storage.sync()  # a few files: each flushed, no wait for others' writes
+        assert len(flushed) == len(info.files)
+        monkeypatch.setattr(folder_storage, "SYNCFS_FROM", len(info.files))
+        flushed.clear()
+        storage.sync()
+        assert flushed == []  # one syncfs of the file system instead
+        monkeypatch.setattr(folder_storage, "_syncfs", lambda fd: False)  # no syncfs in libc
+        storage.sync()
+        assert len(flushed) == len(info.files)
+    assert tree_digest(tmp_path / "p") == tree_digest(shared[0])
 
 
 def test_completion_never_replaces_what_appeared(

@@ -183,6 +183,38 @@ def test_a_folder_is_hashed_across_file_boundaries(
     assert InfoDict.decode(info.encode()) == info
 
 
+def test_a_file_rewritten_in_place_after_the_scan_is_noticed(tmp_path: Path) -> None:
+    make_tree(tmp_path / "t", {"a/x": PL, "b/y": 100})
+    scan = scan_folder(tmp_path / "t")
+    y = tmp_path / "t" / "b" / "y"
+    y.write_bytes(os.urandom(100))  # same size: only its modification time tells
+    os.utime(y, ns=(scan.mtimes_ns[1] + 10**9, scan.mtimes_ns[1] + 10**9))
+    from minitorrent.folder import hash_folder
+
+    with pytest.raises(StorageError, match=r"file changed while hashing: .*b/y"):
+        hash_folder(scan.root, scan.files, PL, mtimes_ns=scan.mtimes_ns)
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [("grows", r"file changed while hashing: .*/e$"), ("goes", "cannot read a file of .*No such")],
+)
+def test_an_empty_file_that_changes_after_the_scan_is_noticed(
+    tmp_path: Path, change: str, error: str
+) -> None:
+    make_tree(tmp_path / "t", {"a/x": PL, "e": 0})
+    scan = scan_folder(tmp_path / "t")
+    e = tmp_path / "t" / "e"
+    if change == "grows":
+        e.write_bytes(b"now some bytes")
+    else:
+        e.unlink()
+    from minitorrent.folder import hash_folder
+
+    with pytest.raises(StorageError, match=error):
+        hash_folder(scan.root, scan.files, PL, mtimes_ns=scan.mtimes_ns)
+
+
 def test_a_folder_of_only_empty_files_has_no_pieces(tmp_path: Path) -> None:
     make_tree(tmp_path / "t", {"x": 0, "y/z": 0})
     info, _ = build_folder_info(tmp_path / "t", "t", "g")

@@ -42,9 +42,11 @@ class Hashing:
         self, path: Path, name: str, group_id: str
     ) -> tuple[InfoDict, FolderScan]:
         """A folder's info dict; its size is known once it is listed."""
-        size = (await asyncio.to_thread(scan_folder, path)).length
+        scan = await asyncio.to_thread(scan_folder, path)
         return await self._hash(
-            name, size, lambda progress: build_folder_info(path, name, group_id, progress=progress)
+            name,
+            scan.length,
+            lambda progress: build_folder_info(path, name, group_id, progress=progress, scan=scan),
         )
 
     async def check(

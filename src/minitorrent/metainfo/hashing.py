@@ -11,6 +11,7 @@ process with SIGBUS, and the client hashes files that users may edit while shari
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import threading
 from collections.abc import Callable
@@ -65,9 +66,10 @@ def hash_pieces(
 
     Threads: ``workers`` threads hash pieces.  Each thread owns one buffer of whole pieces
     (about 4 MiB) and reads into it with ``os.preadv``, so memory does not grow with the file
-    and no data is handed between threads.  Threads take chunks round-robin, so all threads
-    move through the file together.  Small files and ``workers == 1`` are hashed in the
-    calling thread from a single read.
+    and no data is handed between threads.  Each thread takes the next chunk from a shared
+    counter, so all threads move through the file together and a thread the scheduler
+    delays does not leave the others idle at the end.  Small files and ``workers == 1`` are
+    hashed in the calling thread from a single read.
 
     ``progress`` is called in the calling thread with the number of bytes done so far (at most
     ``length``), about every 0.1 s and at the end.  Raises :class:`StorageError` if the file is
@@ -185,11 +187,13 @@ def _hash_threaded(
     done = [0] * piece_threads
     errors: list[BaseException] = []
     stop = threading.Event()
+    # next() on a count is atomic under the GIL: each chunk goes to exactly one thread.
+    next_chunk = itertools.count()
 
     def piece_worker(k: int) -> None:
         try:
             buf = memoryview(bytearray(chunk))
-            for c in range(k, nchunks, piece_threads):
+            while (c := next(next_chunk)) < nchunks:
                 if stop.is_set():
                     return
                 offset = c * chunk

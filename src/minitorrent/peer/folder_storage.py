@@ -15,9 +15,11 @@ anything (``renameat2(RENAME_NOREPLACE)``).
 Part of a folder (``download_file --only``): the files not wanted (``skip``) are never
 created; their bytes in wanted pieces go to a :mod:`~minitorrent.peer.parts_file`.
 
-Descriptors of members are opened when first used and kept up to ``MAX_OPEN``; beyond
-that a member is opened for each access, so a folder of many thousands of files does not
-run the process out of descriptors.
+Descriptors of members are opened when first used and kept up to ``MAX_OPEN``, the least
+recently used idle one closed beyond that, so a folder of many thousands of files does not
+run the process out of descriptors and the blocks of one piece reuse one descriptor.
+Creating, opening and flushing a folder walk its files in order, keeping the last folder's
+descriptor: a few system calls per file, not one per path element.
 """
 
 from __future__ import annotations
@@ -26,10 +28,13 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import functools
+import itertools
 import os
 import shutil
 import stat
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -57,6 +62,8 @@ __all__ = [
 ]
 
 MAX_OPEN = 128
+#: From this many files on, a folder is flushed with one syncfs (see FolderStorage.sync).
+SYNCFS_FROM = 64
 _IOV_MAX = 1024
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -80,7 +87,8 @@ class FolderStorage(PieceIO):
         self.layout = Layout(info.files)
         self.skip = skip  # files not wanted: never created (see the module docstring)
         self._parts: PartsFile | None = None  # if a piece spans wanted and skipped files
-        self._fds: dict[int, int] = {}
+        self._fds: OrderedDict[int, int] = OrderedDict()  # least recently used first
+        self._busy: dict[int, int] = {}  # file index -> threads using its descriptor
         self._lock = threading.Lock()
         self._verify_buf: memoryview | None = None
 
@@ -105,21 +113,19 @@ class FolderStorage(PieceIO):
         except OSError as exc:
             raise StorageError(f"cannot create {shown}: {exc.strerror or exc}") from None
         storage = cls(os.open(path, _DIR_FLAGS), shown, info, writable=True, skip=skip)
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            for index, entry in enumerate(info.files):
-                if index in skip:
-                    continue
-                parent = storage._folder_of(index, create=True)
-                try:
-                    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            with _Folders(storage.root_fd, create=True) as folders:
+                for index, entry in enumerate(info.files):
+                    if index in skip:
+                        continue
+                    parent = folders.of(entry.path)
                     fd = os.open(entry.path[-1], flags, 0o644, dir_fd=parent)
-                finally:
-                    os.close(parent)
-                try:
-                    if entry.length:
-                        os.ftruncate(fd, entry.length)
-                finally:
-                    os.close(fd)
+                    try:
+                        if entry.length:
+                            os.ftruncate(fd, entry.length)
+                    finally:
+                        os.close(fd)
             storage._parts = PartsFile.open(shown, info, skip)
         except OSError as exc:
             storage.close()
@@ -151,15 +157,20 @@ class FolderStorage(PieceIO):
             raise StorageError(f"cannot open {shown}: {exc.strerror or exc}") from None
         storage = cls(root, shown, info, writable=writable, skip=skip)
         try:
-            for index, entry in enumerate(info.files):
-                if index in skip:
-                    continue
-                with storage._member(index) as fd:
-                    st = os.fstat(fd)
-                if not stat.S_ISREG(st.st_mode) or st.st_size != entry.length:
-                    raise StorageError(
-                        f"{shown}/{entry.relative} is not the shared file ({entry.length} bytes)"
-                    )
+            with _Folders(root) as folders:
+                for index, entry in enumerate(info.files):
+                    if index in skip:
+                        continue
+                    fd = storage._open_member(index, folders.of(entry.path))
+                    try:
+                        st = os.fstat(fd)
+                    finally:
+                        storage._keep(index, fd)
+                    if not stat.S_ISREG(st.st_mode) or st.st_size != entry.length:
+                        raise StorageError(
+                            f"{shown}/{entry.relative} is not the shared file "
+                            f"({entry.length} bytes)"
+                        )
             storage._parts = PartsFile.open(shown, info, skip)
         except OSError as exc:
             storage.close()
@@ -171,49 +182,59 @@ class FolderStorage(PieceIO):
 
     # -- members ------------------------------------------------------------------------
 
-    def _folder_of(self, index: int, *, create: bool = False) -> int:
-        """A new descriptor of the folder that holds file ``index`` (links refused)."""
-        fd = os.dup(self.root_fd)
-        try:
-            for element in self.info.files[index].path[:-1]:
-                if create:
-                    with contextlib.suppress(FileExistsError):
-                        os.mkdir(element, dir_fd=fd)
-                inner = os.open(element, _DIR_FLAGS, dir_fd=fd)
-                os.close(fd)
-                fd = inner
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+    def _open_member(self, index: int, parent: int) -> int:
+        """Open file ``index`` in its folder ``parent`` (a descriptor; links refused)."""
+        flags = (os.O_RDWR if self.writable else os.O_RDONLY) | os.O_NOFOLLOW | os.O_CLOEXEC
+        return os.open(self.info.files[index].path[-1], flags | os.O_NONBLOCK, dir_fd=parent)
 
-    def _open_member(self, index: int) -> int:
-        parent = self._folder_of(index)
-        try:
-            flags = (os.O_RDWR if self.writable else os.O_RDONLY) | os.O_NOFOLLOW | os.O_CLOEXEC
-            return os.open(self.info.files[index].path[-1], flags | os.O_NONBLOCK, dir_fd=parent)
-        finally:
-            os.close(parent)
+    def _keep(self, index: int, fd: int) -> None:
+        """Keep ``fd`` (just opened, unused) as file ``index``'s if there is room."""
+        with self._lock:
+            if len(self._fds) < MAX_OPEN and index not in self._fds:
+                self._fds[index] = fd
+                return
+        os.close(fd)
 
-    def _fd(self, index: int) -> int:
+    def _acquire(self, index: int) -> int:
+        """File ``index``'s descriptor, kept open for the next access (give it back with
+        ``_release``).  Beyond MAX_OPEN the least recently used idle descriptor is
+        closed: never one another thread is reading or writing through."""
         with self._lock:
             fd = self._fds.get(index)
             if fd is None:
-                fd = self._open_member(index)
-                if len(self._fds) < MAX_OPEN:
-                    self._fds[index] = fd
+                parent = _walk(self.root_fd, self.info.files[index].path[:-1])
+                try:
+                    fd = self._open_member(index, parent)
+                finally:
+                    os.close(parent)
+                self._fds[index] = fd
+            else:
+                self._fds.move_to_end(index)
+            self._busy[index] = self._busy.get(index, 0) + 1
+            self._close_idle()  # after marking ours busy: never the one just opened
             return fd
+
+    def _release(self, index: int) -> None:
+        with self._lock:
+            users = self._busy.pop(index) - 1
+            if users:
+                self._busy[index] = users
+
+    def _close_idle(self) -> None:
+        """Close the least recently used idle descriptors beyond MAX_OPEN (lock held)."""
+        excess = len(self._fds) - MAX_OPEN
+        if excess > 0:
+            idle = (i for i in self._fds if i not in self._busy)  # oldest first
+            for index in list(itertools.islice(idle, excess)):
+                os.close(self._fds.pop(index))
 
     @contextlib.contextmanager
     def _member(self, index: int) -> Iterator[int]:
-        fd = self._fd(index)
+        fd = self._acquire(index)
         try:
             yield fd
         finally:
-            with self._lock:
-                kept = self._fds.get(index) == fd
-            if not kept:
-                os.close(fd)
+            self._release(index)
 
     # -- state -----------------------------------------------------------------------
 
@@ -235,13 +256,21 @@ class FolderStorage(PieceIO):
         return self._root < 0
 
     def sync(self) -> None:
-        """Flush every file of the folder to disk."""
+        """Flush every file of the folder to disk.
+
+        A folder of many files gets one ``syncfs`` of its file system where the C library
+        has it: one ``fdatasync`` per file waits for one journal commit each (24 s for
+        10,000 small new files on this project's test machine, against 0.5-1 s for
+        ``syncfs``), and ``syncfs`` also makes the new files' names durable.  A few files
+        are flushed one by one: ``syncfs`` would also wait for what other programs are
+        writing to that file system."""
         try:
-            for index in range(len(self.info.files)):
-                if index in self.skip:
-                    continue
-                with self._member(index) as fd:
-                    os.fdatasync(fd)
+            many = len(self.info.files) - len(self.skip) >= SYNCFS_FROM
+            if not (many and _syncfs(self.root_fd)):
+                for index in range(len(self.info.files)):
+                    if index not in self.skip:
+                        with self._member(index) as fd:
+                            os.fdatasync(fd)
             if self._parts is not None:
                 self._parts.sync()
         except OSError as exc:
@@ -249,7 +278,7 @@ class FolderStorage(PieceIO):
 
     def close(self) -> None:
         with self._lock:
-            fds, self._fds = list(self._fds.values()), {}
+            fds, self._fds = list(self._fds.values()), OrderedDict()
         for fd in fds:
             os.close(fd)
         root, self._root = self._root, -1
@@ -296,8 +325,11 @@ class FolderStorage(PieceIO):
                 self._skipped(index, file_offset, part, call)
                 continue
             try:
-                with self._member(index) as fd:
+                fd = self._acquire(index)  # not _member: a generator per block costs
+                try:
                     short_at = _transfer(call, fd, part, file_offset)
+                finally:
+                    self._release(index)
             except OSError as exc:
                 raise error(exc, self._shown(index)) from None
             if short_at is not None:
@@ -367,13 +399,78 @@ def _transfer(
     return None
 
 
+def _walk(root: int, folders: Sequence[str], *, create: bool = False) -> int:
+    """A new descriptor of the folder ``folders`` below ``root``, one element at a time,
+    links refused; ``create``: make the missing ones."""
+    fd = os.dup(root)
+    try:
+        for element in folders:
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(element, dir_fd=fd)
+            inner = os.open(element, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+class _Folders:
+    """The descriptor of the folder of the last file reached: a folder's files come in
+    path order, so consecutive files mostly share it."""
+
+    def __init__(self, root: int, *, create: bool = False) -> None:
+        self._root = root
+        self._create = create
+        self._path: tuple[str, ...] | None = None
+        self._fd = -1
+
+    def of(self, path: tuple[str, ...]) -> int:
+        """The folder that holds the file at ``path`` (valid until the next call)."""
+        folders = path[:-1]
+        if folders != self._path:
+            self.close()
+            self._fd = _walk(self._root, folders, create=self._create)
+            self._path = folders
+        return self._fd
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd, self._path = -1, None
+
+    def __enter__(self) -> _Folders:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
+def _syncfs(fd: int) -> bool:
+    """``syncfs(fd)``: flush the whole file system that holds ``fd``; False if the C
+    library has no syncfs (the caller flushes file by file)."""
+    call = getattr(_libc(), "syncfs", None)
+    if call is None:
+        return False
+    if call(fd) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return True
+
+
 _RENAME_NOREPLACE = 1
 
 
 def move_folder_into_place(part: Path, destination: Path) -> None:
     """Rename a finished folder without ever replacing what appeared at the destination."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
+    renameat2 = getattr(_libc(), "renameat2", None)
     if renameat2 is None:  # older C library: no atomic check, but rename refuses most cases
         if os.path.lexists(destination):
             raise FileExistsError(errno.EEXIST, "already exists", str(destination))
