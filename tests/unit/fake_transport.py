@@ -31,6 +31,8 @@ class FakeTransport:
         target: str,
         headers: Mapping[str, str],
         body: bytes,
+        *,
+        replayable: bool = False,
     ) -> Response:
         return self.handle(server, method, target)
 

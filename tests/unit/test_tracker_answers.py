@@ -62,6 +62,12 @@ def test_well_formed_answers_become_typed_values() -> None:
 
 MALFORMED: list[tuple[str, Any, Call, str]] = [
     ("login without a token", {"passkey": "p"}, lambda c: c.login("ann", "pw"), "'token'"),
+    (
+        "a token that would break the next request's headers",
+        {"token": "t\r\nX-Injected: 1", "passkey": "p"},
+        lambda c: c.login("ann", "pw"),
+        "'token' is not a bearer token",
+    ),
     ("groups as an object", {"groups": [GROUP]}, lambda c: c.list_groups(), "expected a list"),
     (
         "a member count as text",

@@ -57,6 +57,13 @@ class Response:
         return 200 <= self.status < 300
 
 
+class NoAnswer(HttpError):
+    """The connection ended before one byte of an answer arrived."""
+
+    def __init__(self) -> None:
+        super().__init__("connection lost")
+
+
 class Transport(Protocol):
     """What a TrackerClient sends its requests through (tests give it fakes)."""
 
@@ -67,6 +74,8 @@ class Transport(Protocol):
         target: str,
         headers: Mapping[str, str],
         body: bytes,
+        *,
+        replayable: bool = False,
     ) -> Response: ...
 
     async def aclose(self) -> None: ...
@@ -76,6 +85,7 @@ class Transport(Protocol):
 class _Connection:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
+    reused: bool = False  # it has carried a request before
 
     def usable(self) -> bool:
         """False once the server has closed it (e.g. its keep-alive timeout passed)."""
@@ -108,23 +118,33 @@ class HttpClient:
         target: str,
         headers: Mapping[str, str],
         body: bytes,
+        *,
+        replayable: bool = False,
     ) -> Response:
-        """Send `method target` (an origin-form target, already percent-encoded)."""
+        """Send `method target` (an origin-form target, already percent-encoded).
+
+        `replayable`: the request is safe to repeat, so it is sent again on a new
+        connection when a kept-alive one ends without answering: the server closed it
+        (its keep-alive timeout) as the request left."""
         if not (target.startswith("/") and target.isascii() and target.isprintable()) or (
             " " in target
         ):
             raise ValueError(f"not an encoded request target: {target!r}")  # a caller's bug
-        connection = self._idle_connection(server) or await self._connect(server)
-        keep = False
+        exchange = (server, method, target, headers, body)
+        kept = self._idle_connection(server)
+        if kept is not None:
+            try:
+                return await self._exchange(kept, *exchange)
+            except NoAnswer:
+                if not replayable:
+                    raise
         try:
-            await self._guard(self._send(connection, server, method, target, headers, body))
-            response, keep = await self._read_response(connection)
-            return response
-        finally:
-            if keep and not self._closed and len(self._idle.get(server, ())) < IDLE_PER_SERVER:
-                self._idle.setdefault(server, []).append(connection)
-            else:
-                connection.close()
+            connection = await self._connect(server)
+        except HttpError as exc:
+            if kept is not None:  # the first attempt may have arrived after all
+                raise HttpError(exc.reason) from None
+            raise
+        return await self._exchange(connection, *exchange)
 
     async def aclose(self) -> None:
         self._closed = True
@@ -189,18 +209,45 @@ class HttpClient:
 
     # -- one exchange -------------------------------------------------------------------
 
-    async def _guard(self, step: Awaitable[T]) -> T:
-        """One read or write of an exchange, under the timeout; failures as HttpError."""
+    async def _exchange(
+        self,
+        connection: _Connection,
+        server: TrackerAddress,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> Response:
+        keep = False
+        try:
+            step = self._send(connection, server, method, target, headers, body)
+            await self._guard(step, first=True)
+            response, keep = await self._read_response(connection)
+            return response
+        finally:
+            if keep and not self._closed and len(self._idle.get(server, ())) < IDLE_PER_SERVER:
+                connection.reused = True
+                self._idle.setdefault(server, []).append(connection)
+            else:
+                connection.close()
+
+    async def _guard(self, step: Awaitable[T], *, first: bool = False) -> T:
+        """One read or write of an exchange, under the timeout; failures as HttpError.
+        `first`: nothing of the answer has arrived before this step."""
         try:
             async with asyncio.timeout(self._timeout):
                 return await step
         except TimeoutError:
             raise HttpError("timed out") from None
-        except asyncio.IncompleteReadError:
+        except asyncio.IncompleteReadError as exc:
+            if first and not exc.partial:
+                raise NoAnswer from None
             raise HttpError("connection lost") from None  # e.g. it died mid-request
         except asyncio.LimitOverrunError:
             raise MalformedHttp(f"a header line longer than {MAX_HEAD} bytes") from None
         except (OSError, ssl.SSLError):
+            if first:
+                raise NoAnswer from None
             raise HttpError("connection lost") from None
 
     async def _send(
@@ -236,8 +283,10 @@ class HttpClient:
     async def _read_response(self, connection: _Connection) -> tuple[Response, bool]:
         """The answer, and whether the connection may carry another request."""
         reader = connection.reader
+        first = True
         while True:
-            head = await self._guard(reader.readuntil(b"\r\n\r\n"))
+            head = await self._guard(reader.readuntil(b"\r\n\r\n"), first=first)
+            first = False
             status, http10, headers = _parse_head(head)
             if status >= 200:
                 break

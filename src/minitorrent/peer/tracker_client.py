@@ -136,7 +136,9 @@ class TrackerClient:
         for index in self._order():
             tracker = self.trackers[index]
             try:
-                response = await self._http.request(tracker, method, API + path, headers, body)
+                response = await self._http.request(
+                    tracker, method, API + path, headers, body, replayable=idempotent
+                )
             except HttpError as exc:
                 self._failed_at[index] = self._clock()
                 last_error = f"{tracker}: {exc.reason}"
