@@ -23,8 +23,6 @@ run the process out of descriptors.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import os
 import shutil
@@ -372,6 +370,8 @@ _RENAME_NOREPLACE = 1
 
 def move_folder_into_place(part: Path, destination: Path) -> None:
     """Rename a finished folder without ever replacing what appeared at the destination."""
+    import ctypes.util  # ~1 MiB of a client's memory: only once a folder download ends
+
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     renameat2 = getattr(libc, "renameat2", None)
     if renameat2 is None:  # older C library: no atomic check, but rename refuses most cases

@@ -5,8 +5,9 @@ for a few small JSON requests. This one sends a request with a body of bytes and
 the answer: kept-alive connections per server (one while requests do not overlap),
 Content-Length, chunked and read-to-close bodies, a connect timeout (TLS handshake
 included) and a timeout on each read and write, HTTPS with the caller's SSLContext
-(which alone decides what is trusted). Whatever else a server sends is one HttpError
-whose reason is fit to show a user, never a traceback.
+(which alone decides what is trusted; tls.client_context() when none is given).
+Whatever else a server sends is one HttpError whose reason is fit to show a user,
+never a traceback.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from minitorrent.tls import client_context
 from minitorrent.trackers import TrackerAddress
 
 T = TypeVar("T")
@@ -174,7 +176,7 @@ class HttpClient:
         context = None
         if server.scheme == "https":
             if self._ssl is None:
-                self._ssl = ssl.create_default_context()
+                self._ssl = client_context()  # loading the system's CAs costs ~2 MiB: not before
             context = self._ssl
         try:
             async with asyncio.timeout(self._connect_timeout):
