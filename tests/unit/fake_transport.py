@@ -4,10 +4,10 @@ without sockets (the HTTP client itself is tested against a real server)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-from minitorrent.peer.http_client import Response
+from minitorrent.peer.http_client import Request, Response
 from minitorrent.trackers import TrackerAddress
 
 # What a tracker does with a request (server, method, target): answer, or raise HttpError.
@@ -24,17 +24,8 @@ class FakeTransport:
     def __init__(self, handle: Handler) -> None:
         self.handle = handle
 
-    async def request(
-        self,
-        server: TrackerAddress,
-        method: str,
-        target: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        *,
-        replayable: bool = False,
-    ) -> Response:
-        return self.handle(server, method, target)
+    async def request(self, request: Request) -> Response:
+        return self.handle(request.server, request.method, request.target)
 
     async def aclose(self) -> None:
         pass

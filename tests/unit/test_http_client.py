@@ -12,7 +12,14 @@ from typing import Any, TypeVar
 import pytest
 
 from minitorrent.errors import TrackerUnreachable
-from minitorrent.peer.http_client import MAX_BODY, MAX_HEAD, HttpClient, HttpError, Response
+from minitorrent.peer.http_client import (
+    MAX_BODY,
+    MAX_HEAD,
+    HttpClient,
+    HttpError,
+    Request,
+    Response,
+)
 from minitorrent.peer.tracker_client import TrackerClient
 from minitorrent.trackers import TrackerAddress
 
@@ -81,7 +88,7 @@ def client(timeout: float = 5.0) -> HttpClient:
 
 
 async def get(server: ScriptedServer, http: HttpClient, target: str = "/x") -> Response:
-    return await http.request(server.address, "GET", target, {}, b"", replayable=True)
+    return await http.request(Request(server.address, "GET", target, {}, replayable=True))
 
 
 def exchange(*answers: bytes, close_after: tuple[int, ...] = ()) -> list[Response]:
@@ -124,11 +131,13 @@ def test_a_request_arrives_as_sent_and_a_kept_alive_connection_is_reused() -> No
         async with ScriptedServer(answer, answer) as server:
             http = client()
             first = await http.request(
-                server.address,
-                "POST",
-                "/api/v1/x?ip=%3A%3A1",
-                {"Authorization": "Bearer t", "Content-Type": "application/json"},
-                b'{"k":1}',
+                Request(
+                    server.address,
+                    "POST",
+                    "/api/v1/x?ip=%3A%3A1",
+                    {"Authorization": "Bearer t", "Content-Type": "application/json"},
+                    b'{"k":1}',
+                )
             )
             second = await get(server, http)
             await http.aclose()
@@ -182,7 +191,7 @@ def test_a_request_not_safe_to_repeat_is_not_sent_again_on_a_new_connection() ->
             http = client()
             await get(server, http)
             with pytest.raises(HttpError) as caught:
-                await http.request(server.address, "POST", "/x", {}, b"{}")
+                await http.request(Request(server.address, "POST", "/x", {}, b"{}"))
             await http.aclose()
             return caught.value, server.connections
 
@@ -287,7 +296,7 @@ def test_a_refused_connection_was_never_sent() -> None:
         server = TrackerAddress("127.0.0.1", closed.getsockname()[1])
 
         async def go() -> None:
-            await client().request(server, "POST", "/x", {}, b"{}")
+            await client().request(Request(server, "POST", "/x", {}, b"{}"))
 
         with pytest.raises(HttpError) as caught:
             run(go)
@@ -304,7 +313,7 @@ def test_https_to_a_plain_http_server_is_a_failed_handshake() -> None:
         address = TrackerAddress("127.0.0.1", plain.sockets[0].getsockname()[1], "https")
         try:
             with pytest.raises(HttpError) as caught:
-                await client().request(address, "GET", "/x", {}, b"")
+                await client().request(Request(address, "GET", "/x", {}))
             return caught.value
         finally:
             plain.close()

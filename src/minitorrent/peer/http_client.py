@@ -49,6 +49,28 @@ class MalformedHttp(HttpError):
 
 
 @dataclass(frozen=True, slots=True)
+class Request:
+    server: TrackerAddress
+    method: str
+    target: str  # origin form ("/path?query"), already percent-encoded
+    headers: Mapping[str, str]
+    body: bytes = b""
+    # Safe to repeat: sent again on a new connection when a kept-alive one ends without
+    # answering (the server closed it, its keep-alive timeout, as the request left).
+    replayable: bool = False
+
+    def __post_init__(self) -> None:
+        target = self.target
+        if not (target.startswith("/") and target.isascii() and target.isprintable()) or (
+            " " in target
+        ):
+            raise ValueError(f"not an encoded request target: {target!r}")  # a caller's bug
+        for name, value in self.headers.items():
+            if not (value.isascii() and value.isprintable()):
+                raise ValueError(f"header {name} holds control characters")  # a caller's bug
+
+
+@dataclass(frozen=True, slots=True)
 class Response:
     status: int
     headers: Mapping[str, str]  # names in lower case; repeated ones joined by ", "
@@ -69,16 +91,7 @@ class NoAnswer(HttpError):
 class Transport(Protocol):
     """What a TrackerClient sends its requests through (tests give it fakes)."""
 
-    async def request(
-        self,
-        server: TrackerAddress,
-        method: str,
-        target: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        *,
-        replayable: bool = False,
-    ) -> Response: ...
+    async def request(self, request: Request) -> Response: ...
 
     async def aclose(self) -> None: ...
 
@@ -113,40 +126,21 @@ class HttpClient:
         self._idle: dict[TrackerAddress, list[_Connection]] = {}
         self._closed = False
 
-    async def request(
-        self,
-        server: TrackerAddress,
-        method: str,
-        target: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        *,
-        replayable: bool = False,
-    ) -> Response:
-        """Send `method target` (an origin-form target, already percent-encoded).
-
-        `replayable`: the request is safe to repeat, so it is sent again on a new
-        connection when a kept-alive one ends without answering: the server closed it
-        (its keep-alive timeout) as the request left."""
-        if not (target.startswith("/") and target.isascii() and target.isprintable()) or (
-            " " in target
-        ):
-            raise ValueError(f"not an encoded request target: {target!r}")  # a caller's bug
-        exchange = (server, method, target, headers, body)
-        kept = self._idle_connection(server)
+    async def request(self, request: Request) -> Response:
+        kept = self._idle_connection(request.server)
         if kept is not None:
             try:
-                return await self._exchange(kept, *exchange)
+                return await self._exchange(kept, request)
             except NoAnswer:
-                if not replayable:
+                if not request.replayable:
                     raise
         try:
-            connection = await self._connect(server)
+            connection = await self._connect(request.server)
         except HttpError as exc:
             if kept is not None:  # the first attempt may have arrived after all
                 raise HttpError(exc.reason) from None
             raise
-        return await self._exchange(connection, *exchange)
+        return await self._exchange(connection, request)
 
     async def aclose(self) -> None:
         self._closed = True
@@ -211,19 +205,11 @@ class HttpClient:
 
     # -- one exchange -------------------------------------------------------------------
 
-    async def _exchange(
-        self,
-        connection: _Connection,
-        server: TrackerAddress,
-        method: str,
-        target: str,
-        headers: Mapping[str, str],
-        body: bytes,
-    ) -> Response:
+    async def _exchange(self, connection: _Connection, request: Request) -> Response:
         keep = False
+        server = request.server
         try:
-            step = self._send(connection, server, method, target, headers, body)
-            await self._guard(step, first=True)
+            await self._guard(self._send(connection, request), first=True)
             response, keep = await self._read_response(connection)
             return response
         finally:
@@ -252,26 +238,16 @@ class HttpClient:
                 raise NoAnswer from None
             raise HttpError("connection lost") from None
 
-    async def _send(
-        self,
-        connection: _Connection,
-        server: TrackerAddress,
-        method: str,
-        target: str,
-        headers: Mapping[str, str],
-        body: bytes,
-    ) -> None:
+    async def _send(self, connection: _Connection, request: Request) -> None:
+        server, method, body = request.server, request.method, request.body
         host = f"[{server.host}]" if ":" in server.host else server.host
         lines = [
-            f"{method} {target} HTTP/1.1",
+            f"{method} {request.target} HTTP/1.1",
             f"Host: {host}:{server.port}",
             f"User-Agent: {self._user_agent}",
             "Accept: application/json",
         ]
-        for name, value in headers.items():
-            if not (value.isascii() and value.isprintable()):
-                raise ValueError(f"header {name} holds control characters")  # a caller's bug
-            lines.append(f"{name}: {value}")
+        lines += [f"{name}: {value}" for name, value in request.headers.items()]
         if body or method in ("POST", "PUT", "PATCH"):
             lines.append(f"Content-Length: {len(body)}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

@@ -20,7 +20,7 @@ from minitorrent import __version__
 from minitorrent.error_codes import ErrorCode
 from minitorrent.errors import TrackerRefused, TrackerUnreachable, UsageError
 from minitorrent.ids import id_problem, name_problem
-from minitorrent.peer.http_client import HttpClient, HttpError, Transport
+from minitorrent.peer.http_client import HttpClient, HttpError, Request, Transport
 from minitorrent.peer.tracker_answers import (
     Fields,
     FileEntry,
@@ -137,7 +137,7 @@ class TrackerClient:
             tracker = self.trackers[index]
             try:
                 response = await self._http.request(
-                    tracker, method, API + path, headers, body, replayable=idempotent
+                    Request(tracker, method, API + path, headers, body, replayable=idempotent)
                 )
             except HttpError as exc:
                 self._failed_at[index] = self._clock()
