@@ -207,6 +207,22 @@ def test_an_interim_100_continue_is_skipped_and_204_has_no_body() -> None:
     assert [(a.status, a.body) for a in answers] == [(200, b"{}"), (204, b"")]
 
 
+def test_the_answer_to_head_has_no_body_whatever_its_length_says() -> None:
+    async def go() -> list[Response]:
+        answers = (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n",
+            OK_HEAD + b"Content-Length: 2\r\n\r\nok",
+        )
+        async with ScriptedServer(*answers) as server:
+            http = client()
+            head = await http.request(Request(server.address, "HEAD", "/x", {}))
+            after = await get(server, http)
+            await http.aclose()
+            return [head, after]
+
+    assert [(a.status, a.body) for a in run(go)] == [(200, b""), (200, b"ok")]
+
+
 # -- malformed, truncated and missing answers ------------------------------------------
 
 MALFORMED = [

@@ -210,7 +210,8 @@ class HttpClient:
         server = request.server
         try:
             await self._guard(self._send(connection, request), first=True)
-            response, keep = await self._read_response(connection)
+            head_only = request.method == "HEAD"
+            response, keep = await self._read_response(connection, head_only=head_only)
             return response
         finally:
             if keep and not self._closed and len(self._idle.get(server, ())) < IDLE_PER_SERVER:
@@ -258,7 +259,9 @@ class HttpClient:
             connection.writer.write(body)  # not copied into one more buffer
         await connection.writer.drain()
 
-    async def _read_response(self, connection: _Connection) -> tuple[Response, bool]:
+    async def _read_response(
+        self, connection: _Connection, *, head_only: bool
+    ) -> tuple[Response, bool]:
         """The answer, and whether the connection may carry another request."""
         reader = connection.reader
         first = True
@@ -272,7 +275,7 @@ class HttpClient:
                 raise MalformedHttp("it switched protocols")
             # 1xx: an interim answer; the real one follows.
         keep = not http10 and "close" not in _tokens(headers.get("connection", ""))
-        if status in (204, 304):
+        if head_only or status in (204, 304):  # no body, whatever the headers say
             return Response(status, headers, b""), keep
         if "transfer-encoding" in headers:
             codings = _tokens(headers["transfer-encoding"])
