@@ -7,18 +7,17 @@ import asyncio
 import io
 from pathlib import Path
 
-import httpx
-
 from minitorrent.client.commands import Client
 from minitorrent.client.shell import Shell
 from minitorrent.peer.node import PeerNode
 from minitorrent.peer.tracker_client import TrackerClient
 from minitorrent.trackers import TrackerAddress
+from tests.unit.fake_transport import FakeTransport, json_answer
 
 
 def test_a_malformed_login_answer_is_one_error_line(tmp_path: Path) -> None:
     async def go() -> tuple[str, str, bool]:
-        answer = httpx.MockTransport(lambda _: httpx.Response(201, json={"passkey": "p"}))
+        answer = FakeTransport(lambda *_: json_answer(201, {"passkey": "p"}))
         tracker = TrackerClient([TrackerAddress("127.0.0.1", 1001)], transport=answer)
         node = PeerNode(
             host="127.0.0.1", port=0, advertise=None, tracker=tracker, peer_id=b"p" * 20

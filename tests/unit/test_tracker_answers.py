@@ -8,20 +8,20 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 import pytest
 
 from minitorrent.errors import MalformedAnswer, MinitorrentError
 from minitorrent.peer.tracker_answers import GroupEntry, LoginAnswer
 from minitorrent.peer.tracker_client import TrackerClient
 from minitorrent.trackers import TrackerAddress
+from tests.unit.fake_transport import FakeTransport, json_answer
 
 Call = Callable[[TrackerClient], Awaitable[object]]
 
 
 def answer(body: Any) -> TrackerClient:
     """A tracker client whose one tracker answers every request with `body`."""
-    transport = httpx.MockTransport(lambda _: httpx.Response(200, json=body))
+    transport = FakeTransport(lambda *_: json_answer(200, body))
     return TrackerClient([TrackerAddress("127.0.0.1", 1001)], transport=transport)
 
 
@@ -62,6 +62,12 @@ def test_well_formed_answers_become_typed_values() -> None:
 
 MALFORMED: list[tuple[str, Any, Call, str]] = [
     ("login without a token", {"passkey": "p"}, lambda c: c.login("ann", "pw"), "'token'"),
+    (
+        "a token that would break the next request's headers",
+        {"token": "t\r\nX-Injected: 1", "passkey": "p"},
+        lambda c: c.login("ann", "pw"),
+        "'token' is not a bearer token",
+    ),
     ("groups as an object", {"groups": [GROUP]}, lambda c: c.list_groups(), "expected a list"),
     (
         "a member count as text",

@@ -7,31 +7,32 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-import httpx
 import pytest
 
 from minitorrent.errors import TrackerRefused, TrackerUnreachable
+from minitorrent.peer.http_client import HttpError, Response
 from minitorrent.peer.tracker_answers import Me
 from minitorrent.peer.tracker_client import RETRY_FAILED_AFTER, TrackerClient
 from minitorrent.trackers import TrackerAddress
+from tests.unit.fake_transport import FakeTransport, json_answer
 
 T = TypeVar("T")
 FIRST, SECOND = TrackerAddress("127.0.0.1", 1001), TrackerAddress("127.0.0.1", 1002)
-# What a tracker does with a request: answer it, or raise an httpx error.
-Behaviour = Callable[[httpx.Request], httpx.Response]
+# What a tracker does with a request: answer it, or raise the HTTP client's error.
+Behaviour = Callable[[], Response]
 
 
-def refused(request: httpx.Request) -> httpx.Response:
-    raise httpx.ConnectError("connection refused", request=request)
+def refused() -> Response:
+    raise HttpError("connection refused", never_sent=True)
 
 
-def died_mid_request(request: httpx.Request) -> httpx.Response:
+def died_mid_request() -> Response:
     # kill -9 after the request arrived: the connection closes without an answer.
-    raise httpx.RemoteProtocolError("server disconnected", request=request)
+    raise HttpError("connection lost")
 
 
 def answers(status: int, body: Any = None) -> Behaviour:
-    return lambda _: httpx.Response(status, json=body)
+    return lambda: json_answer(status, body)
 
 
 def conflict(code: str) -> Behaviour:
@@ -46,13 +47,12 @@ class FakeTrackers:
         self.calls: list[int] = []
         self.now = 0.0
         self.client = TrackerClient(
-            [FIRST, SECOND], clock=lambda: self.now, transport=httpx.MockTransport(self._handle)
+            [FIRST, SECOND], clock=lambda: self.now, transport=FakeTransport(self._handle)
         )
 
-    def _handle(self, request: httpx.Request) -> httpx.Response:
-        port = request.url.port or 0
-        self.calls.append(port)
-        return self.behaviour[port](request)
+    def _handle(self, server: TrackerAddress, method: str, target: str) -> Response:
+        self.calls.append(server.port)
+        return self.behaviour[server.port]()
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -92,8 +92,8 @@ def test_non_idempotent_request_is_not_sent_twice(failure: Behaviour) -> None:
     assert fake.calls == [FIRST.port]
 
 
-def connect_timeout(request: httpx.Request) -> httpx.Response:
-    raise httpx.ConnectTimeout("no SYN-ACK", request=request)
+def connect_timeout() -> Response:
+    raise HttpError("timed out", never_sent=True)  # no SYN-ACK
 
 
 @pytest.mark.parametrize("failure", [refused, connect_timeout])

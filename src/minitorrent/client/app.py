@@ -45,9 +45,10 @@ class ClientOptions:
 async def run_client(options: ClientOptions) -> int:
     script_fd = STDIN if options.script_fd is None else options.script_fd
     interactive = options.script_fd is None and os.isatty(STDIN) and sys.stdout.isatty()
-    tracker = TrackerClient(
-        options.trackers, timeout=options.tracker_timeout, verify=client_context(options.ca_cert)
-    )
+    # The system's CAs cost ~2 MiB once loaded: without --ca-cert they are loaded at the
+    # first https:// request (a wrong --ca-cert is still reported at start).
+    verify = client_context(options.ca_cert) if options.ca_cert else None
+    tracker = TrackerClient(options.trackers, timeout=options.tracker_timeout, verify=verify)
     peer_id = b"-MT0100-" + secrets.token_bytes(12)
     shell_ref: list[Shell] = []
 

@@ -25,8 +25,6 @@ descriptor: a few system calls per file, not one per path element.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import functools
 import itertools
@@ -37,6 +35,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from minitorrent.errors import StorageError
 from minitorrent.file_list import Layout
@@ -51,6 +50,9 @@ from minitorrent.peer.storage import (
     _views,
     _write_error,
 )
+
+if TYPE_CHECKING:
+    import ctypes
 
 __all__ = [
     "FolderStorage",
@@ -450,7 +452,17 @@ class _Folders:
 
 @functools.cache
 def _libc() -> ctypes.CDLL:
+    # ~1 MiB of a client's memory: loaded only once a folder is flushed or moved into place.
+    import ctypes.util
+
     return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
+def _libc_error(*context: str) -> OSError:
+    import ctypes
+
+    code = ctypes.get_errno()
+    return OSError(code, os.strerror(code), *context)
 
 
 def _syncfs(fd: int) -> bool:
@@ -460,8 +472,7 @@ def _syncfs(fd: int) -> bool:
     if call is None:
         return False
     if call(fd) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code))
+        raise _libc_error()
     return True
 
 
@@ -481,8 +492,7 @@ def move_folder_into_place(part: Path, destination: Path) -> None:
         at_fdcwd, os.fsencode(part), at_fdcwd, os.fsencode(destination), _RENAME_NOREPLACE
     )
     if result != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code), str(destination))
+        raise _libc_error(str(destination))
 
 
 #: The data of one shared item: a single file or a folder.

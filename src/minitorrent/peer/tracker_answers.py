@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from dataclasses import dataclass
 from typing import Any, Self
 
-import httpx
-
 from minitorrent.errors import MalformedAnswer, TrackerRefused
+from minitorrent.peer.http_client import Response
 
 _MISSING: Any = object()
 
@@ -72,23 +72,22 @@ class Fields:
         return objects(self._get(key, []), f"{self._what}: '{key}'")
 
 
-def decode(response: httpx.Response) -> Any:
+def decode(response: Response) -> Any:
     """The JSON body of a success (None for 204); a refusal raises TrackerRefused."""
-    if (response.status_code == 204 or not response.content) and response.is_success:
+    if (response.status == 204 or not response.body) and response.is_success:
         return None
     try:
-        body = response.json()
-    except ValueError:
+        body = json.loads(response.body)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past reason
         body = None
     if response.is_success:
         return body
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         raise TrackerRefused(
-            body["message"], code=str(body.get("error", "error")), status=response.status_code
+            body["message"], code=str(body.get("error", "error")), status=response.status
         )
     raise TrackerRefused(
-        f"tracker refused the request (HTTP {response.status_code})",
-        status=response.status_code,
+        f"tracker refused the request (HTTP {response.status})", status=response.status
     )
 
 
@@ -117,8 +116,12 @@ class LoginAnswer:
     @classmethod
     def parse(cls, body: object) -> Self:
         f = Fields(body, "login")
+        token = f.text("token")
+        # It goes back in an Authorization header, to this tracker and the others.
+        if not (token.isascii() and token.isprintable()) or " " in token or not token:
+            raise _malformed("login", "'token' is not a bearer token")
         return cls(
-            f.text("token"),
+            token,
             f.text("passkey", ""),
             float(f.number("idle_ttl", 3600)),
             f.flag("shared_database", True),

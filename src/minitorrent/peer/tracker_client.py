@@ -9,17 +9,18 @@ trackers' shared database, so the token stays valid on every tracker.
 from __future__ import annotations
 
 import base64
+import json as jsonlib
 import ssl
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
+from minitorrent import __version__
 from minitorrent.error_codes import ErrorCode
 from minitorrent.errors import TrackerRefused, TrackerUnreachable, UsageError
 from minitorrent.ids import id_problem, name_problem
+from minitorrent.peer.http_client import HttpClient, HttpError, Request, Transport
 from minitorrent.peer.tracker_answers import (
     Fields,
     FileEntry,
@@ -72,8 +73,8 @@ class TrackerClient:
         *,
         timeout: float = 10.0,
         clock: Any = time.monotonic,
-        transport: httpx.AsyncBaseTransport | None = None,  # tests inject failures here
-        verify: ssl.SSLContext | bool = True,  # https:// trackers: whom to trust
+        transport: Transport | None = None,  # tests inject failures here
+        verify: ssl.SSLContext | None = None,  # https:// trackers: whom to trust (None: system CAs)
     ) -> None:
         self.trackers = list(trackers)
         self.token: str | None = None
@@ -81,11 +82,11 @@ class TrackerClient:
         self._failed_at: dict[int, float] = {}
         self.last_answered: int | None = None  # index of the tracker that answered last
         self._answered: set[int] = set()  # indexes of the trackers that ever answered
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
-            verify=verify,
-            trust_env=False,
-            transport=transport,
+        self._http: Transport = transport or HttpClient(
+            timeout=timeout,
+            connect_timeout=min(timeout, 3.0),
+            ssl_context=verify,
+            user_agent=f"minitorrent/{__version__}",
         )
 
     async def aclose(self) -> None:
@@ -126,26 +127,30 @@ class TrackerClient:
         if idempotent is None:
             idempotent = method in ("GET", "DELETE", "PUT")
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        body = b""
+        if json is not None:
+            headers["Content-Type"] = "application/json"
+            body = jsonlib.dumps(json, separators=(",", ":")).encode()
         last_error = "no trackers configured"
         maybe_done = False  # an earlier attempt may have been carried out
         for index in self._order():
             tracker = self.trackers[index]
             try:
                 response = await self._http.request(
-                    method, tracker.url + API + path, json=json, headers=headers
+                    Request(tracker, method, API + path, headers, body, replayable=idempotent)
                 )
-            except httpx.HTTPError as exc:
+            except HttpError as exc:
                 self._failed_at[index] = self._clock()
-                last_error = f"{tracker}: {_reason(exc)}"
-                if _never_sent(exc):
+                last_error = f"{tracker}: {exc.reason}"
+                if exc.never_sent:
                     continue
                 if not idempotent:
                     raise TrackerUnreachable(f"tracker did not answer ({last_error})") from None
                 maybe_done = True
                 continue
-            if response.status_code >= 500:
+            if response.status >= 500:
                 self._failed_at[index] = self._clock()
-                last_error = f"{tracker}: HTTP {response.status_code}"
+                last_error = f"{tracker}: HTTP {response.status}"
                 if not idempotent:
                     raise TrackerUnreachable(f"tracker failed ({last_error})")
                 maybe_done = True
@@ -390,20 +395,3 @@ def _group(group_id: str) -> str:
 
 def _user(user_id: str) -> str:
     return _id("user", user_id)
-
-
-def _never_sent(exc: httpx.HTTPError) -> bool:
-    """The request cannot have reached the tracker, so sending it again cannot double it."""
-    return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-
-
-def _reason(exc: httpx.HTTPError) -> str:
-    if isinstance(exc, httpx.ConnectError):
-        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
-            return "its TLS certificate is not trusted (see --ca-cert)"
-        return "connection refused"
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out"
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
-        return "connection lost"  # e.g. the tracker died mid-request
-    return type(exc).__name__
