@@ -30,8 +30,10 @@ SUBNET = "10.77.0"
 #: The tracker stands for a server of its own, but here it shares the CPUs with every peer
 #: of the swarm.  At N = 32 (33 busy peer processes on 2 vCPUs) it waited 15.7 s on the run
 #: queue for 1.6 s of CPU when the downloads started (/proc/PID/schedstat), long enough
-#: for a member's request to time out.  A higher priority gives it the CPU when it has work.
-TRACKER_NICE = -10
+#: for a member's request to time out.  The highest priority gives it the CPU when it has
+#: work (it needs little: a few CPU-seconds per workload).  It cannot help when the machine
+#: is shared: the kernel divides the CPUs between sessions (autogroups) first.
+TRACKER_NICE = -20
 
 
 def ip(*args: str, stdin: str | None = None) -> None:
