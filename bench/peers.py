@@ -35,10 +35,17 @@ class NsClient(Client):
 
 
 class Group:
-    """A tracker (SQLite) and the clients of one group, all cleaned up by ``ctx.cleanup``."""
+    """A tracker (SQLite) and the clients of one group, all cleaned up by ``ctx.cleanup``;
+    ``nice``: the tracker's scheduling priority (below 0 needs root)."""
 
     def __init__(
-        self, ctx: Context, workdir: Path, *, host: str = "127.0.0.1", ns: str | None = None
+        self,
+        ctx: Context,
+        workdir: Path,
+        *,
+        host: str = "127.0.0.1",
+        ns: str | None = None,
+        nice: int = 0,
     ) -> None:
         self.ctx = ctx
         self.dir = workdir
@@ -49,6 +56,7 @@ class Group:
         self.tracker = ctx.track(
             Process(
                 netns_prefix(ns)
+                + (["nice", "-n", str(nice)] if nice else [])
                 + minitorrent(
                     "tracker",
                     str(self.info_file),

@@ -31,6 +31,7 @@ class Net:
     tracker_ns: str | None = None
     hosts: tuple[str, ...] = ()  # host of peer i (0 = the seeder); empty: all on 127.0.0.1
     namespaces: tuple[str | None, ...] = ()
+    tracker_nice: int = 0  # the tracker's scheduling priority
 
     def host(self, i: int) -> str:
         return self.hosts[i] if self.hosts else "127.0.0.1"
@@ -90,7 +91,7 @@ def swarm(
 ) -> None:
     """Measure minitorrent and libtorrent ``ctx.runs`` times, taking turns going first."""
     timeout = 300 + 4 * data.stat().st_size / (1 << 20)
-    group = Group(ctx, work / "mt", host=net.tracker_host, ns=net.tracker_ns)
+    group = Group(ctx, work / "mt", host=net.tracker_host, ns=net.tracker_ns, nice=net.tracker_nice)
     seeder = group.client("seeder", ns=net.ns(0), host=net.host(0), port=net.port(0, 0))
     seeder.ok(f"upload_file {data} bench", timeout=timeout)
     lt_seeder: LtPeer | None = None
