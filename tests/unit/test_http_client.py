@@ -184,6 +184,20 @@ def test_a_kept_alive_connection_the_server_closed_is_replaced_for_a_safe_reques
     assert [a.body for a in exchange(answer, answer, close_after=(1,))] == [b"ok", b"ok"]
 
 
+def test_a_connection_idle_for_too_long_is_not_reused() -> None:
+    # Reusing it would race the tracker's own keep-alive timeout.
+    async def go() -> int:
+        answer = OK_HEAD + b"Content-Length: 2\r\n\r\nok"
+        async with ScriptedServer(answer, answer) as server:
+            http = HttpClient(timeout=5, connect_timeout=5, reuse_idle_for=0.0)
+            await get(server, http)
+            await http.request(Request(server.address, "POST", "/x", {}, b"{}"))
+            await http.aclose()
+            return server.connections
+
+    assert run(go) == 2
+
+
 def test_a_request_not_safe_to_repeat_is_not_sent_again_on_a_new_connection() -> None:
     async def go() -> tuple[HttpError, int]:
         answer = OK_HEAD + b"Content-Length: 2\r\n\r\nok"

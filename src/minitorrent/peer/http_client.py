@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -28,6 +29,9 @@ MAX_HEAD = 64 * 1024  # status line and headers; a tracker's are a few hundred b
 # An answer can hold a folder's info dictionary: up to 16 MiB, base64 in JSON.
 MAX_BODY = 64 * 1024 * 1024
 IDLE_PER_SERVER = 2  # kept-alive connections kept per server; more are closed
+# A connection idle this long is not reused: a tracker closes idle ones after 5 s
+# (uvicorn's default), and a request sent as that close crosses it would be lost.
+REUSE_IDLE_FOR = 4.0
 _READ_SIZE = 64 * 1024
 
 
@@ -101,6 +105,7 @@ class _Connection:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     reused: bool = False  # it has carried a request before
+    idle_since: float = 0.0  # time.monotonic() when its last answer ended
 
     def usable(self) -> bool:
         """False once the server has closed it (e.g. its keep-alive timeout passed)."""
@@ -118,8 +123,10 @@ class HttpClient:
         connect_timeout: float,
         ssl_context: ssl.SSLContext | None = None,
         user_agent: str = "minitorrent",
+        reuse_idle_for: float = REUSE_IDLE_FOR,
     ) -> None:
         self._timeout = timeout
+        self._reuse_idle_for = reuse_idle_for
         self._connect_timeout = connect_timeout
         self._ssl = ssl_context
         self._user_agent = user_agent
@@ -161,7 +168,8 @@ class HttpClient:
         idle = self._idle.get(server, [])
         while idle:
             connection = idle.pop()
-            if connection.usable():
+            fresh = time.monotonic() - connection.idle_since < self._reuse_idle_for
+            if fresh and connection.usable():
                 return connection
             connection.close()
         return None
@@ -216,6 +224,7 @@ class HttpClient:
         finally:
             if keep and not self._closed and len(self._idle.get(server, ())) < IDLE_PER_SERVER:
                 connection.reused = True
+                connection.idle_since = time.monotonic()
                 self._idle.setdefault(server, []).append(connection)
             else:
                 connection.close()
