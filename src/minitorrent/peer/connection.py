@@ -32,11 +32,6 @@ IDLE_TIMEOUT = 120.0
 # Keep at most this many bytes queued in the kernel/transport before we pause
 # serving requests; the rest wait in the connection's request queue.
 WRITE_HIGH_WATER = 4 * 1024 * 1024
-# Bytes taken from the socket per receive callback at most. A downloader asks for more
-# blocks after each callback: taking all the socket holds (its whole request window)
-# before asking left the seeder idle while it hashed, then itself idle while the seeder
-# answered. In smaller bites it asks while the rest of its blocks are still arriving.
-READ_CHUNK = 512 * 1024
 
 
 class SwarmDirectory(Protocol):
@@ -117,7 +112,7 @@ class PeerConnection(asyncio.BufferedProtocol):
             self._start_outgoing(self.swarm)
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return self.protocol.get_buffer()[:READ_CHUNK]
+        return self.protocol.get_buffer()
 
     def buffer_updated(self, nbytes: int) -> None:
         self._last_received = asyncio.get_running_loop().time()
@@ -230,9 +225,6 @@ class PeerConnection(asyncio.BufferedProtocol):
             swarm.on_message(self, event)
         if self.swarm is not None and not self.closed and self.peer_id:
             self.swarm.after_messages(self)
-            # What the batch made us send (requests, answers, haves) leaves now, in one
-            # write: the loop may run more receive callbacks before call_soon's turn.
-            self.flush()
 
     def _check_idle(self) -> None:
         """Drop a silent peer; keep a quiet but healthy connection alive."""
