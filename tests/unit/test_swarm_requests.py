@@ -126,3 +126,46 @@ def test_a_full_bitfield_is_a_seed_and_pieces_come_in_order(tmp_path: Path) -> N
     picked = [swarm.picker.pick(conn, 16)[0].index for _ in range(6)]
     assert picked == list(range(6))
     storage.close()
+
+
+def test_a_batch_of_requests_is_answered_with_the_file_bytes_in_request_order(
+    tmp_path: Path,
+) -> None:
+    """Requests out of file order, across pieces, some contiguous in the file and some not
+    (each run of contiguous blocks is read with one preadv): every answer holds the bytes
+    of the file at its block, in the order asked."""
+    data = bytes(range(256)) * (3 * PL // 256) + b"tail" * 250  # 3 pieces + a 1000-byte one
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    info = build_info(path, "f.bin", "g")
+    seed = Swarm(info, PieceStorage.open_existing(path, info, writable=False), have=[True] * 4)
+    conn = RecordingConn(connected_protocol(info, fast=True, theirs=PEER_ID), fast=True)
+    assert seed.accept(conn)  # type: ignore[arg-type]
+    seed.on_message(conn, wire.Interested())  # type: ignore[arg-type]
+    block = 16 * 1024
+    asked = [(1, block), (1, 2 * block), (0, 0), (3, 0), (2, PL - block), (0, block), (0, 0)]
+    for index, begin in asked:
+        length = 1000 if index == 3 else block
+        seed.on_message(conn, wire.Request(index, begin, length))  # type: ignore[arg-type]
+    seed.after_messages(conn)  # type: ignore[arg-type]
+    receiver = connected_protocol(info, fast=True, ours=PEER_ID, theirs=b"-US0001-000000000000")
+    got = [
+        (e.index, e.begin, bytes(e.block))
+        for e in receiver.receive_data(b"".join(conn.written))
+        if isinstance(e, wire.Piece)
+    ]
+    expected = []
+    for index, begin in asked:
+        offset = index * PL + begin
+        expected.append((index, begin, data[offset : offset + (1000 if index == 3 else block)]))
+    assert got == expected
+
+
+@dataclass(eq=False)
+class RecordingConn(FakeConn):
+    """A FakeConn that keeps the bytes written (the answers to requests)."""
+
+    written: list[bytes] = field(default_factory=list)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written.append(bytes(data))

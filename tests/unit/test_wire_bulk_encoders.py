@@ -35,8 +35,12 @@ def test_they_encode_what_send_encodes() -> None:
     assert protocol.encode_requests(blocks) == b"".join(
         wire.encode(wire.Request(*b)) for b in blocks
     )
-    header = protocol.piece_header(3, 0, 100)
-    assert header + bytes(100) == wire.encode(wire.Piece(3, 0, bytes(100)))
+    buffer, rooms = protocol.piece_frames([wire.Request(3, 0, 100), wire.Request(0, 16384, 16384)])
+    rooms[0][:] = b"a" * 100
+    rooms[1][:] = b"b" * 16384
+    assert bytes(buffer) == wire.encode(wire.Piece(3, 0, b"a" * 100)) + wire.encode(
+        wire.Piece(0, 16384, b"b" * 16384)
+    )
 
 
 def test_they_move_the_connection_past_its_first_message() -> None:
@@ -62,7 +66,8 @@ def test_nothing_before_our_handshake() -> None:
         (lambda p: p.encode_haves([0, 4]), "piece index 4 not below 4"),
         (lambda p: p.encode_requests([(3, 0, 101)]), "past the end of piece 3"),
         (lambda p: p.encode_requests([(0, 0, 0)]), "block length 0"),
-        (lambda p: p.piece_header(5, 0, 10), "piece index 5 not below 4"),
+        (lambda p: p.piece_frames([wire.Request(5, 0, 10)]), "piece index 5 not below 4"),
+        (lambda p: p.piece_frames([wire.Request(3, 0, 101)]), "past the end of piece 3"),
     ],
 )
 def test_out_of_range_is_refused(encode: object, message: str) -> None:
@@ -85,4 +90,4 @@ def test_no_piece_while_we_choke() -> None:
     protocol = _active()
     protocol.send(wire.Choke())
     with pytest.raises(ValueError, match="we choke the peer"):
-        protocol.piece_header(0, 0, 16384)
+        protocol.piece_frames([wire.Request(0, 0, 16384)])

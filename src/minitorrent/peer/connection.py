@@ -212,15 +212,17 @@ class PeerConnection(asyncio.BufferedProtocol):
         self._send_handshake(swarm)
 
     def _dispatch(self, events: list[m.Message]) -> None:
+        swarm = self.swarm
         for event in events:
             if self.closed:
                 return
-            if isinstance(event, m.Handshake):
+            if type(event) is m.Handshake:
                 # Frames that came with the handshake wait for set_torrent.
                 self._dispatch(self._on_handshake(event))
+                swarm = self.swarm
                 continue
-            assert self.swarm is not None
-            self.swarm.on_message(self, event)
+            assert swarm is not None
+            swarm.on_message(self, event)
         if self.swarm is not None and not self.closed and self.peer_id:
             self.swarm.after_messages(self)
 

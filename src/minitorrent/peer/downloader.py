@@ -181,34 +181,39 @@ class Downloader:
     # -- receiving --------------------------------------------------------------------
 
     def on_block(self, peer: PeerState, msg: m.Piece) -> None:
-        block = Block(msg.index, msg.begin, len(msg.block))
-        peer.outstanding = max(0, peer.outstanding - 1)
-        peer.last_block_at = self.clock()
-        peer.downloaded += block.length
-        self.downloaded += block.length
+        index, begin, data = msg.index, msg.begin, msg.block
+        length = len(data)
+        if peer.outstanding:
+            peer.outstanding -= 1
+        peer.last_block_at = now = self.clock()
+        peer.downloaded += length
+        self.downloaded += length
         if not self.active:
             return
+        block = Block(index, begin, length)
         others = self.picker.receive(peer.conn, block)
         if others is None:
             return  # a late duplicate (end-game, or after a choke)
-        if msg.index in self._solo_progress:
-            self._solo_progress[msg.index] = peer.last_block_at
-        self._queue_write(self.info.piece_length * msg.index + msg.begin, msg.block)
-        self._hash_in_order(msg.index, msg.begin, msg.block)
-        self._cancel(others, block)
-        if self.picker.piece_complete(msg.index):
-            self._check_piece(msg.index)
+        if index in self._solo_progress:
+            self._solo_progress[index] = now
+        self._queue_write(self.info.piece_length * index + begin, data)
+        self._hash_in_order(index, begin, data)
+        if others:
+            self._cancel(others, block)
+        if self.picker.piece_complete(index):
+            self._check_piece(index)
 
     def _queue_write(self, offset: int, data: memoryview | bytes) -> None:
         """Blocks wait here until the end of the receive callback; contiguous ones
         then go to disk in one pwritev (the views stay valid until then)."""
         pending = self._pending_writes
-        if pending and pending[-1][0] + pending[-1][1] == offset:
+        if pending:
             start, length, views = pending[-1]
-            views.append(data)
-            pending[-1] = (start, length + len(data), views)
-        else:
-            pending.append((offset, len(data), [data]))
+            if start + length == offset:
+                views.append(data)
+                pending[-1] = (start, length + len(data), views)
+                return
+        pending.append((offset, len(data), [data]))
 
     def flush_writes(self) -> None:
         pending, self._pending_writes = self._pending_writes, []

@@ -36,11 +36,11 @@ class PieceHasher:
         return self._received
 
     def update(self, data: Buffer) -> None:
-        n = len(data) if not isinstance(data, memoryview) else data.nbytes
-        if self._received + n > self.size:
-            raise ValueError(f"piece overflow: {self._received + n} > {self.size} bytes")
+        received = self._received + (data.nbytes if type(data) is memoryview else len(data))
+        if received > self.size:
+            raise ValueError(f"piece overflow: {received} > {self.size} bytes")
         self._sha1.update(data)
-        self._received += n
+        self._received = received
 
     def finalize(self) -> bool:
         """True if exactly ``size`` bytes were fed and their SHA1 matches."""

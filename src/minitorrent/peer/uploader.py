@@ -169,34 +169,45 @@ class Uploader:
             peer.queued.remove(m.Request(msg.index, msg.begin, msg.length))
 
     def serve(self, peer: PeerState) -> None:
-        """Answer queued requests: one buffer, filled by preadv, one write."""
+        """Answer queued requests: one buffer, one preadv per run of blocks contiguous in
+        the file, one write."""
         conn = peer.conn
+        queued = peer.queued
         budget = SERVE_BUDGET
-        while peer.queued and conn.writable and budget > 0:
+        while queued and conn.writable and budget > 0:
             batch: list[m.Request] = []
             size = 0
             trusted = self._file_unchanged()
-            header = conn.protocol.piece_header
-            while peer.queued and size < budget:
-                req = peer.queued.popleft()
+            while queued and size < budget:
+                req = queued.popleft()
                 if not trusted and not self._ready_to_serve(req.index):
                     return
                 batch.append(req)
-                size += 13 + req.length
-            buffer = bytearray(size)
-            view = memoryview(buffer)
-            pos = 0
-            for req in batch:
-                view[pos : pos + 13] = header(req.index, req.begin, req.length)
-                pos += 13
-                offset = self.piece_length * req.index + req.begin
-                self.storage.read_into(offset, [view[pos : pos + req.length]])
-                pos += req.length
+                size += req.length
+            buffer, rooms = conn.protocol.piece_frames(batch)
+            self._read_blocks(batch, rooms)
             conn.write(buffer)
-            sent = size - 13 * len(batch)
-            peer.uploaded += sent
-            self.uploaded += sent
+            peer.uploaded += size
+            self.uploaded += size
             budget -= size
+
+    def _read_blocks(self, batch: list[m.Request], rooms: list[memoryview]) -> None:
+        """Fill each request's room from the file: one preadv per run of blocks that
+        follow each other in the file (a downloader asks for a piece's blocks in order)."""
+        piece_length = self.piece_length
+        read_into = self.storage.read_into
+        run: list[memoryview] = []
+        start = end = -1
+        for req, room in zip(batch, rooms, strict=True):
+            offset = piece_length * req.index + req.begin
+            if offset != end:
+                if run:
+                    read_into(start, run)
+                start, run = offset, []
+            run.append(room)
+            end = offset + req.length
+        if run:
+            read_into(start, run)
 
     # -- the file served ----------------------------------------------------------------
 

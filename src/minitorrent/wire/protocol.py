@@ -31,6 +31,7 @@ from minitorrent.wire.messages import (
     MAX_BLOCK,
     MAX_MESSAGE_LENGTH,
     PIECE,
+    REQUEST,
     AllowedFast,
     Bitfield,
     Cancel,
@@ -53,7 +54,6 @@ from minitorrent.wire.messages import (
     check_bitfield,
     encode,
     encode_requests,
-    piece_header,
 )
 from minitorrent.wire.states import ALLOWED, ALLOWED_TO_RECEIVE, FAST_TYPES, TRANSITIONS, State
 
@@ -92,6 +92,7 @@ _KEEP_ALIVE: Final = KeepAlive()
 _LENGTH = struct.Struct(">I")
 _INDEX_BEGIN = struct.Struct(">II")
 _HAVE = struct.Struct(">IBI")
+_PIECE_HEADER = struct.Struct(">IBII")
 
 
 class PeerProtocol:
@@ -265,15 +266,18 @@ class PeerProtocol:
         state = self._state
         allowed = ALLOWED_TO_RECEIVE[state]
         append = events.append
+        length_at = _LENGTH.unpack_from
         msg: Message | None
         while end - pos >= 4:
-            frame_end = self._frame_end(pos)
+            length = length_at(buf, pos)[0]
+            if length > MAX_MESSAGE_LENGTH:
+                self._frame_end(pos)  # raises, saying why
+            frame_end = pos + 4 + length
             if frame_end > end:
                 break
-            if frame_end == pos + 4:
-                msg = _KEEP_ALIVE
-            elif buf[pos + 4] == PIECE:  # the hot path
-                size = frame_end - pos - 13
+            mid = buf[pos + 4] if length else -1
+            if mid == PIECE:  # the hot paths: blocks, and the requests for them
+                size = length - 9
                 if size < 0:
                     raise ProtocolError("piece message shorter than its 8-byte header")
                 index, begin = _INDEX_BEGIN.unpack_from(buf, pos + 5)
@@ -281,8 +285,16 @@ class PeerProtocol:
                 if problem is not None:
                     raise ProtocolError(f"bad piece: {problem}")
                 msg = Piece(index, begin, self._ro[pos + 13 : frame_end])
+            elif mid == REQUEST and length == 13:
+                index, begin, size = _III.unpack_from(buf, pos + 5)
+                problem = self._range_problem(index, begin, size)
+                if problem is not None:
+                    raise ProtocolError(f"bad Request: {problem}")
+                msg = Request(index, begin, size)
+            elif mid < 0:
+                msg = _KEEP_ALIVE
             else:
-                msg = self._decode(buf[pos + 4], pos + 5, frame_end)
+                msg = self._decode(mid, pos + 5, frame_end)
             pos = frame_end
             if msg is None:
                 continue  # unknown message id: skipped, as real clients do
@@ -414,13 +426,30 @@ class PeerProtocol:
                 raise ValueError(f"cannot send Request: {problem}")
         return encode_requests(blocks)
 
-    def piece_header(self, index: int, begin: int, length: int) -> bytes:
-        """The 13-byte header of a Piece message whose block follows it: only while
-        we do not choke the peer."""
+    def piece_frames(self, blocks: Sequence[Request]) -> tuple[bytearray, list[memoryview]]:
+        """Piece messages answering ``blocks``, in one new buffer: their headers packed in
+        place, and a view of each block's room, to fill (one ``preadv`` per run of blocks
+        contiguous in the file) before the buffer is written. Only while we do not choke
+        the peer."""
         if self.am_choking:
             raise ValueError("cannot send Piece: we choke the peer")
         self._may_send_frames("Piece")
-        problem = self._range_problem(index, begin, length)
-        if problem is not None:
-            raise ValueError(f"cannot send Piece: {problem}")
-        return piece_header(index, begin, length)
+        check = self._range_problem
+        size = 0
+        for block in blocks:
+            problem = check(block.index, block.begin, block.length)
+            if problem is not None:
+                raise ValueError(f"cannot send Piece: {problem}")
+            size += 13 + block.length
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+        pack = _PIECE_HEADER.pack_into
+        rooms = []
+        pos = 0
+        for block in blocks:
+            length = block.length
+            pack(buffer, pos, 9 + length, PIECE, block.index, block.begin)
+            pos += 13
+            rooms.append(view[pos : pos + length])
+            pos += length
+        return buffer, rooms
