@@ -12,6 +12,7 @@ import pytest
 
 from minitorrent import wire
 from minitorrent.metainfo import InfoDict, build_info
+from minitorrent.peer.downloader import STARVED_PATIENCE
 from minitorrent.peer.link import PeerLink
 from minitorrent.peer.members import Members
 from minitorrent.peer.storage import PieceStorage
@@ -108,11 +109,13 @@ def test_a_download_from_one_seed(torrent: Torrent, tmp_path: Path) -> None:
 
 def test_end_game_takes_the_last_blocks_from_another_peer(torrent: Torrent, tmp_path: Path) -> None:
     """A seed that stops answering with blocks outstanding does not hold up the end:
-    once nothing is left to ask for, its blocks are asked of the other seed too."""
-    leecher, events = _leecher(torrent, tmp_path, Clock())
+    once nothing else can be asked for and it has sent nothing for STARVED_PATIENCE,
+    its blocks are asked of the other seed too."""
+    clock = Clock()
+    leecher, events = _leecher(torrent, tmp_path, clock)
     fast = Pair(leecher, _seed(torrent), b_id=b"-FA0001-000000000000")
     silent = Pair(leecher, _seed(torrent), b_id=b"-SI0001-000000000000", b_ip="10.0.0.3")
-    step(fast, silent, rounds=2)  # handshakes, bitfields, unchokes: requests ready for both
+    step(silent, fast, rounds=2)  # handshakes, bitfields, unchokes: requests ready for both
     assert silent.link_a.outbox, "no requests for the silent seed"
     silent.link_b.outbox.clear()
     silent.link_b.write = lambda data: None  # type: ignore[method-assign]  # it goes quiet
@@ -125,6 +128,10 @@ def test_end_game_takes_the_last_blocks_from_another_peer(torrent: Torrent, tmp_
 
     silent.b.on_message = record  # type: ignore[method-assign]
     pump(fast, silent)
+    assert "finished" not in events  # only waited for so far
+    clock.now += STARVED_PATIENCE + 1
+    leecher.tick()
+    pump(fast, silent)
     assert events[-1] == "finished"
     assert _downloaded(tmp_path) == torrent.data
     assert any(isinstance(m, wire.Cancel) for m in received), (
@@ -132,6 +139,72 @@ def test_end_game_takes_the_last_blocks_from_another_peer(torrent: Torrent, tmp_
     )
     # Not dropped as stalled (nothing waited for it): the seed closed once we had it all.
     assert silent.link_b.dropped == "both sides are seeds"
+
+
+def _partial(torrent: Torrent, pieces: int) -> Swarm:
+    """A peer that has the first ``pieces`` pieces and nothing else (nobody has the rest)."""
+    storage = PieceStorage.open_existing(torrent.path, torrent.info, writable=False)
+    return Swarm(
+        torrent.info, storage, have=[i < pieces for i in range(PIECES)], rng=random.Random(3)
+    )
+
+
+def test_a_stalled_download_asks_an_idle_peer_for_the_stuck_blocks(
+    torrent: Torrent, tmp_path: Path
+) -> None:
+    """Only pieces 0 and 1 exist in the swarm. While a peer we asked for them is merely
+    waited for, nobody is asked for its blocks twice (in a super-seeded swarm nothing
+    else to ask for is the usual state, and a copy costs a peer's upload); once it has
+    sent nothing for STARVED_PATIENCE, an idle peer is asked for them, a few at a time,
+    until they are all in."""
+    clock = Clock()
+    leecher, _ = _leecher(torrent, tmp_path, clock)
+    silent = Pair(leecher, _partial(torrent, 2), b_id=b"-SI0001-000000000000", b_ip="10.0.0.3")
+    idle = Pair(leecher, _partial(torrent, 2), b_id=b"-ID0001-000000000000")
+    step(silent, idle, rounds=2)  # the silent one is asked for every block first
+    assert leecher.peers[silent.link_a].outstanding == 2 * leecher.picker.blocks_in_piece(0)
+    silent.link_b.outbox.clear()
+    silent.link_b.write = lambda data: None  # type: ignore[method-assign]  # it goes quiet
+    pump(silent, idle)
+    clock.now += STARVED_PATIENCE - 0.5
+    leecher.tick()
+    pump(silent, idle)
+    assert leecher.picker.num_have == 0
+    assert leecher.picker.num_end_game_requests == 0
+    clock.now += 1
+    leecher.tick()
+    pump(silent, idle)
+    assert leecher.picker.num_have == 2
+    with open(tmp_path / "download.part", "rb") as f:
+        assert (
+            f.read(2 * torrent.info.piece_length) == torrent.data[: 2 * torrent.info.piece_length]
+        )
+    assert not silent.closed  # slow, not dropped: that takes STALL_TIMEOUT
+
+
+def test_a_peer_asked_again_after_a_pause_is_not_dropped_as_stalled(
+    torrent: Torrent, tmp_path: Path
+) -> None:
+    """The stall timer runs from when we start waiting for a peer, not from the last
+    block it sent: one that had nothing for us for a while is given time to answer."""
+    clock = Clock()
+    leecher, _ = _leecher(torrent, tmp_path, clock)
+    pair = Pair(leecher, _partial(torrent, 1))
+    pump(pair)
+    assert leecher.picker.num_have == 1
+    clock.now += leecher.stall_timeout + 5  # nothing more to ask it for a long time
+    leecher.tick()
+    # Then it announces piece 1: we ask for it (it never answers in this test).
+    pair.link_b.send(wire.Have(1))
+    pair.link_b.write = lambda data: None  # type: ignore[method-assign]
+    Pair._deliver(pair.link_b, leecher, pair.link_a)
+    assert leecher.peers[pair.link_a].outstanding > 0
+    clock.now += 1
+    leecher.tick()
+    assert not pair.closed
+    clock.now += leecher.stall_timeout
+    leecher.tick()
+    assert pair.link_a.dropped == "stalled: no data for requested blocks"
 
 
 def test_a_seed_that_sent_a_bad_block_is_banned(torrent: Torrent, tmp_path: Path) -> None:
