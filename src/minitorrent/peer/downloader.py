@@ -27,11 +27,14 @@ from minitorrent.wire import messages as m
 log = logging.getLogger(__name__)
 
 REQUESTS_IN_FLIGHT = 64  # per peer at most; 64 saturates loopback (measured)
-MIN_REQUESTS_IN_FLIGHT = 32
-# Requests outstanding with a peer: about this many seconds of its rate to us. A slow
-# link answers them in order, so our haves, requests and cancels to it wait behind its
-# answers to ours: a deeper queue than needed only delays trading.
-QUEUE_SECONDS = 1.0
+MIN_REQUESTS_IN_FLIGHT = 8
+# Requests outstanding with a peer: about this many seconds of its rate to us. A peer
+# answers in order, and its upload is shared by everyone asking it, so a piece it just
+# announced reaches us about this long after we ask: this is the delay of every hop a
+# piece takes through the swarm (the last pieces' hops are the end of a download), and
+# our haves, requests and cancels to it wait behind its answers too. Half a second of
+# every asker's queue keeps a peer's upload busy for half a second without us.
+QUEUE_SECONDS = 0.5
 SOLO_PATIENCE = 5.0  # a re-fetch from one peer that makes no progress this long moves on
 # Nothing new to ask of anyone, and a peer asked has sent nothing for this long: an idle
 # peer is asked for blocks outstanding elsewhere too (the rest nobody has).
