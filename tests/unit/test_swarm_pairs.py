@@ -346,3 +346,20 @@ def test_a_new_peers_rate_is_its_first_ticks_average_then_smoothed(
         peer.downloaded += 50_000
         peer.sample_rates()
     assert 50_000 < peer.rate_down < 50_010  # then an average that forgets
+
+
+def test_a_seed_feeds_every_downloader_of_a_dozen(torrent: Torrent, tmp_path: Path) -> None:
+    """A seed with 12 downloaders unchokes all 12 and shows each pieces to fetch: with 8
+    slots, 8 got every fresh piece and had to pass each on to 11 peers, more than their
+    uploads could carry."""
+    seed = _seed(torrent)
+    pairs = []
+    for n in range(12):
+        storage = PieceStorage.create(tmp_path / f"d{n}.part", torrent.info)
+        leecher = Swarm(torrent.info, storage, have=[False] * PIECES, rng=random.Random(n))
+        peer_id = b"-DL0001-%012d" % n
+        pairs.append(Pair(leecher, seed, a_id=peer_id, a_ip=f"10.0.1.{n}"))
+    step(*pairs, rounds=3)  # handshakes, haves, interest, unchokes
+    unchoked = [p for p in pairs if not p.link_b.protocol.am_choking]
+    assert len(unchoked) == 12
+    assert all(seed.upload.super_seed.lacks_shown(p.link_b, lambda i: False) for p in pairs)
