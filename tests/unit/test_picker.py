@@ -16,7 +16,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from minitorrent.peer.picker import Block, BlockState, PiecePicker
+from minitorrent.peer.picker import END_GAME_BLOCKS, Block, BlockState, PiecePicker
 
 BS = 16384
 
@@ -555,30 +555,35 @@ def test_nothing_wanted_is_complete_at_once() -> None:
 # ---------------------------------------------------------------- end-game
 
 
-def test_end_game_duplicates_go_to_other_peers_and_cancels_are_reported() -> None:
-    pk = make(2, 2)
+def test_end_game_asks_an_idle_peer_for_a_few_blocks_and_reports_cancels() -> None:
+    pk = make(2, 4)
     for p in "abc":
         pk.add_peer_have_all(p)
-    first = pk.pick("a", 3)
+    first = pk.pick("a", 7)
     assert not pk.in_end_game
-    assert len(pk.pick("b", 1)) == 1  # the last free block, not a duplicate
+    (last,) = pk.pick("b", 10)  # the last free block, not a duplicate
+    assert last not in first
     assert pk.in_end_game
+    assert pk.pick("b", 10) == []  # b still owes us a block: no copies yet
+    assert pk.on_block_received("b", last) == []
     pk.check_invariants()
+    # Idle now: END_GAME_BLOCKS of a's, those a sends last (piece 1 was started last,
+    # and a peer sends a piece's blocks in order).
     dup = pk.pick("b", 10)
-    assert sorted(dup) == sorted(first)  # every block of a's that b has not got
-    assert pk.pick("b", 10) == []  # never twice to the same peer
-    assert pk.pick("a", 10) != []  # a gets b's single block
-    assert pk.pick("a", 10) == []
+    assert dup == [Block(1, 2 * BS, BS), Block(1, BS, BS), Block(1, 0, BS), Block(0, 3 * BS, BS)]
+    assert len(dup) == END_GAME_BLOCKS
+    assert pk.pick("b", 10) == []  # never more while these are outstanding
     pk.check_invariants()
-    # c gets blocks with the fewest requesters first; all have 2 now, so any.
-    (one,) = pk.pick("c", 1)
-    pk.check_invariants()
-    others = pk.on_block_received("c", one)
-    assert sorted(others) == ["a", "b"]
-    assert one not in pk.requests_of("a")
-    assert one not in pk.requests_of("b")
-    assert pk.on_block_received("a", one) == []  # arrived anyway: duplicate
+    # c gets the blocks with the fewest requesters first (only a has them), last first.
+    got_c = pk.pick("c", 10)
+    assert got_c == [Block(0, 2 * BS, BS), Block(0, BS, BS), Block(0, 0, BS), Block(1, 2 * BS, BS)]
+    others = pk.on_block_received("c", Block(1, 2 * BS, BS))
+    assert sorted(others) == ["a", "b"]  # send them cancels
+    assert Block(1, 2 * BS, BS) not in pk.requests_of("a")
+    assert Block(1, 2 * BS, BS) not in pk.requests_of("b")
+    assert pk.on_block_received("a", Block(1, 2 * BS, BS)) == []  # arrived anyway
     assert pk.num_duplicates == 1
+    assert pk.num_end_game_requests == 2 * END_GAME_BLOCKS
     pk.check_invariants()
 
 
@@ -588,9 +593,9 @@ def test_end_game_prefers_blocks_with_fewest_requesters() -> None:
         pk.add_peer_have_all(p)
     a_blocks = pk.pick("a", 3)
     dup_b = pk.pick("b", 1)
-    assert dup_b == [a_blocks[0]]
+    assert dup_b == [a_blocks[2]]  # the one a sends last
     got_c = pk.pick("c", 2)
-    assert sorted(got_c) == sorted(a_blocks[1:])  # requested once, not twice
+    assert sorted(got_c) == sorted(a_blocks[:2])  # requested once, not twice
     pk.check_invariants()
 
 
@@ -611,17 +616,22 @@ def test_end_game_releasing_a_duplicate_keeps_the_block_requested() -> None:
     assert pk.pick("b", 5) == [got[0]]
 
 
-def test_end_game_when_the_rest_is_unobtainable() -> None:
+def test_a_starved_download_asks_twice_only_when_told() -> None:
     pk = make(3, 2)
     pk.add_peer("a", [0])
     pk.add_peer("b", [0])
     got = pk.pick("a", 5)
     assert {b.index for b in got} == {0}
-    # Pieces 1 and 2 are free but nobody has them: a slow "a" must not stall piece 0.
-    assert pk.in_end_game
-    assert sorted(pk.pick("b", 5)) == sorted(got)
-    pk.peer_has("b", 2)
+    # Pieces 1 and 2 are free but nobody has them: starved, not end-game. In a
+    # super-seeded swarm that is the usual state between two pieces shown, so b is
+    # not asked for a's blocks unless the caller sees a stall.
+    assert pk.starved
     assert not pk.in_end_game
+    assert pk.pick("b", 5) == []
+    assert sorted(pk.pick_duplicates("b", 5)) == sorted(got)
+    pk.check_invariants()
+    pk.peer_has("b", 2)
+    assert not pk.starved
     assert {b.index for b in pk.pick("b", 5)} == {2}
     pk.check_invariants()
 
@@ -824,8 +834,11 @@ class PickerMachine(RuleBasedStateMachine):
             assert b not in before
             assert pk.block_state(b) is BlockState.REQUESTED
             if state_before[b] is BlockState.REQUESTED:
-                # A duplicate: only in end-game, once no FREE block was left to it.
+                # A duplicate: only in end-game, once no FREE block was left to it, and
+                # only a few, to a peer that owed us nothing.
                 assert end_game or pk.in_end_game
+                assert not before
+                assert len(got) <= END_GAME_BLOCKS
             else:
                 assert state_before[b] is BlockState.FREE
         assert pk.requests_of(name) == before | set(got)
@@ -859,7 +872,7 @@ class PickerMachine(RuleBasedStateMachine):
                     continue  # another peer's to deliver
                 for b in pk.blocks_of(i):
                     assert pk.block_state(b) is not BlockState.FREE
-        if k > 0 and not got and pk.in_end_game:
+        if k > 0 and not got and pk.in_end_game and not before:
             # End-game and nothing for this peer: it already asked for every block it could.
             for i in self.peer_pieces[name] & self.model_wanted - self.model_have:
                 if solo.get(i, name) != name:

@@ -20,19 +20,25 @@ from minitorrent.peer.folder_storage import Storage
 from minitorrent.peer.link import PeerLink
 from minitorrent.peer.members import Members
 from minitorrent.peer.peer_state import PeerState
-from minitorrent.peer.picker import Block, PiecePicker
+from minitorrent.peer.picker import END_GAME_BLOCKS, Block, PiecePicker
 from minitorrent.peer.piece_hasher import PieceHasher
 from minitorrent.wire import messages as m
 
 log = logging.getLogger(__name__)
 
 REQUESTS_IN_FLIGHT = 64  # per peer at most; 64 saturates loopback (measured)
-MIN_REQUESTS_IN_FLIGHT = 32
-# Requests outstanding with a peer: about this many seconds of its rate to us. A slow
-# link answers them in order, so our haves, requests and cancels to it wait behind its
-# answers to ours: a deeper queue than needed only delays trading.
-QUEUE_SECONDS = 1.0
+MIN_REQUESTS_IN_FLIGHT = 8
+# Requests outstanding with a peer: about this many seconds of its rate to us. A peer
+# answers in order, and its upload is shared by everyone asking it, so a piece it just
+# announced reaches us about this long after we ask: this is the delay of every hop a
+# piece takes through the swarm (the last pieces' hops are the end of a download), and
+# our haves, requests and cancels to it wait behind its answers too. Half a second of
+# every asker's queue keeps a peer's upload busy for half a second without us.
+QUEUE_SECONDS = 0.5
 SOLO_PATIENCE = 5.0  # a re-fetch from one peer that makes no progress this long moves on
+# Nothing new to ask of anyone, and a peer asked has sent nothing for this long: an idle
+# peer is asked for blocks outstanding elsewhere too (the rest nobody has).
+STARVED_PATIENCE = 2.0
 
 
 class Downloader:
@@ -80,6 +86,7 @@ class Downloader:
     def admit(self, link: PeerLink) -> None:
         """A peer connected: blame knows it as its member from now on."""
         self._member[link.peer_id] = self.members.of(link.peer_id, link.address[0])
+        log.debug("peer %s:%s connected", *link.address)
 
     def _source(self, sender: Hashable | None) -> Source:
         """Who delivered a block, as blame knows peers: peer id and member."""
@@ -148,9 +155,25 @@ class Downloader:
         if room < window // 2:
             return  # top up in bursts: fewer, larger writes
         blocks = self.picker.pick(peer.conn, room)
+        if not blocks and not peer.outstanding and self._stalled():
+            blocks = self.picker.pick_duplicates(peer.conn, END_GAME_BLOCKS)
         if blocks:
+            if not peer.outstanding:  # we wait for it from now on, not since its last block
+                peer.last_block_at = self.clock()
             peer.outstanding += len(blocks)
             peer.conn.write(protocol.encode_requests(blocks))  # a Block is (index, begin, length)
+
+    def _stalled(self) -> bool:
+        """Starved (see PiecePicker.starved), and a peer we asked has sent nothing for a
+        while: its blocks are worth asking of an idle peer too."""
+        now = self.clock()
+        return (
+            any(
+                p.outstanding and now - p.last_block_at > STARVED_PATIENCE
+                for p in self.peers.values()
+            )
+            and self.picker.starved
+        )
 
     def _window(self, peer: PeerState) -> int:
         """Requests to keep outstanding with ``peer``: its rate to us (bytes per tick of
@@ -253,9 +276,16 @@ class Downloader:
             self._forget_refetch(index)
             self.picker.on_piece_verified(index)
             self.last_progress = self.clock()
+            log.debug("piece %d verified, %d missing", index, self.picker.num_missing)
             self._have_buffer.append(index)
             self._on_verified()
             if self.picker.is_complete:
+                log.debug(
+                    "complete: %d bytes received, %d blocks not wanted, %d end-game requests",
+                    self.downloaded,
+                    self.picker.num_duplicates,
+                    self.picker.num_end_game_requests,
+                )
                 self.flush_haves()
                 self._on_complete()
             return

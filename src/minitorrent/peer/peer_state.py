@@ -13,6 +13,8 @@ from minitorrent.peer import extensions
 from minitorrent.peer.link import PeerLink
 from minitorrent.wire import messages as m
 
+RATE_WEIGHT = 0.3  # of the last tick in the smoothed rates
+
 
 @dataclass
 class PeerState:
@@ -25,6 +27,7 @@ class PeerState:
     uploaded: int = 0  # bytes of blocks sent to this peer
     rate_down: float = 0.0
     rate_up: float = 0.0
+    samples: int = 0  # of the rates
     _down_mark: int = 0
     _up_mark: int = 0
     queued: deque[m.Request] = field(default_factory=deque)  # its requests, to serve
@@ -34,9 +37,13 @@ class PeerState:
     connected_at: float = 0.0
 
     def sample_rates(self) -> None:
-        """Once a tick: bytes per tick, smoothed (the choker compares peers by it)."""
-        self.rate_down = 0.7 * self.rate_down + 0.3 * (self.downloaded - self._down_mark)
-        self.rate_up = 0.7 * self.rate_up + 0.3 * (self.uploaded - self._up_mark)
+        """Once a tick: bytes per tick, smoothed (the choker compares peers by it, the
+        downloader sizes its requests by it). The first ticks are averaged rather than
+        blended with a rate of 0, which would understate a new peer's rate for seconds."""
+        self.samples += 1
+        weight = max(RATE_WEIGHT, 1 / self.samples)
+        self.rate_down += weight * (self.downloaded - self._down_mark - self.rate_down)
+        self.rate_up += weight * (self.uploaded - self._up_mark - self.rate_up)
         self._down_mark, self._up_mark = self.downloaded, self.uploaded
 
 

@@ -20,6 +20,10 @@ lowest index first. The download then grows a verified prefix from piece 0, whic
 whole-file SHA1 follows (``verified_prefix``) instead of reading the file again once
 it is complete.
 
+End-game (every missing block requested) asks an idle peer for a few blocks already
+requested elsewhere; nothing else ever asks twice: a copy costs the upload of a peer
+others wait for.
+
 A *solo* piece (``set_solo``) comes from one peer only: after a failed hash check, a
 copy from a single peer tells who sent the bad blocks (see ``blame``). Only its owner
 picks its blocks, first of all; it is never picked as a free piece by others.
@@ -42,7 +46,12 @@ from minitorrent.peer.picker_book import (
 )
 from minitorrent.peer.piece_geometry import DEFAULT_BLOCK_SIZE, Block, BlockState
 
-__all__ = ["DEFAULT_BLOCK_SIZE", "Block", "BlockState", "PiecePicker"]
+__all__ = ["DEFAULT_BLOCK_SIZE", "END_GAME_BLOCKS", "Block", "BlockState", "PiecePicker"]
+
+END_GAME_BLOCKS = 4
+"""End-game requests to a peer at a time, and only once nothing else is outstanding with
+it: a block asked of two peers usually leaves both (the first copy's cancel comes too
+late), so each copy costs a peer's upload that others were waiting for."""
 
 
 class PiecePicker(PickerBook):
@@ -150,8 +159,9 @@ class PiecePicker(PickerBook):
 
         Order: FREE blocks of pieces already started; then FREE blocks of the rarest
         free pieces the peer has (random among equally rare; lowest index first while
-        every peer is a seed); then, in end-game only, blocks already requested from
-        other peers (fewest requesters first)."""
+        every peer is a seed); then, in end-game only and only once nothing is
+        outstanding with ``peer``, up to :data:`END_GAME_BLOCKS` blocks already
+        requested from other peers (see :meth:`pick_duplicates`)."""
         info = self._peers[peer]
         out: list[Block] = []
         if max_blocks <= 0 or info.wanted == 0:
@@ -186,7 +196,18 @@ class PiecePicker(PickerBook):
             if dp.num_free:
                 self._open[index] = None
 
-        if len(out) < max_blocks and self.in_end_game:
+        if len(out) < max_blocks and self.in_end_game and not info.requests:
+            self._pick_end_game(peer, info, out, min(max_blocks, END_GAME_BLOCKS))
+        return out
+
+    def pick_duplicates(self, peer: Hashable, max_blocks: int) -> list[Block]:
+        """Blocks already requested from other peers, to request from ``peer`` too (at
+        most ``max_blocks``; fewest requesters first, those the other peers would send
+        last first). For the caller that sees a download stall (:attr:`starved`): the
+        picker itself duplicates only in end-game, see :meth:`pick`."""
+        info = self._peers[peer]
+        out: list[Block] = []
+        if max_blocks > 0:
             self._pick_end_game(peer, info, out, max_blocks)
         return out
 
@@ -239,14 +260,16 @@ class PiecePicker(PickerBook):
 
     @property
     def in_end_game(self) -> bool:
-        """True when no FREE block can be had from any connected peer, yet pieces are missing.
+        """Every missing block is requested or received, yet pieces are missing."""
+        return bool(self._num_lack) and self._num_free_blocks == 0
 
-        That includes the textbook case (every missing block requested or received) and
-        the case where the only FREE blocks belong to pieces no connected peer has."""
-        if not self._num_lack:
+    @property
+    def starved(self) -> bool:
+        """Blocks are FREE, but only in pieces no connected peer has: nothing new can be
+        asked of anyone. Often true for a while in a super-seeded swarm (pieces not shown
+        yet), so it is no reason to ask twice for a block by itself: a stall is."""
+        if not self._num_lack or self._num_free_blocks == 0:
             return False
-        if self._num_free_blocks == 0:
-            return True
         if self._rarity.seeds:
             return False
         if self._rarity.any_announced():
@@ -257,22 +280,27 @@ class PiecePicker(PickerBook):
     def _pick_end_game(
         self, peer: Hashable, info: PeerRecord, out: list[Block], max_blocks: int
     ) -> None:
+        """Blocks requested from other peers: fewest requesters first; then those of the
+        piece started last, from its last block back: a peer sends what we asked in the
+        order we asked, so these would come last, and the copies meet in the middle."""
         pieces = info.pieces
-        candidates: list[tuple[int, int, int]] = []
-        for index, dp in self._downloading.items():
+        candidates: list[tuple[int, int, int, int]] = []
+        for age, (index, dp) in enumerate(reversed(self._downloading.items())):
             if dp.num_requested == 0 or (pieces is not None and not pieces[index]):
                 continue
             if self._solo.get(index, peer) != peer:
                 continue
             for n, requesters in enumerate(dp.requesters):
                 if requesters and peer not in requesters:
-                    candidates.append((len(requesters), index, n))
+                    candidates.append((len(requesters), age, -n, index))
         candidates.sort()
-        for _, index, n in candidates[: max_blocks - len(out)]:
+        for _, _, minus_n, index in candidates[: max_blocks - len(out)]:
+            n = -minus_n
             self._downloading[index].requesters[n].append(peer)
             block = self._block(index, n)
             info.requests.add(block)
             out.append(block)
+            self._num_end_game += 1
 
     # ------------------------------------------------------------------ data arrives
 

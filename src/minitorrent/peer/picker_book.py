@@ -101,6 +101,7 @@ class PickerBook(PieceGeometry):
         self._downloading: dict[int, Downloading] = {}
         self._open: dict[int, None] = {}  # downloading pieces with FREE blocks, oldest first
         self._num_duplicates = 0
+        self._num_end_game = 0  # requests of blocks already requested from another peer
         free = [i for i in range(num_pieces) if self._lack[i]]
         self._num_free_blocks = sum(self.blocks_in_piece(i) for i in free)
         self._rarity = RarityOrder(num_pieces, free, rng if rng is not None else random.Random())
@@ -158,6 +159,11 @@ class PickerBook(PieceGeometry):
     def num_duplicates(self) -> int:
         """Blocks received that were not wanted (unrequested, received or verified)."""
         return self._num_duplicates
+
+    @property
+    def num_end_game_requests(self) -> int:
+        """Requests of blocks that were already requested from another peer (end-game)."""
+        return self._num_end_game
 
     @property
     def num_free_blocks(self) -> int:

@@ -28,6 +28,10 @@ CHOKE_INTERVAL = 10.0
 # it is shown them all (it wants other pieces: part of a folder).
 UNINTERESTED_GRACE = 5.0
 UPLOAD_SLOTS = 8
+# A seed trades nothing: it feeds every downloader up to this many, so that each has
+# fresh pieces to pass on, and passing them on fits its upload. With 8 slots and 12
+# downloaders, 8 got all the fresh pieces and each had to pass them on to 11 peers.
+SEED_UPLOAD_SLOTS = 16
 SERVE_BUDGET = 2 * 1024 * 1024  # bytes answered per peer per turn
 
 
@@ -246,10 +250,13 @@ class Uploader:
     def on_interested(self, peer: PeerState) -> None:
         if not peer.conn.protocol.am_choking:
             return
-        if self._unchoked_count() < UPLOAD_SLOTS:
+        if self._unchoked_count() < self._slots():
             self.unchoke(peer)
         else:  # no slot: what it was shown goes to peers we serve (it keeps its interest)
             self.super_seed.give_back(peer.conn)
+
+    def _slots(self) -> int:
+        return SEED_UPLOAD_SLOTS if self.picker.is_complete else UPLOAD_SLOTS
 
     def _unchoked_count(self) -> int:
         return sum(1 for p in self.peers.values() if not p.conn.protocol.am_choking)
@@ -289,7 +296,7 @@ class Uploader:
         unchoke = choose_unchoked(
             stats,
             we_are_seed=self.picker.is_complete,
-            slots=UPLOAD_SLOTS,
+            slots=self._slots(),
             optimistic=self._optimistic.peer if self._optimistic else None,
         )
         for peer in self.peers.values():
