@@ -41,7 +41,7 @@ class TransferNode(Protocol):
     @property
     def transfers(self) -> Mapping[bytes, Transfer]: ...
 
-    def seed(
+    async def seed(
         self,
         group_id: str,
         name: str,
@@ -52,7 +52,7 @@ class TransferNode(Protocol):
         skip: frozenset[int] = frozenset(),
     ) -> Transfer: ...
 
-    def download(
+    async def download(
         self,
         group_id: str,
         name: str,
@@ -90,7 +90,7 @@ async def share_again(state: UserState, tracker: ShareWithdrawal, node: Transfer
                         raise StorageError("its content changed")
                     _record_checked(state, share, st.st_size, st.st_mtime_ns)
             transfers.append(
-                node.seed(
+                await node.seed(
                     share.group_id,
                     share.name,
                     info,
@@ -146,7 +146,7 @@ async def resume_downloads(
         try:
             skip = only.skipped(only.stored(info, record.only))
             have = await asyncio.to_thread(recheck, Path(record.part_path), info, record.have, skip)
-            transfer = node.download(
+            transfer = await node.download(
                 record.group_id,
                 record.name,
                 info,

@@ -19,7 +19,12 @@ from minitorrent.errors import MinitorrentError, StorageError
 from minitorrent.metainfo import InfoDict
 from minitorrent.peer.announcer import Announcer
 from minitorrent.peer.connection import IDLE_TIMEOUT, PeerConnection
-from minitorrent.peer.folder_storage import create_storage, move_into_place, open_storage
+from minitorrent.peer.folder_storage import (
+    Storage,
+    create_storage,
+    move_into_place,
+    open_storage,
+)
 from minitorrent.peer.members import Members
 from minitorrent.peer.swarm import STALL_TIMEOUT, State, Swarm
 from minitorrent.peer.tracker_client import PeerAddress, TrackerClient
@@ -128,7 +133,7 @@ class PeerNode:
 
     # -- adding and removing transfers ------------------------------------------------
 
-    def seed(
+    async def seed(
         self,
         group_id: str,
         name: str,
@@ -140,7 +145,9 @@ class PeerNode:
     ) -> Transfer:
         """Share a file; ``hashed_as_of`` is its stat when its pieces were last hashed;
         ``skip``: files of a folder downloaded in part (it shares the pieces it has)."""
-        storage = open_storage(path, info, writable=False, skip=skip)
+        # A folder's files are opened one by one: thousands of them are disk work, not
+        # the event loop's.
+        storage = await asyncio.to_thread(open_storage, path, info, writable=False, skip=skip)
         wanted = pieces_wanted(info, skip)
         swarm = Swarm(
             info,
@@ -158,7 +165,7 @@ class PeerNode:
         self._add(transfer)
         return transfer
 
-    def download(
+    async def download(
         self,
         group_id: str,
         name: str,
@@ -171,9 +178,11 @@ class PeerNode:
         skip: frozenset[int] = frozenset(),
     ) -> Transfer:
         if resume:
-            storage = open_storage(part_path, info, writable=True, skip=skip)
+            storage = await asyncio.to_thread(
+                open_storage, part_path, info, writable=True, skip=skip
+            )
         else:
-            storage = create_storage(part_path, info, skip=skip)
+            storage = await asyncio.to_thread(create_storage, part_path, info, skip=skip)
         try:
             storage.lock()  # another client process of the user may resume it too
         except StorageError:
@@ -283,9 +292,8 @@ class PeerNode:
             # Every piece was verified against the info dictionary, which the info-hash
             # binds: the file is correct, no whole-file pass is needed.
             await asyncio.to_thread(swarm.sync_storage)
-            move_into_place(transfer.path, transfer.destination)
-            storage = open_storage(
-                transfer.destination, swarm.info, writable=False, skip=transfer.skip
+            storage = await asyncio.to_thread(
+                _move_and_reopen, transfer.path, transfer.destination, swarm.info, transfer.skip
             )
         except (OSError, MinitorrentError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else str(exc)
@@ -408,3 +416,11 @@ class PeerNode:
     async def _end_failed_download(self, transfer: Transfer) -> None:
         await asyncio.to_thread(drop_empty_part, transfer)
         self._ended(transfer)
+
+
+def _move_and_reopen(
+    part: Path, destination: Path, info: InfoDict, skip: frozenset[int]
+) -> Storage:
+    """A finished download in its place, opened to be seeded (on a thread: disk work)."""
+    move_into_place(part, destination)
+    return open_storage(destination, info, writable=False, skip=skip)

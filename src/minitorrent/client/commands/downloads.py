@@ -88,7 +88,7 @@ class DownloadCommands(ClientBase):
             )
         )
         try:
-            transfer = self.node.download(
+            transfer = await self.node.download(
                 group_id,
                 name,
                 info,

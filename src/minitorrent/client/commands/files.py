@@ -82,7 +82,9 @@ class FileCommands(ClientBase):
         )
         transfer = self.node.transfers.get(info.info_hash)
         if transfer is None:
-            transfer = self.node.seed(group_id, info.name, info, path, hashed_as_of=hashed_as_of)
+            transfer = await self.node.seed(
+                group_id, info.name, info, path, hashed_as_of=hashed_as_of
+            )
         # So that list_files right after this already counts us as a peer.
         await transfer.announced.wait()
 
