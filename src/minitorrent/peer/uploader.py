@@ -28,10 +28,12 @@ CHOKE_INTERVAL = 10.0
 # it is shown them all (it wants other pieces: part of a folder).
 UNINTERESTED_GRACE = 5.0
 UPLOAD_SLOTS = 8
-# A seed trades nothing: it feeds every downloader up to this many, so that each has
-# fresh pieces to pass on, and passing them on fits its upload. With 8 slots and 12
-# downloaders, 8 got all the fresh pieces and each had to pass them on to 11 peers.
-SEED_UPLOAD_SLOTS = 16
+# A seed trades nothing, and its upload is the swarm's scarcest: it feeds a few
+# downloaders at a time, so that each fresh piece leaves it quickly and downloaders
+# start passing pieces on at once. Measured on shaped swarms of 4 to 32 downloaders
+# (16 MiB, 20 Mbit/s): time / T_min 1.24, 1.51, 1.82, 1.85 with 4 slots; 1.23, 1.71,
+# 2.21, 2.11 with 16 (every fresh piece then crawled out at 1/16 of the seed's rate).
+SEED_UPLOAD_SLOTS = 4
 SERVE_BUDGET = 2 * 1024 * 1024  # bytes answered per peer per turn
 
 
