@@ -25,7 +25,7 @@ from minitorrent.peer.link import PeerLink
 from minitorrent.peer.members import Members
 from minitorrent.peer.peer_state import PeerState, PeerTotals
 from minitorrent.peer.picker import PiecePicker
-from minitorrent.peer.uploader import MAX_QUEUED_REQUESTS, UPLOAD_SLOTS, Uploader
+from minitorrent.peer.uploader import MAX_QUEUED_REQUESTS, Uploader
 from minitorrent.wire import messages as m
 
 __all__ = [
@@ -248,7 +248,7 @@ class Swarm:
             conn.send(m.HaveNone())
         elif any(have):
             conn.send(m.Bitfield(m.bitfield_from_pieces(have, self.info.num_pieces)))
-        self.upload.rechoke(force=len(self.peers) <= UPLOAD_SLOTS)
+        self.upload.rechoke(force=len(self.peers) <= self.upload.slots())
         return True
 
     def on_disconnect(self, conn: PeerLink) -> None:

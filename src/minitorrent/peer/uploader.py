@@ -252,12 +252,13 @@ class Uploader:
     def on_interested(self, peer: PeerState) -> None:
         if not peer.conn.protocol.am_choking:
             return
-        if self._unchoked_count() < self._slots():
+        if self._unchoked_count() < self.slots():
             self.unchoke(peer)
         else:  # no slot: what it was shown goes to peers we serve (it keeps its interest)
             self.super_seed.give_back(peer.conn)
 
-    def _slots(self) -> int:
+    def slots(self) -> int:
+        """Peers we upload to at once (a seed feeds fewer than a downloader trades with)."""
         return SEED_UPLOAD_SLOTS if self.picker.is_complete else UPLOAD_SLOTS
 
     def _unchoked_count(self) -> int:
@@ -298,7 +299,7 @@ class Uploader:
         unchoke = choose_unchoked(
             stats,
             we_are_seed=self.picker.is_complete,
-            slots=self._slots(),
+            slots=self.slots(),
             optimistic=self._optimistic.peer if self._optimistic else None,
         )
         for peer in self.peers.values():
