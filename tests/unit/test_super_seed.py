@@ -199,3 +199,40 @@ def test_a_downloader_of_part_of_the_file_is_shown_every_piece_at_the_next_recho
     with part.open("rb") as f:
         f.seek((pieces - 2) * PIECE)
         assert f.read() == data[(pieces - 2) * PIECE :]
+
+
+def _serve_lone_downloader(seeds: dict[str, SuperSeed], pieces: int) -> dict[str, int]:
+    """One downloader of several seeds, in rounds: every seed tops up what it shows; the
+    downloader asks for each piece shown that it has not asked for yet, of the first seed
+    (in ``seeds``' order) that shows it, as if that seed's messages always came first;
+    then every piece asked for arrives and is announced to every seed. Pieces per seed."""
+    asked: dict[int, str] = {}
+    had: set[int] = set()
+    for seed in seeds.values():
+        seed.add_peer("dan")
+    while len(had) < pieces:
+        for name, seed in seeds.items():
+            for index in seed.top_up("dan", had.__contains__, _none):
+                if index not in asked:
+                    asked[index] = name
+                    assert seed.requested("dan", index)
+        assert len(asked) > len(had), "no seed showed a piece the downloader lacks"
+        for index in set(asked) - had:
+            had.add(index)
+            for seed in seeds.values():
+                seed.announced("dan", index)
+    return {name: sum(1 for by in asked.values() if by == name) for name in seeds}
+
+
+def test_a_seed_trailing_another_moves_away_and_serves_its_share() -> None:
+    """Two seeds of one downloader whose fresh pieces start two apart, the trailing one
+    always a moment late: it showed only pieces already asked of the other and served
+    nothing but its first two. Once the downloader announces a piece it showed and was
+    never asked for, it goes on from the middle of the pieces it never gave."""
+    pieces = 80
+    served = _serve_lone_downloader(
+        {"quick": SuperSeed(pieces, PIECE, start=12), "late": SuperSeed(pieces, PIECE, start=10)},
+        pieces,
+    )
+    assert served["quick"] + served["late"] == pieces
+    assert served["late"] >= pieces // 4, served

@@ -6,7 +6,9 @@ same piece from the seed while others are missing, and the seed's upload, the sw
 scarcest resource, carries copies the downloaders could have traded among themselves.
 Instead the seed announces no piece at first and then, with ``have`` messages, a few
 pieces to each downloader at a time: pieces no one was given yet, in index order from a
-random first one (several seeds of one downloader then serve it different pieces); once
+random first one (several seeds of one downloader then serve it different pieces, and a
+seed whose pieces the downloader got elsewhere moves on to the middle of the longest run
+of pieces it never gave, away from the other seed); once
 every piece was given, the pieces with the fewest copies in the swarm that the downloader
 lacks. Downloaders fetch the rest from each other, as they announce pieces.
 
@@ -21,6 +23,7 @@ Pure bookkeeping (no I/O, no clock): the uploader sends the ``have`` messages it
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left
 from collections.abc import Callable, Hashable
 
 __all__ = ["AHEAD_BYTES", "SuperSeed"]
@@ -35,9 +38,9 @@ class SuperSeed:
         self.num_pieces = num_pieces
         self.ahead = max(2, AHEAD_BYTES // piece_length)
         self.given = [0] * num_pieces  # times a piece was shown and not given back
-        # Fresh pieces go out in index order from ``start``, wrapping around.
-        self._start = start % num_pieces if num_pieces else 0
-        self._next_fresh = 0  # the fresh pieces from the ``_next_fresh``-th on were never given
+        # Fresh pieces go out in index order from the cursor, wrapping around.
+        self._never_given = list(range(num_pieces))  # sorted
+        self._cursor = start % num_pieces if num_pieces else 0
         self._returned: list[int] = []  # heap: pieces given back, given 0 times again
         self._shown: dict[Hashable, set[int]] = {}
         self._waiting: dict[Hashable, set[int]] = {}  # shown, not yet requested
@@ -64,12 +67,33 @@ class SuperSeed:
         waiting.remove(index)
         return True
 
+    def announced(self, peer: Hashable, index: int) -> bool:
+        """The downloader announced ``index``. If we showed it that piece and it never
+        asked us for it, another source serves it there: our fresh pieces go on far from
+        it (otherwise a seed trailing another would only ever show pieces already asked
+        of the other, and serve nothing). True if it was waiting (show the peer another)."""
+        if not self.requested(peer, index):
+            return False
+        self._jump()
+        return True
+
+    def _jump(self) -> None:
+        """Move the cursor to the middle of the longest run of pieces never given."""
+        fresh = self._never_given
+        if not fresh:
+            return
+        best_start, best_length, run_start = fresh[0], 0, 0
+        for i in range(1, len(fresh) + 1):
+            if i == len(fresh) or fresh[i] != fresh[i - 1] + 1:
+                if i - run_start > best_length:
+                    best_start, best_length = fresh[run_start], i - run_start
+                run_start = i
+        self._cursor = best_start + best_length // 2
+
     @property
     def all_given(self) -> bool:
         """Every piece was given to some peer (and not given back)."""
-        return self._next_fresh >= self.num_pieces and all(
-            self.given[index] > 0 for index in self._returned
-        )
+        return not self._never_given and all(self.given[index] > 0 for index in self._returned)
 
     def show_all(self, peer: Hashable, has: Callable[[int], bool]) -> list[int]:
         """Every piece has left the seed once: it serves as any seed from now on. The
@@ -148,9 +172,11 @@ class SuperSeed:
             heapq.heappush(self._returned, index)
         if found >= 0:
             return found
-        while self._next_fresh < self.num_pieces:
-            index = (self._start + self._next_fresh) % self.num_pieces
-            self._next_fresh += 1
+        fresh = self._never_given
+        while fresh:
+            at = bisect_left(fresh, self._cursor)
+            index = fresh.pop(at if at < len(fresh) else 0)
+            self._cursor = index + 1
             if index in shown or has(index):
                 continue  # someone has it already (from another seed): not fresh for us
             return index

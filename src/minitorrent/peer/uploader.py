@@ -91,7 +91,7 @@ class Uploader:
         """The peer has ``index`` (``new``: it did not before), from us or another peer:
         no longer waiting for it."""
         conn = peer.conn
-        self.super_seed.requested(conn, index)
+        self.super_seed.announced(conn, index)
         missing = self._missing.get(conn)
         if missing is not None and new:
             self._missing[conn] = missing - 1
