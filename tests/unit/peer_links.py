@@ -56,6 +56,9 @@ class MemoryLink:
         if not self.dropped:
             self.outbox.append(bytes(data))
 
+    def flush(self) -> None:
+        """Nothing to do: ``Pair`` delivers the outbox when it steps."""
+
     def drop(self, reason: str) -> None:
         if self.dropped:
             return

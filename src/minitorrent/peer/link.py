@@ -13,7 +13,7 @@ from typing import Protocol
 from minitorrent.errors import StorageError
 from minitorrent.metainfo import InfoDict
 from minitorrent.wire import messages as m
-from minitorrent.wire.protocol import PeerProtocol
+from minitorrent.wire.protocol import PeerProtocol, RunEvent
 
 
 class PeerLink(Protocol):
@@ -39,6 +39,10 @@ class PeerLink(Protocol):
         """Bytes already encoded (and checked) by ``protocol``."""
         ...
 
+    def flush(self) -> None:
+        """Send what was written so far now, not at the end of the event loop's turn."""
+        ...
+
     def drop(self, reason: str) -> None: ...
 
 
@@ -55,7 +59,7 @@ class SwarmPort(Protocol):
         """A handshake completed; False refuses the peer."""
         ...
 
-    def on_message(self, link: PeerLink, msg: m.Message) -> None: ...
+    def on_message(self, link: PeerLink, msg: RunEvent) -> None: ...
 
     def after_messages(self, link: PeerLink) -> None:
         """Once per batch of received messages."""
