@@ -41,9 +41,6 @@ class FakeConn:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         pass
 
-    def flush(self) -> None:
-        pass
-
     def drop(self, reason: str) -> None:
         self.dropped = self.dropped or reason
 

@@ -39,10 +39,6 @@ class PeerLink(Protocol):
         """Bytes already encoded (and checked) by ``protocol``."""
         ...
 
-    def flush(self) -> None:
-        """Send what was written so far now, not at the end of the event loop's turn."""
-        ...
-
     def drop(self, reason: str) -> None: ...
 
 
