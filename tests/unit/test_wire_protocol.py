@@ -550,19 +550,25 @@ def test_any_valid_stream_split_anywhere_parses_back(
     first: list[Message], rest: list[Message], data: st.DataObject
 ) -> None:
     msgs = first + rest
-    wire = encode(handshake(b"P")) + b"".join(encode(m) for m in msgs)
-    cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=12)))
-    proto = PeerProtocol(buffer_size=SMALL_BUFFER)
-    proto.set_torrent(*TORRENT)
+    proto, callbacks = received(msgs, data)
     events: list[Event] = []
-    for n in received(proto, wire, cuts):
+    for n in callbacks:
         events += copied(proto.buffer_updated(n))
     assert events == [handshake(b"P"), *msgs]
 
 
-def received(proto: PeerProtocol, wire: bytes, cuts: list[int]) -> Iterator[int]:
-    """Copy ``wire`` into the receive buffer as a socket would, cut at ``cuts`` (and
-    where the buffer is full); yield each callback's byte count, to parse."""
+def received(msgs: list[Message], data: st.DataObject) -> tuple[PeerProtocol, Iterator[int]]:
+    """A protocol, and the receive callbacks that copy the handshake and ``msgs`` into its
+    buffer as a socket would, cut anywhere (and where the buffer is full): each yields
+    its byte count, to parse."""
+    wire = encode(handshake(b"P")) + b"".join(encode(m) for m in msgs)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=12)))
+    proto = PeerProtocol(buffer_size=SMALL_BUFFER)
+    proto.set_torrent(*TORRENT)
+    return proto, _copied_in(proto, wire, cuts)
+
+
+def _copied_in(proto: PeerProtocol, wire: bytes, cuts: list[int]) -> Iterator[int]:
     for lo, hi in zip([0, *cuts], [*cuts, len(wire)], strict=True):
         chunk = wire[lo:hi]
         while chunk:  # the zero-copy path
@@ -585,12 +591,9 @@ def test_runs_of_blocks_split_anywhere_parse_back(
     """The batch path: each callback's consecutive Piece frames come as one Blocks run
     of views into the buffer; spelled out, every stream cut anywhere parses back."""
     msgs = first + rest
-    wire = encode(handshake(b"P")) + b"".join(encode(m) for m in msgs)
-    cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=12)))
-    proto = PeerProtocol(buffer_size=SMALL_BUFFER)
-    proto.set_torrent(*TORRENT)
+    proto, callbacks = received(msgs, data)
     events: list[Message] = []
-    for n in received(proto, wire, cuts):
+    for n in callbacks:
         new = proto.buffer_updated_runs(n)
         runs = [type(e) is Blocks for e in new]
         assert not any(a and b for a, b in itertools.pairwise(runs))  # a run is whole
