@@ -8,7 +8,7 @@ socket pair would, so a whole transfer runs in one thread without a clock.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from minitorrent import wire
 from minitorrent.metainfo import InfoDict
@@ -77,8 +77,10 @@ class Pair:
         b_id: bytes = b"-BB0001-000000000000",
         a_ip: str = "10.0.0.1",
         b_ip: str = "10.0.0.2",
+        cuts: Iterator[int] | None = None,
     ) -> None:
         self.a, self.b = a, b
+        self.cuts = cuts  # bytes per receive callback; by default all that fits
         info = a.info
         # link_a is A's view of B (its peer id is B's), and the other way round.
         self.link_a = MemoryLink(
@@ -107,17 +109,27 @@ class Pair:
         moved |= self._deliver(self.link_b, self.a, self.link_a)
         return moved
 
-    @staticmethod
-    def _deliver(sender: MemoryLink, swarm: Swarm, receiver: MemoryLink) -> bool:
+    def _deliver(self, sender: MemoryLink, swarm: Swarm, receiver: MemoryLink) -> bool:
+        """Move the sender's bytes into the receiver's buffer as receive callbacks: cut at
+        ``cuts`` (each callback then ends with ``after_messages``, as on a socket), or by
+        default as much as the buffer takes each time, with one ``after_messages`` at the
+        end (what a peer wrote in one turn is handled as one batch)."""
         if not sender.outbox or receiver.dropped:
             return False
-        data, sender.outbox[:] = b"".join(sender.outbox), []
-        for event in receiver.protocol.receive_data(data):
-            if receiver.dropped:
-                break
-            swarm.on_message(receiver, event)
-        swarm.flush_writes()
-        if not receiver.dropped:
+        data, sender.outbox[:] = memoryview(b"".join(sender.outbox)), []
+        protocol = receiver.protocol
+        while data and not receiver.dropped:
+            free = protocol.get_buffer()
+            n = min(len(free), len(data), next(self.cuts) if self.cuts else len(data))
+            free[:n], data = data[:n], data[n:]
+            for event in protocol.buffer_updated_runs(n):
+                if receiver.dropped:
+                    break
+                swarm.on_message(receiver, event)
+            swarm.flush_writes()  # the blocks are views: written before the next chunk
+            if self.cuts and not receiver.dropped:
+                swarm.after_messages(receiver)
+        if not self.cuts and not receiver.dropped:
             swarm.after_messages(receiver)
         return True
 

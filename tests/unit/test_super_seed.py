@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from minitorrent import wire
 from minitorrent.metainfo import InfoDict, build_info
 from minitorrent.peer.link import PeerLink
 from minitorrent.peer.storage import PieceStorage
 from minitorrent.peer.super_seed import SuperSeed
 from minitorrent.peer.swarm import State, Swarm
+from minitorrent.wire.protocol import Blocks, RunEvent
 from tests.unit.peer_links import Pair, pump
 
 PIECE = 256 * 1024
@@ -94,9 +94,10 @@ def _recording(swarm: Swarm, seed_links: set[int], sent: list[int]) -> None:
     """Note the piece of every block the downloader ``swarm`` receives from the seed."""
     on_message = swarm.on_message
 
-    def record(conn: PeerLink, msg: wire.Message) -> None:
-        if isinstance(msg, wire.Piece) and id(conn) in seed_links and msg.begin == 0:
-            sent.append(msg.index)
+    def record(conn: PeerLink, msg: RunEvent) -> None:
+        if id(conn) in seed_links:
+            blocks = msg.blocks if isinstance(msg, Blocks) else []
+            sent.extend(index for index, begin, _ in blocks if begin == 0)
         on_message(conn, msg)
 
     swarm.on_message = record  # type: ignore[method-assign]

@@ -3,12 +3,16 @@ and bans, with real wire protocols in between (tests/unit/peer_links.py)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from minitorrent import wire
 from minitorrent.metainfo import InfoDict, build_info
@@ -19,6 +23,7 @@ from minitorrent.peer.storage import PieceStorage
 from minitorrent.peer.swarm import State, Swarm
 from minitorrent.peer.tracker_client import PeerAddress
 from minitorrent.peer.uploader import SEED_UPLOAD_SLOTS
+from minitorrent.wire.protocol import Blocks, RunEvent
 from tests.unit.peer_links import Pair, pump, step
 
 PIECES = 6
@@ -198,7 +203,7 @@ def test_a_peer_asked_again_after_a_pause_is_not_dropped_as_stalled(
     # Then it announces piece 1: we ask for it (it never answers in this test).
     pair.link_b.send(wire.Have(1))
     pair.link_b.write = lambda data: None  # type: ignore[method-assign]
-    Pair._deliver(pair.link_b, leecher, pair.link_a)
+    pair._deliver(pair.link_b, leecher, pair.link_a)
     assert leecher.peers[pair.link_a].outstanding > 0
     clock.now += 1
     leecher.tick()
@@ -229,6 +234,48 @@ def test_a_seed_that_sent_a_bad_block_is_banned(torrent: Torrent, tmp_path: Path
     # A banned peer cannot come back on a new connection.
     again = Pair(leecher, _seed(torrent, poisoned), b_id=liar_id, b_ip="10.0.0.3")
     assert not again.accepted
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cuts=st.lists(st.integers(1, 70_000), min_size=1, max_size=6))
+def test_however_the_stream_is_cut_the_file_is_right_and_a_liar_banned(cuts: list[int]) -> None:
+    """Blocks are handled a receive callback's run at a time: wherever the bytes are cut
+    into callbacks (mid-frame, mid-block, many blocks at once), every piece is verified,
+    the file is the original, and the peer whose block was bad is banned."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        data = random.Random(7).randbytes(PIECES * 256 * 1024 - 1000)
+        (tmp_path / "seed.bin").write_bytes(data)
+        info = build_info(tmp_path / "seed.bin", "seed.bin", "g")
+        bad = bytearray(data)
+        bad[3 * info.piece_length + 20_000] ^= 0xFF
+        (tmp_path / "poisoned.bin").write_bytes(bad)
+        torrent = Torrent(info, data, tmp_path / "seed.bin")
+        leecher, events = _leecher(torrent, tmp_path, Clock())
+        liar_id = b"-LI0001-000000000000"
+        liar = Pair(
+            leecher,
+            _seed(torrent, tmp_path / "poisoned.bin"),
+            b_id=liar_id,
+            b_ip="10.0.0.3",
+            cuts=itertools.cycle(cuts),
+        )
+        honest = Pair(leecher, _seed(torrent), cuts=itertools.cycle(cuts[::-1]))
+        lied: list[tuple[int, int]] = []  # the bad block, if the liar delivered it
+        on_message = leecher.on_message
+
+        def watch(conn: PeerLink, msg: RunEvent) -> None:
+            if conn is liar.link_a and isinstance(msg, Blocks):
+                lied.extend((i, b) for i, b, _ in msg.blocks if (i, b) == (3, 16384))
+            on_message(conn, msg)
+
+        leecher.on_message = watch  # type: ignore[method-assign]
+        pump(liar, honest)
+        assert events[-1] == "finished"
+        assert _downloaded(tmp_path) == data
+        assert leecher.is_banned(liar_id, "10.0.0.3") == bool(lied)
+        if lied:
+            assert liar.link_a.dropped == "sent data that failed the hash check"
 
 
 def test_a_member_that_sent_bad_data_is_banned_with_all_its_peer_ids(

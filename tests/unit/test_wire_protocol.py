@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -39,7 +41,7 @@ from minitorrent.wire import (
     encode,
     piece_header,
 )
-from minitorrent.wire.protocol import ALLOWED, MIN_BUFFER_SIZE
+from minitorrent.wire.protocol import ALLOWED, MIN_BUFFER_SIZE, Blocks
 
 INFO_HASH = bytes(range(20))
 NUM_PIECES, PIECE_LENGTH = 10, 32768
@@ -548,11 +550,25 @@ def test_any_valid_stream_split_anywhere_parses_back(
     first: list[Message], rest: list[Message], data: st.DataObject
 ) -> None:
     msgs = first + rest
+    proto, callbacks = received(msgs, data)
+    events: list[Event] = []
+    for n in callbacks:
+        events += copied(proto.buffer_updated(n))
+    assert events == [handshake(b"P"), *msgs]
+
+
+def received(msgs: list[Message], data: st.DataObject) -> tuple[PeerProtocol, Iterator[int]]:
+    """A protocol, and the receive callbacks that copy the handshake and ``msgs`` into its
+    buffer as a socket would, cut anywhere (and where the buffer is full): each yields
+    its byte count, to parse."""
     wire = encode(handshake(b"P")) + b"".join(encode(m) for m in msgs)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=12)))
     proto = PeerProtocol(buffer_size=SMALL_BUFFER)
     proto.set_torrent(*TORRENT)
-    events: list[Event] = []
+    return proto, _copied_in(proto, wire, cuts)
+
+
+def _copied_in(proto: PeerProtocol, wire: bytes, cuts: list[int]) -> Iterator[int]:
     for lo, hi in zip([0, *cuts], [*cuts, len(wire)], strict=True):
         chunk = wire[lo:hi]
         while chunk:  # the zero-copy path
@@ -560,7 +576,35 @@ def test_any_valid_stream_split_anywhere_parses_back(
             n = min(len(buf), len(chunk))
             buf[:n] = chunk[:n]
             chunk = chunk[n:]
-            events += copied(proto.buffer_updated(n))
+            yield n
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    first=st.lists(first_messages, max_size=1),
+    rest=st.lists(st.one_of(active_messages, pieces(), pieces()), max_size=40),
+    data=st.data(),
+)
+def test_runs_of_blocks_split_anywhere_parse_back(
+    first: list[Message], rest: list[Message], data: st.DataObject
+) -> None:
+    """The batch path: each callback's consecutive Piece frames come as one Blocks run
+    of views into the buffer; spelled out, every stream cut anywhere parses back."""
+    msgs = first + rest
+    proto, callbacks = received(msgs, data)
+    events: list[Message] = []
+    for n in callbacks:
+        new = proto.buffer_updated_runs(n)
+        runs = [type(e) is Blocks for e in new]
+        assert not any(a and b for a, b in itertools.pairwise(runs))  # a run is whole
+        for event in new:
+            if not isinstance(event, Blocks):
+                events.append(event)
+                continue
+            assert event.blocks
+            for index, begin, block in event.blocks:
+                assert isinstance(block, memoryview) and block.readonly
+                events.append(Piece(index, begin, bytes(block)))  # valid until the next call
     assert events == [handshake(b"P"), *msgs]
 
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, cast
 
 from minitorrent.errors import ProtocolError, StorageError
 from minitorrent.peer.link import SwarmPort
 from minitorrent.wire import messages as m
-from minitorrent.wire.protocol import DEFAULT_BUFFER_SIZE, MIN_BUFFER_SIZE, PeerProtocol
+from minitorrent.wire.protocol import DEFAULT_BUFFER_SIZE, MIN_BUFFER_SIZE, PeerProtocol, RunEvent
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class PeerConnection(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         self._last_received = asyncio.get_running_loop().time()
-        self._guarded(lambda: self._dispatch(self.protocol.buffer_updated(nbytes)))
+        self._guarded(lambda: self._dispatch(self.protocol.buffer_updated_runs(nbytes)))
 
     def _guarded(self, step: Callable[[], None]) -> None:
         """Run a step of handling the peer's input; whatever goes wrong ends this
@@ -211,7 +211,7 @@ class PeerConnection(asyncio.BufferedProtocol):
         self.protocol.set_torrent(info.num_pieces, info.piece_length, info.length)
         self._send_handshake(swarm)
 
-    def _dispatch(self, events: list[m.Message]) -> None:
+    def _dispatch(self, events: Sequence[RunEvent]) -> None:
         swarm = self.swarm
         for event in events:
             if self.closed:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import cast
 
 from minitorrent.metainfo import InfoDict
@@ -21,7 +21,7 @@ from minitorrent.peer.link import PeerLink
 from minitorrent.peer.members import Members
 from minitorrent.peer.peer_state import PeerState
 from minitorrent.peer.picker import END_GAME_BLOCKS, Block, PiecePicker
-from minitorrent.peer.piece_hasher import PieceHasher
+from minitorrent.peer.piece_hasher import Buffer, PieceHasher
 from minitorrent.wire import messages as m
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class Downloader:
         self._solo_progress: dict[int, float] = {}  # re-fetched piece -> last progress
         self._solo_tried: dict[int, set[bytes]] = {}  # piece -> owners that let it stall
         self._have_buffer: list[int] = []
-        self._pending_writes: list[tuple[int, int, list[memoryview | bytes]]] = []
+        self._pending_writes: list[tuple[int, int, list[Buffer]]] = []
         self._hashers: dict[int, PieceHasher | None] = {}  # None: out of order, read back
 
     # -- who peers are ----------------------------------------------------------------
@@ -204,29 +204,42 @@ class Downloader:
     # -- receiving --------------------------------------------------------------------
 
     def on_block(self, peer: PeerState, msg: m.Piece) -> None:
-        index, begin, data = msg.index, msg.begin, msg.block
-        length = len(data)
-        if peer.outstanding:
-            peer.outstanding -= 1
+        self.on_blocks(peer, [(msg.index, msg.begin, msg.block)])
+
+    def on_blocks(self, peer: PeerState, blocks: Sequence[tuple[int, int, Buffer]]) -> None:
+        """Blocks received from ``peer`` in a row (a receive callback's, usually), as one
+        batch: counted, hashed, queued for writing (one ``pwritev`` per contiguous run at
+        the end of the callback), and the pieces they complete judged."""
+        nbytes = sum([len(data) for _, _, data in blocks])
+        peer.outstanding = max(0, peer.outstanding - len(blocks))
         peer.last_block_at = now = self.clock()
-        peer.downloaded += length
-        self.downloaded += length
+        peer.downloaded += nbytes
+        self.downloaded += nbytes
         if not self.active:
             return
-        block = Block(index, begin, length)
-        others = self.picker.receive(peer.conn, block)
-        if others is None:
-            return  # a late duplicate (end-game, or after a choke)
-        if index in self._solo_progress:
-            self._solo_progress[index] = now
-        self._queue_write(self.info.piece_length * index + begin, data)
-        self._hash_in_order(index, begin, data)
-        if others:
-            self._cancel(others, block)
-        if self.picker.piece_complete(index):
-            self._check_piece(index)
+        conn = peer.conn
+        receive = self.picker.receive
+        solo = self._solo_progress
+        hash_in_order, queue_write = self._hash_in_order, self._queue_write
+        piece_length = self.info.piece_length
+        touched: dict[int, None] = {}  # pieces, in the order first seen
+        for index, begin, data in blocks:
+            block = Block(index, begin, len(data))
+            others = receive(conn, block)
+            if others is None:
+                continue  # a late duplicate (end-game, or after a choke)
+            if others:
+                self._cancel(others, block)
+            if solo and index in solo:
+                solo[index] = now
+            queue_write(piece_length * index + begin, data)
+            hash_in_order(index, begin, data)
+            touched[index] = None
+        for index in touched:
+            if self.active and self.picker.piece_complete(index):
+                self._check_piece(index)
 
-    def _queue_write(self, offset: int, data: memoryview | bytes) -> None:
+    def _queue_write(self, offset: int, data: Buffer) -> None:
         """Blocks wait here until the end of the receive callback; contiguous ones
         then go to disk in one pwritev (the views stay valid until then)."""
         pending = self._pending_writes
@@ -243,7 +256,7 @@ class Downloader:
         for offset, _, views in pending:
             self.storage.write_blocks(offset, views)
 
-    def _hash_in_order(self, index: int, begin: int, data: memoryview | bytes) -> None:
+    def _hash_in_order(self, index: int, begin: int, data: Buffer) -> None:
         """Hash a piece as its blocks arrive, when they arrive in order (they usually
         do): no read-back later. Out of order, the piece is read back instead."""
         hasher = self._hashers.get(index)

@@ -13,7 +13,7 @@ from typing import Protocol
 from minitorrent.errors import StorageError
 from minitorrent.metainfo import InfoDict
 from minitorrent.wire import messages as m
-from minitorrent.wire.protocol import PeerProtocol
+from minitorrent.wire.protocol import PeerProtocol, RunEvent
 
 
 class PeerLink(Protocol):
@@ -55,7 +55,7 @@ class SwarmPort(Protocol):
         """A handshake completed; False refuses the peer."""
         ...
 
-    def on_message(self, link: PeerLink, msg: m.Message) -> None: ...
+    def on_message(self, link: PeerLink, msg: RunEvent) -> None: ...
 
     def after_messages(self, link: PeerLink) -> None:
         """Once per batch of received messages."""

@@ -27,6 +27,7 @@ from minitorrent.peer.peer_state import PeerState, PeerTotals
 from minitorrent.peer.picker import PiecePicker
 from minitorrent.peer.uploader import MAX_QUEUED_REQUESTS, Uploader
 from minitorrent.wire import messages as m
+from minitorrent.wire.protocol import Blocks, RunEvent
 
 __all__ = [
     "MAX_QUEUED_REQUESTS",
@@ -264,11 +265,13 @@ class Swarm:
 
     # -- incoming messages --------------------------------------------------------
 
-    def on_message(self, conn: PeerLink, msg: m.Message) -> None:
+    def on_message(self, conn: PeerLink, msg: RunEvent) -> None:
         peer = self.peers.get(conn)
         if peer is None:
             return
-        if isinstance(msg, m.Piece):
+        if type(msg) is Blocks:  # a run of blocks, the hot path
+            self.download.on_blocks(peer, msg.blocks)
+        elif isinstance(msg, m.Piece):
             self.download.on_block(peer, msg)
         elif isinstance(msg, m.Request):
             self.upload.on_request(peer, msg)

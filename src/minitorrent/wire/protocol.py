@@ -10,6 +10,11 @@ complete frame in it.
     Hash/write it (or ``bytes()`` it) before calling get_buffer, buffer_updated,
     receive_data or set_torrent again.
 
+``buffer_updated_runs`` is the download's hot path: consecutive Piece frames come as
+one ``Blocks`` event of ``(index, begin, block)`` tuples (same views, same validity),
+so that a receive callback's blocks are handled as one batch, without an object and
+a dispatch per block. ``buffer_updated`` gives one Piece event per block.
+
 Errors: ``ProtocolError`` = the peer broke the rules (drop the connection; the
 protocol then refuses further input).  ``ValueError`` = we called it wrongly.
 """
@@ -18,7 +23,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import Final, TypeAlias
+from dataclasses import dataclass
+from typing import Final, TypeAlias, cast
 
 from minitorrent.errors import ProtocolError
 from minitorrent.wire.messages import (
@@ -57,9 +63,31 @@ from minitorrent.wire.messages import (
 )
 from minitorrent.wire.states import ALLOWED, ALLOWED_TO_RECEIVE, FAST_TYPES, TRANSITIONS, State
 
-__all__ = ["ALLOWED", "DEFAULT_BUFFER_SIZE", "MIN_BUFFER_SIZE", "Event", "PeerProtocol", "State"]
+__all__ = [
+    "ALLOWED",
+    "DEFAULT_BUFFER_SIZE",
+    "MIN_BUFFER_SIZE",
+    "Blocks",
+    "Event",
+    "PeerProtocol",
+    "ReceivedBlock",
+    "RunEvent",
+    "State",
+]
 
 Event: TypeAlias = Message
+ReceivedBlock: TypeAlias = tuple[int, int, memoryview]
+"""A received block: piece index, offset in the piece, a view of its bytes."""
+
+
+@dataclass(slots=True)
+class Blocks:
+    """Consecutive Piece frames, in the order received (see ``buffer_updated_runs``)."""
+
+    blocks: list[ReceivedBlock]
+
+
+RunEvent: TypeAlias = Message | Blocks
 DEFAULT_BUFFER_SIZE: Final = 4 * 1024 * 1024
 MIN_BUFFER_SIZE: Final = 4 + MAX_MESSAGE_LENGTH
 """The largest frame must fit in the receive buffer."""
@@ -150,7 +178,7 @@ class PeerProtocol:
         self._last_size = total_length - piece_length * (num_pieces - 1)
         if self._state is State.AWAIT_TORRENT:
             self._state = State.FIRST_MESSAGE
-            return self._parse()
+            return _one_per_piece(self._parse())
         return []
 
     def get_buffer(self, sizehint: int = -1) -> memoryview:
@@ -181,6 +209,11 @@ class PeerProtocol:
 
     def buffer_updated(self, nbytes: int) -> list[Event]:
         """``nbytes`` were written at the start of the last ``get_buffer()`` view."""
+        return _one_per_piece(self.buffer_updated_runs(nbytes))
+
+    def buffer_updated_runs(self, nbytes: int) -> list[RunEvent]:
+        """:meth:`buffer_updated`, with each run of consecutive Piece frames as one
+        ``Blocks`` event."""
         if not 0 <= nbytes <= len(self._buf) - self._end:
             raise ValueError(f"buffer_updated({nbytes}) exceeds the buffer given out")
         self._end += nbytes
@@ -209,10 +242,10 @@ class PeerProtocol:
         if self._error is not None:
             raise ProtocolError(f"connection already failed: {self._error}")
 
-    def _parse(self) -> list[Event]:
+    def _parse(self) -> list[RunEvent]:
         self._raise_if_failed()
         try:
-            events: list[Event] = []
+            events: list[RunEvent] = []
             if self._state is State.AWAIT_HANDSHAKE:
                 self._parse_handshake(events)
             if self._state is State.AWAIT_TORRENT:
@@ -224,7 +257,7 @@ class PeerProtocol:
             self._error = exc.message
             raise
 
-    def _parse_handshake(self, events: list[Event]) -> None:
+    def _parse_handshake(self, events: list[RunEvent]) -> None:
         pos, have = self._start, self._end - self._start
         n = min(have, len(HANDSHAKE_PREFIX))
         if self._buf[pos : pos + n] != HANDSHAKE_PREFIX[:n]:
@@ -261,12 +294,14 @@ class PeerProtocol:
             raise ProtocolError(f"message length {length} exceeds {MAX_MESSAGE_LENGTH}")
         return pos + 4 + length
 
-    def _parse_frames(self, events: list[Event]) -> None:
-        buf, pos, end = self._buf, self._start, self._end
+    def _parse_frames(self, events: list[RunEvent]) -> None:
+        buf, ro, pos, end = self._buf, self._ro, self._start, self._end
         state = self._state
         allowed = ALLOWED_TO_RECEIVE[state]
         append = events.append
         length_at = _LENGTH.unpack_from
+        index_begin_at = _INDEX_BEGIN.unpack_from
+        run: list[ReceivedBlock] | None = None  # the Blocks event being filled
         msg: Message | None
         while end - pos >= 4:
             length = length_at(buf, pos)[0]
@@ -276,16 +311,24 @@ class PeerProtocol:
             if frame_end > end:
                 break
             mid = buf[pos + 4] if length else -1
-            if mid == PIECE:  # the hot paths: blocks, and the requests for them
+            if mid == PIECE:  # the hot path: allowed in every state parsed here
                 size = length - 9
                 if size < 0:
                     raise ProtocolError("piece message shorter than its 8-byte header")
-                index, begin = _INDEX_BEGIN.unpack_from(buf, pos + 5)
+                index, begin = index_begin_at(buf, pos + 5)
                 problem = self._range_problem(index, begin, size)
                 if problem is not None:
                     raise ProtocolError(f"bad piece: {problem}")
-                msg = Piece(index, begin, self._ro[pos + 13 : frame_end])
-            elif mid == REQUEST and length == 13:
+                if state is State.FIRST_MESSAGE:
+                    state = self._state = TRANSITIONS[state, Piece]
+                    allowed = ALLOWED_TO_RECEIVE[state]
+                if run is None:
+                    run = []
+                    append(Blocks(run))
+                run.append((index, begin, ro[pos + 13 : frame_end]))
+                pos = frame_end
+                continue
+            if mid == REQUEST and length == 13:  # the uploader's hot path
                 index, begin, size = _III.unpack_from(buf, pos + 5)
                 problem = self._range_problem(index, begin, size)
                 if problem is not None:
@@ -304,14 +347,12 @@ class PeerProtocol:
             if state is State.FIRST_MESSAGE:
                 state = self._state = TRANSITIONS.get((state, cls), state)
                 allowed = ALLOWED_TO_RECEIVE[state]
-            elif cls is Piece:
-                append(msg)
-                continue
             if cls is Choke or cls is Unchoke:
                 self.peer_choking = cls is Choke
             elif cls is Interested or cls is NotInterested:
                 self.peer_interested = cls is Interested
             append(msg)
+            run = None
         self._start = pos
 
     def _decode(self, mid: int, off: int, end: int) -> Message | None:
@@ -453,3 +494,16 @@ class PeerProtocol:
             rooms.append(view[pos : pos + length])
             pos += length
         return buffer, rooms
+
+
+def _one_per_piece(events: list[RunEvent]) -> list[Event]:
+    """Events with each ``Blocks`` run spelled out as Piece events."""
+    if not any(type(e) is Blocks for e in events):
+        return cast(list[Event], events)
+    out: list[Event] = []
+    for event in events:
+        if isinstance(event, Blocks):
+            out.extend(Piece(index, begin, block) for index, begin, block in event.blocks)
+        else:
+            out.append(event)
+    return out
