@@ -446,7 +446,7 @@ class PortForward:
 
 # -- folders ------------------------------------------------------------------------
 
-FOLDER_PIECE = 256 * KiB  # piece_length_for() of the trees below
+FOLDER_PIECE = 64 * KiB  # piece_length_for() of the trees below (under 128 MiB)
 
 
 def make_tree(root: Path, big: int = 3 * MiB + 123) -> None:
