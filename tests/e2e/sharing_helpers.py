@@ -446,14 +446,14 @@ class PortForward:
 
 # -- folders ------------------------------------------------------------------------
 
-FOLDER_PIECE = 256 * KiB  # piece_length_for() of the trees below
+FOLDER_PIECE = 64 * KiB  # piece_length_for() of the trees below (under 128 MiB)
 
 
 def make_tree(root: Path, big: int = 3 * MiB + 123) -> None:
     """Nested folders, spaces and non-ASCII names, empty files (one exactly at a piece
     boundary), a file larger than a piece and many smaller ones, a hidden file; plus a
     link and an empty folder, which are not shared."""
-    write_random(root / "a" / "00 exact.bin", 4 * FOLDER_PIECE, seed=1)
+    write_random(root / "a" / "00 exact.bin", 16 * FOLDER_PIECE, seed=1)  # 1 MiB
     write_random(root / "a" / "01 empty at a boundary", 0)
     write_random(root / "a" / "02 big.bin", big, seed=2)
     write_random(root / "b c" / "é ü straße.txt", 1000, seed=3)

@@ -24,7 +24,7 @@ from minitorrent.peer.node import MAX_INCOMING, MAX_INCOMING_PER_IP
 from .raw_peer import RawPeer
 from .sharing_helpers import KiB, TrackerUser, quote, tracker_port, write_random
 
-FILE_SIZE = 600 * KiB  # three 256 KiB pieces, the last one short
+FILE_SIZE = 600 * KiB  # ten 64 KiB pieces, the last one short
 IDLE = 3.0  # the seeder's --peer-idle-timeout (also caps its handshake wait)
 
 
@@ -165,7 +165,7 @@ def _frames(info: InfoDict) -> st.SearchStrategy[bytes]:
     """Valid messages for this file, and mutations of them: flipped bits, cuts, wrong
     lengths, junk payloads, unknown ids."""
     index = st.integers(0, info.num_pieces + 2)
-    begin = st.sampled_from([0, 16 * KiB, 256 * KiB - 16 * KiB, 2**32 - 1])
+    begin = st.sampled_from([0, 16 * KiB, info.piece_length - 16 * KiB, 2**32 - 1])
     length = st.sampled_from([1, 16 * KiB, 16 * KiB + 1, 0, 2**31])
     valid = st.one_of(
         st.sampled_from([wire.KeepAlive(), wire.Choke(), wire.Unchoke(), wire.Interested()]),

@@ -24,7 +24,7 @@ def test_sizes_names_and_relative_paths(
     make_users: MakeUsers, make_client: Callable[..., Client], tmp_path: Path
 ) -> None:
     piece = piece_length_for(1 << 20)
-    assert piece == 256 * 1024
+    assert piece == 64 * 1024
     sizes = {
         "empty.bin": 0,
         "one.bin": 1,

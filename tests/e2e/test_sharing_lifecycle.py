@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from minitorrent.driver import Client, password_of
+from minitorrent.metainfo import piece_length_for
 
 from .sharing_helpers import (
     KiB,
@@ -265,7 +266,8 @@ def test_show_downloads_running_complete_and_failed(
     ann.ok(f"upload_file {quote(tmp_path / 'ann' / 'lone.bin')} lab")
     ann.kill()
     cat.ok(f"download_file lab lone.bin {quote(tmp_path / 'lone.bin')}")
-    reason = r"no peer has the missing pieces \(4 of 4 missing\) for 3 s"
+    n = -(-MiB // piece_length_for(MiB))  # every piece of lone.bin
+    reason = rf"no peer has the missing pieces \({n} of {n} missing\) for 3 s"
     wait_for(
         lambda: re.fullmatch(
             rf"\[F\] \[lab\] lone\.bin: {reason}", download_line(cat, "lab", "lone.bin")

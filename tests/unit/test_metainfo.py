@@ -64,9 +64,13 @@ def write(tmp_path: Path, data: bytes, name: str = "data.bin") -> Path:
 @pytest.mark.parametrize(
     ("size", "expected"),
     [
-        (0, 256 * KiB),
-        (1, 256 * KiB),
-        (256 * MiB, 256 * KiB),
+        (0, 64 * KiB),
+        (1, 64 * KiB),
+        (16 * MiB, 64 * KiB),
+        (128 * MiB, 64 * KiB),
+        (128 * MiB + 1, 128 * KiB),
+        (256 * MiB, 128 * KiB),
+        (256 * MiB + 1, 256 * KiB),
         (512 * MiB, 256 * KiB),
         (512 * MiB + 1, 512 * KiB),
         (GiB, 512 * KiB),
@@ -90,10 +94,10 @@ def test_piece_length_for_one_gib_is_reasonable() -> None:
 def test_piece_length_is_power_of_two_in_range(size: int) -> None:
     pl = piece_length_for(size)
     assert pl & (pl - 1) == 0
-    assert 256 * KiB <= pl <= 4 * MiB
+    assert 64 * KiB <= pl <= 4 * MiB
     if pl < 4 * MiB:
         assert -(-size // pl) <= 2048
-    if pl > 256 * KiB:
+    if pl > 64 * KiB:
         assert -(-size // pl) > 1024
     assert piece_length_for(size + 1) >= pl
 
@@ -483,11 +487,11 @@ def test_hash_file_unreadable(tmp_path: Path) -> None:
 
 
 def test_build_info(tmp_path: Path) -> None:
-    data = os.urandom(3 * 256 * KiB + 100)
+    data = os.urandom(3 * 64 * KiB + 100)
     p = write(tmp_path, data)
     info = build_info(p, "my data.bin", "group-7")
     assert info == InfoDict(
-        "my data.bin", len(data), 256 * KiB, reference_pieces(data, 256 * KiB), "group-7"
+        "my data.bin", len(data), 64 * KiB, reference_pieces(data, 64 * KiB), "group-7"
     )
     assert info.private
 

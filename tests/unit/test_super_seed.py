@@ -18,6 +18,8 @@ from minitorrent.peer.swarm import State, Swarm
 from minitorrent.wire.protocol import Blocks, RunEvent
 from tests.unit.peer_links import Pair, pump
 
+pytestmark = pytest.mark.usefixtures("pieces_of_256_kib")
+
 PIECE = 256 * 1024
 
 

@@ -47,7 +47,7 @@ class Torrent:
 
 
 @pytest.fixture
-def torrent(tmp_path: Path) -> Torrent:
+def torrent(tmp_path: Path, pieces_of_256_kib: None) -> Torrent:
     data = random.Random(7).randbytes(PIECES * 256 * 1024 - 1000)
     path = tmp_path / "seed.bin"
     path.write_bytes(data)

@@ -18,6 +18,8 @@ from minitorrent.peer.swarm import MAX_QUEUED_REQUESTS, Swarm
 from minitorrent.wire.protocol import PeerProtocol
 from tests.unit.peer_links import connected_protocol
 
+pytestmark = pytest.mark.usefixtures("pieces_of_256_kib")
+
 PL = 256 * 1024
 PEER_ID = b"-FK0001-000000000000"
 

@@ -12,8 +12,11 @@ from minitorrent.metainfo.hashing import hash_pieces
 from minitorrent.metainfo.info import MAX_LENGTH, InfoDict, KiB, MiB
 from minitorrent.names import safe_file_name
 
-#: Limits used when we choose a piece length ourselves.
-AUTO_MIN_PIECE_LENGTH = 256 * KiB
+#: Limits used when we choose a piece length ourselves. A piece is passed on only once it is
+#: complete, so in a swarm every hop a piece takes costs its length over the sender's rate:
+#: small files get small pieces (measured on shaped swarms of 16 and 64 MiB files, 64 KiB
+#: beat 32, 128 and 256 KiB; see docs/performance-analysis.md, "Third pass").
+AUTO_MIN_PIECE_LENGTH = 64 * KiB
 AUTO_MAX_PIECE_LENGTH = 4 * MiB
 #: We pick the smallest piece length that keeps a file at or under this many pieces (40 KiB of
 #: piece hashes, the same target libtorrent uses).
@@ -23,12 +26,14 @@ TARGET_MAX_PIECES = 2048
 def piece_length_for(size: int) -> int:
     """Return the piece length for a file of ``size`` bytes.
 
-    The smallest power of two from 256 KiB to 4 MiB that keeps the file at <= 2048 pieces:
+    The smallest power of two from 64 KiB to 4 MiB that keeps the file at <= 2048 pieces:
 
     ======================  ============  =================
     file size               piece length  pieces
     ======================  ============  =================
-    <= 512 MiB              256 KiB       0 .. 2048
+    <= 128 MiB              64 KiB        0 .. 2048
+    <= 256 MiB              128 KiB       1025 .. 2048
+    <= 512 MiB              256 KiB       1025 .. 2048
     <= 1 GiB                512 KiB       1025 .. 2048
     <= 2 GiB                1 MiB         1025 .. 2048
     <= 4 GiB                2 MiB         1025 .. 2048
