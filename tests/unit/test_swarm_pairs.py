@@ -236,9 +236,15 @@ def test_a_seed_that_sent_a_bad_block_is_banned(torrent: Torrent, tmp_path: Path
     assert not again.accepted
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(cuts=st.lists(st.integers(1, 70_000), min_size=1, max_size=6))
-def test_however_the_stream_is_cut_the_file_is_right_and_a_liar_banned(cuts: list[int]) -> None:
+def test_however_the_stream_is_cut_the_file_is_right_and_a_liar_banned(
+    pieces_of_256_kib: None, cuts: list[int]
+) -> None:
     """Blocks are handled a receive callback's run at a time: wherever the bytes are cut
     into callbacks (mid-frame, mid-block, many blocks at once), every piece is verified,
     the file is the original, and the peer whose block was bad is banned."""
