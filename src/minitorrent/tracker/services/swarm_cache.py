@@ -123,18 +123,13 @@ class SwarmCache:
     ) -> swarm.AnnounceResult | None:
         """The answer from memory, or None when the database must see this announce.
         A snapshot older than REFRESH still answers: see `claim_refresh`."""
-        return self._answer(user_id, ann, session_id, claim=False)[0]
+        return self.answer_claiming(user_id, ann, session_id, claim=False)[0]
 
     def answer_claiming(
-        self, user_id: str, ann: swarm.Announce, session_id: int | None
+        self, user_id: str, ann: swarm.Announce, session_id: int | None, *, claim: bool = True
     ) -> tuple[swarm.AnnounceResult | None, bool]:
-        """`answer`, and with an answer what `claim_refresh` would say: one lock and one
-        clock read for both, since every announce asks."""
-        return self._answer(user_id, ann, session_id, claim=True)
-
-    def _answer(
-        self, user_id: str, ann: swarm.Announce, session_id: int | None, *, claim: bool
-    ) -> tuple[swarm.AnnounceResult | None, bool]:
+        """`answer`, and with an answer what `claim_refresh` would say (unless `claim` is
+        False): one lock and one clock read for both, since every announce asks."""
         now = self._clock()
         with self._lock:
             cached = self._swarms.get(ann.info_hash)
