@@ -1,16 +1,12 @@
 """The announce's query split: the one-pass split of plain queries gives exactly what the
-general parse gives, or leaves the query to it; an announce's hashes are checked as the
-rule says, whichever way the check is written."""
+general parse gives, or leaves the query to it."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minitorrent.error_codes import ErrorCode
 from minitorrent.tracker import announce
-from minitorrent.tracker.services import swarm
-from minitorrent.tracker.services.errors import Invalid
 
 _NAMES = st.sampled_from(
     [
@@ -81,21 +77,3 @@ def test_names_escaped_repeated_or_not_ascii_go_to_the_general_parse() -> None:
         b"left",
     ):
         assert announce._plain_fields(raw) is None, raw
-
-
-_HEXISH = st.text(alphabet="0123456789abcdefABCDEFgz \n", min_size=38, max_size=42)
-
-
-@settings(max_examples=400, deadline=None)
-@given(info_hash=_HEXISH, peer_id=_HEXISH)
-def test_an_announce_takes_exactly_forty_lowercase_hex_digits(info_hash: str, peer_id: str) -> None:
-    def hex40(value: str) -> bool:
-        return len(value) == 40 and all(c in "0123456789abcdef" for c in value)
-
-    try:
-        swarm.Announce(info_hash, peer_id, "127.0.0.1", 6881, 0, 0, 0)
-    except Invalid as exc:
-        assert not (hex40(info_hash) and hex40(peer_id)), exc.message
-        assert exc.code == (ErrorCode.BAD_PEER_ID if hex40(info_hash) else ErrorCode.BAD_INFO_HASH)
-    else:
-        assert hex40(info_hash) and hex40(peer_id)
