@@ -134,14 +134,9 @@ def _plain_fields(raw: bytes) -> Fields | None:
     return fields
 
 
-def _require(fields: Fields, name: bytes) -> bytes:
-    value = fields.get(name)
+def _hash20(value: bytes | None, name: str) -> str:
     if value is None:
-        raise Failure(f"missing parameter {name.decode()}")
-    return value
-
-
-def _hash20(value: bytes, name: str) -> str:
+        raise Failure(f"missing parameter {name}")
     if len(value) != 20:
         raise Failure(f"{name} must be 20 bytes")
     return value.hex()
@@ -178,8 +173,8 @@ def _parse_announce(fields: Fields, client_host: str | None) -> swarm.Announce:
     if event is None:
         raise Failure("invalid event")
     return swarm.Announce(
-        info_hash=_hash20(_require(fields, b"info_hash"), "info_hash"),
-        peer_id=_hash20(_require(fields, b"peer_id"), "peer_id"),
+        info_hash=_hash20(fields.get(b"info_hash"), "info_hash"),
+        peer_id=_hash20(fields.get(b"peer_id"), "peer_id"),
         ip=_peer_ip(fields, client_host),
         port=_required_number(fields, b"port"),
         uploaded=_number(fields, b"uploaded") or 0,
@@ -198,8 +193,9 @@ def _packed(ip: str, port: int) -> bytes:
 def _compact_peers(peers: list[swarm.PeerView]) -> tuple[bytes, bytes]:
     """BEP 23 `peers` and BEP 7 `peers6`: packed addresses and ports."""
     packed = [_packed(peer.ip, peer.port) for peer in peers]
-    if all(len(p) == 6 for p in packed):  # no IPv6 peer: the usual case, one join
-        return b"".join(packed), b""
+    joined = b"".join(packed)
+    if len(joined) == 6 * len(packed):  # no IPv6 peer (18 bytes each): the usual case
+        return joined, b""
     compact4 = b"".join(p for p in packed if len(p) == 6)
     return compact4, b"".join(p for p in packed if len(p) != 6)
 
