@@ -127,6 +127,8 @@ class TrackerHttpProtocol(asyncio.Protocol):
                 )
                 if body is not None:  # no task, no await: nearly every re-announce
                     self._respond(body, request.close)
+                    if not self._reader.pending:
+                        return  # one request per read: the usual case
                     continue
             self._busy = True
             self._task = self._loop.create_task(self._answer(request))

@@ -20,7 +20,9 @@ import httptools
 from minitorrent.tracker.http_guard import MAX_HEAD
 
 _ANNOUNCE, _SCRAPE = b"/announce/", b"/scrape/"
-_VERSIONS = frozenset(["1.0", "1.1"])
+# The request line's end: llhttp has checked its form, so the version is its last token
+# (httptools' get_http_version formats a string: 4 % of an announce's instructions).
+_VERSIONS = (b" HTTP/1.1", b" HTTP/1.0")
 _END = b"\r\n\r\n"
 
 
@@ -96,11 +98,13 @@ class RequestReader:
 
     def _request(self) -> Request | None:
         """The request of the head just parsed, if the fast path answers it."""
-        parser = self._parser
         # A body (Content-Length, chunked) leaves the message incomplete at the head's end.
-        if not self._complete or parser.get_method() != b"GET":
+        # The method and version from the request line llhttp has checked: its getters
+        # build new objects.
+        head = self.pending
+        if not self._complete or not head.startswith(b"GET "):
             return None
-        if parser.get_http_version() not in _VERSIONS:
+        if not head.endswith(_VERSIONS, 0, head.find(b"\r\n")):
             return None
         path, _, query = self._url.partition(b"?")
         if path.startswith(_ANNOUNCE):

@@ -49,8 +49,8 @@ class AnnounceRegistry:
     ) -> swarm.AnnounceResult | None:
         """The answer without waiting, or None: then `announce` asks the database. A
         snapshot past its refresh time still answers while it is re-read."""
-        result = self.swarms.answer(user_id, ann, session_id)
-        if result is not None and self.swarms.claim_refresh(ann.info_hash):
+        result, refresh_due = self.swarms.answer_claiming(user_id, ann, session_id)
+        if refresh_due:
             self._spawn(self._refresh(ann.info_hash))
         return result
 

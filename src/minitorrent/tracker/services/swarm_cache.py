@@ -123,11 +123,21 @@ class SwarmCache:
     ) -> swarm.AnnounceResult | None:
         """The answer from memory, or None when the database must see this announce.
         A snapshot older than REFRESH still answers: see `claim_refresh`."""
+        return self.answer_claiming(user_id, ann, session_id, claim=False)[0]
+
+    def answer_claiming(
+        self, user_id: str, ann: swarm.Announce, session_id: int | None, *, claim: bool = True
+    ) -> tuple[swarm.AnnounceResult | None, bool]:
+        """`answer`, and with an answer what `claim_refresh` would say (unless `claim` is
+        False): one lock and one clock read for both, since every announce asks."""
         now = self._clock()
         with self._lock:
             cached = self._swarms.get(ann.info_hash)
-            if cached is None or self._monotonic() - cached.loaded > self._stale_limit:
-                return None
+            if cached is None:
+                return None, False
+            age = self._monotonic() - cached.loaded
+            if age > self._stale_limit:
+                return None, False
             key = (user_id, ann.peer_id)
             peer = cached.peers.get(key)
             if (
@@ -137,7 +147,7 @@ class SwarmCache:
                 or ann.event not in ("", "started")
                 or swarm.becomes_sharer(ann.left, peer.left)  # the database records that
             ):
-                return None
+                return None, False
             interval = self._policy.interval(ann)
             peer.move(key, normalize_ip(ann.ip), ann.port, ann.left)
             peer.expires_at = expires_at = self._policy.expires_at(now, interval)
@@ -150,7 +160,9 @@ class SwarmCache:
                 ann.downloaded,
                 now,
             )
-            return self._result(cached, key, interval, self._policy.numwant(ann), now)
+            due = claim and age > self._refresh and not cached.refreshing
+            cached.refreshing |= due
+            return self._result(cached, key, interval, self._policy.numwant(ann), now), due
 
     def announce_in_db(
         self, user_id: str, ann: swarm.Announce, session_id: int | None
