@@ -53,7 +53,11 @@ def test_two_downloaders_are_never_shown_one_piece_until_every_piece_was_given()
     assert seed.top_up("b", _never, copies) == [4, 5, 1, 3]
     assert seed.requested("b", 4)
     assert seed.top_up("b", _never, copies) == [0]
+    # Piece 2 is shown again only once b has nothing else of ours to ask for.
     assert seed.requested("b", 5)
+    assert seed.top_up("b", _never, copies) == []
+    for index in (1, 3, 0):
+        assert seed.requested("b", index)
     assert seed.top_up("b", _never, copies) == [2]
 
 

@@ -146,7 +146,7 @@ class SuperSeed:
         while len(waiting) < limit:
             index = self._fresh(shown, has)
             if index < 0:
-                index = self._fewest_copies(shown, has, copies)
+                index = self._fewest_copies(shown, has, copies, in_flight_too=not waiting)
             if index < 0:
                 break
             shown.add(index)
@@ -183,16 +183,25 @@ class SuperSeed:
         return -1
 
     def _fewest_copies(
-        self, shown: set[int], has: Callable[[int], bool], copies: Callable[[int], int]
+        self,
+        shown: set[int],
+        has: Callable[[int], bool],
+        copies: Callable[[int], int],
+        *,
+        in_flight_too: bool,
     ) -> int:
         """Every piece was given: the one the peer lacks with the fewest copies announced
         by peers, or -1. A piece no one announced yet is still on its way to whoever was
-        given it: shown again only when nothing else is left (its taker may have left)."""
+        given it: shown again only when nothing else is left (its taker may have left),
+        and only to a peer with nothing else of ours to ask for (``in_flight_too``):
+        one that has may well hear of a copy elsewhere before it needs this one."""
         best, best_key = -1, (True, self.num_pieces + 1, 0)
         for index in range(self.num_pieces):
             if index in shown or has(index):
                 continue
             n = copies(index)
+            if n == 0 and not in_flight_too:
+                continue
             key = (n == 0, n, self.given[index])
             if key < best_key:
                 best, best_key = index, key
