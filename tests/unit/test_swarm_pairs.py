@@ -419,3 +419,28 @@ def test_a_seed_feeds_a_few_of_a_dozen_downloaders_at_a_time(
     unchoked = [p for p in pairs if not p.link_b.protocol.am_choking]
     assert len(unchoked) == SEED_UPLOAD_SLOTS == 4
     assert all(seed.upload.super_seed.lacks_shown(p.link_b, lambda i: False) for p in unchoked)
+
+
+def test_a_seed_is_asked_for_more_before_the_blocks_it_sent_are_checked(
+    torrent: Torrent, tmp_path: Path
+) -> None:
+    """The seed goes on sending while we hash and write what it sent: the requests for
+    more leave before the pieces its blocks complete are checked (asking only after that
+    left each side waiting for the other in turn)."""
+    written_at_check: list[list[bytes]] = []
+    leecher = Swarm(
+        torrent.info,
+        PieceStorage.create(tmp_path / "download.part", torrent.info),
+        have=[False] * PIECES,
+        on_piece_verified=lambda s: written_at_check.append(list(pair.link_a.outbox)),
+        rng=random.Random(2),
+        clock=Clock(),
+    )
+    pair = Pair(leecher, _seed(torrent))
+    pump(pair)
+    assert _downloaded(tmp_path) == torrent.data
+    request_id = 6
+    asked_first = [any(w[4] == request_id for w in writes) for writes in written_at_check]
+    # Not for every piece: the seed first shows one piece alone, and the last pieces
+    # complete with nothing left to ask for.
+    assert asked_first.count(True) >= PIECES // 2, asked_first

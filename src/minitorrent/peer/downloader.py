@@ -207,9 +207,10 @@ class Downloader:
         self.on_blocks(peer, [(msg.index, msg.begin, msg.block)])
 
     def on_blocks(self, peer: PeerState, blocks: Sequence[tuple[int, int, Buffer]]) -> None:
-        """Blocks received from ``peer`` in a row (a receive callback's, usually), as one
-        batch: counted, hashed, queued for writing (one ``pwritev`` per contiguous run at
-        the end of the callback), and the pieces they complete judged."""
+        """Blocks received from ``peer`` in a row (a receive callback's, usually): counted
+        first, then the peer is asked for more at once, so that it sends while we hash and
+        write these (asking only after them left both sides waiting in turn); then they
+        are hashed, queued for writing, and the pieces they complete are judged."""
         nbytes = sum([len(data) for _, _, data in blocks])
         peer.outstanding = max(0, peer.outstanding - len(blocks))
         peer.last_block_at = now = self.clock()
@@ -220,9 +221,7 @@ class Downloader:
         conn = peer.conn
         receive = self.picker.receive
         solo = self._solo_progress
-        hash_in_order, queue_write = self._hash_in_order, self._queue_write
-        piece_length = self.info.piece_length
-        touched: dict[int, None] = {}  # pieces, in the order first seen
+        wanted = []
         for index, begin, data in blocks:
             block = Block(index, begin, len(data))
             others = receive(conn, block)
@@ -232,6 +231,15 @@ class Downloader:
                 self._cancel(others, block)
             if solo and index in solo:
                 solo[index] = now
+            wanted.append((index, begin, data))
+        if not wanted:
+            return
+        self.request_more(peer)
+        conn.flush()
+        hash_in_order, queue_write = self._hash_in_order, self._queue_write
+        piece_length = self.info.piece_length
+        touched: dict[int, None] = {}  # pieces, in the order first seen
+        for index, begin, data in wanted:
             queue_write(piece_length * index + begin, data)
             hash_in_order(index, begin, data)
             touched[index] = None

@@ -39,6 +39,10 @@ class PeerLink(Protocol):
         """Bytes already encoded (and checked) by ``protocol``."""
         ...
 
+    def flush(self) -> None:
+        """Send what was written so far now, not at the end of this turn of the loop."""
+        ...
+
     def drop(self, reason: str) -> None: ...
 
 
