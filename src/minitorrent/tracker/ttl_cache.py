@@ -43,18 +43,12 @@ class TtlCache(Generic[K, V]):
         self._invalidations = 0  # calls of `forget` so far (see `generation`)
 
     def get(self, key: K) -> V | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if entry.usable_until <= self._monotonic():
-                del self._entries[key]
-                return None
-            return entry.value
+        return self.get_claiming(key, claim=False)[0]
 
-    def get_claiming(self, key: K) -> tuple[V | None, bool]:
-        """`get`, and True once for an entry past its `ttl`: the caller reloads it and
-        calls put. One lock and one clock read: every announce asks."""
+    def get_claiming(self, key: K, *, claim: bool = True) -> tuple[V | None, bool]:
+        """`get`, and (unless `claim` is False) True once for an entry past its `ttl`:
+        the caller reloads it and calls put. One lock and one clock read: every
+        announce asks."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -63,7 +57,7 @@ class TtlCache(Generic[K, V]):
             if entry.usable_until <= now:
                 del self._entries[key]
                 return None, False
-            if entry.refreshing or entry.fresh_until > now:
+            if not claim or entry.refreshing or entry.fresh_until > now:
                 return entry.value, False
             entry.refreshing = True
             return entry.value, True

@@ -160,8 +160,7 @@ class SwarmCache:
                 ann.downloaded,
                 now,
             )
-            due = claim and age > self._refresh and not cached.refreshing
-            cached.refreshing |= due
+            due = claim and self._claim(cached, age)
             return self._result(cached, key, interval, self._policy.numwant(ann), now), due
 
     def announce_in_db(
@@ -193,14 +192,14 @@ class SwarmCache:
         """True once per snapshot older than REFRESH: the caller then runs `refresh`."""
         with self._lock:
             cached = self._swarms.get(info_hash)
-            if (
-                cached is None
-                or cached.refreshing
-                or self._monotonic() - cached.loaded <= self._refresh
-            ):
-                return False
-            cached.refreshing = True
-            return True
+            return cached is not None and self._claim(cached, self._monotonic() - cached.loaded)
+
+    def _claim(self, cached: _Swarm, age: float) -> bool:
+        """Under the lock: True once per snapshot older than REFRESH."""
+        if cached.refreshing or age <= self._refresh:
+            return False
+        cached.refreshing = True
+        return True
 
     def refresh(self, info_hash: str) -> None:
         """Blocking: re-read the swarm (after claim_refresh)."""
