@@ -1,7 +1,7 @@
 """BitTorrent peer wire messages (BEP 3, BEP 6 fast extension, BEP 10 framing).
 
 One frozen, slotted dataclass per message, ``encode(msg)`` for the length-prefixed
-wire form, and a few helpers for the fast paths (``piece_header``,
+wire form, and a few helpers for the fast paths (``piece_header``, ``PIECE_HEADER``,
 ``encode_requests``) and for bitfields.  Decoding lives in ``protocol.py`` because
 it needs connection state (negotiated extensions, number of pieces).
 """
@@ -22,6 +22,7 @@ __all__ = [
     "HANDSHAKE_LENGTH",
     "MAX_BLOCK",
     "MAX_MESSAGE_LENGTH",
+    "PIECE_HEADER",
     "PROTOCOL_NAME",
     "AllowedFast",
     "Bitfield",
@@ -219,7 +220,8 @@ Message: TypeAlias = (
 _HEADER = struct.Struct(">IB")
 _ONE_INT = struct.Struct(">IBI")
 _THREE_INTS = struct.Struct(">IBIII")
-_PIECE_HEADER = struct.Struct(">IBII")
+PIECE_HEADER = struct.Struct(">IBII")
+"""A Piece message's 13 bytes before its block: length, id, index, begin."""
 _PORT = struct.Struct(">IBH")
 _EXT_HEADER = struct.Struct(">IBB")
 
@@ -287,7 +289,7 @@ def encode(msg: Message) -> bytes:
 
 def piece_header(index: int, begin: int, length: int) -> bytes:
     """The 13-byte header of a piece message whose block is ``length`` bytes long."""
-    return _PIECE_HEADER.pack(9 + length, PIECE, index, begin)
+    return PIECE_HEADER.pack(9 + length, PIECE, index, begin)
 
 
 def encode_requests(requests: Iterable[tuple[int, int, int]]) -> bytes:

@@ -37,6 +37,7 @@ from minitorrent.wire.messages import (
     MAX_BLOCK,
     MAX_MESSAGE_LENGTH,
     PIECE,
+    PIECE_HEADER,
     REQUEST,
     AllowedFast,
     Bitfield,
@@ -120,7 +121,6 @@ _KEEP_ALIVE: Final = KeepAlive()
 _LENGTH = struct.Struct(">I")
 _INDEX_BEGIN = struct.Struct(">II")
 _HAVE = struct.Struct(">IBI")
-_PIECE_HEADER = struct.Struct(">IBII")
 
 
 class PeerProtocol:
@@ -484,7 +484,7 @@ class PeerProtocol:
             size += 13 + block.length
         buffer = bytearray(size)
         view = memoryview(buffer)
-        pack = _PIECE_HEADER.pack_into
+        pack = PIECE_HEADER.pack_into
         rooms = []
         pos = 0
         for block in blocks:
